@@ -1,1 +1,32 @@
-fn main() {}
+//! `hivesched`: the command-line entry point. Each subcommand lives in its own module under `cmd/`.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Hive Scheduler: decides how many long-lived agents must be awake and carries it out safely.
+#[derive(Debug, Parser)]
+#[command(name = "hivesched", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay a demand trace against every policy and score them.
+    Simulate(cmd::simulate::Args),
+    /// Forecast the steps after the end of a series.
+    Forecast(cmd::forecast::Args),
+    /// Rolling-origin backtest of every forecasting model on a series.
+    Backtest(cmd::backtest::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Simulate(args) => cmd::simulate::run(args),
+        Command::Forecast(args) => cmd::forecast::run(args),
+        Command::Backtest(args) => cmd::backtest::run(args),
+    }
+}

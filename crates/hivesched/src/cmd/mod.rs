@@ -1,0 +1,5 @@
+//! One module per subcommand; each exposes its clap `Args` and a `run` function.
+
+pub mod backtest;
+pub mod forecast;
+pub mod simulate;
