@@ -1,0 +1,43 @@
+//! The pure decision core of Hive Scheduler.
+//!
+//! Given a fleet snapshot, the demand observed so far and an injected clock, decide which agents
+//! to wake and which to put to sleep, under hard safety rails. No I/O and no clock reads happen
+//! here, so the live service, the simulator and the property tests run exactly the same code.
+//!
+//! - [`agent`] and [`fleet`]: the agent state machine and fleet snapshot.
+//! - [`policy`]: how many agents a policy wants awake; [`predictive`] is ours, [`baselines`]
+//!   are the systems we compare against.
+//! - [`forecaster`]: the forecasting interface the predictive policy consumes.
+//! - [`rails`]: the named limiters every sleep must pass.
+//! - [`select`]: which agents to move.
+//! - [`scheduler`]: one tick, with fail-safe, breaker, hold, hysteresis and emergency stop.
+
+pub mod agent;
+pub mod baselines;
+pub mod config;
+pub mod decision;
+pub mod error;
+pub mod fleet;
+pub mod forecaster;
+pub mod history;
+pub mod policy;
+pub mod predictive;
+pub mod rails;
+pub mod safety;
+pub mod scheduler;
+pub mod select;
+pub mod time;
+
+pub use agent::{Agent, AgentEvent, AgentId, AgentState, Pin};
+pub use config::{RailConfig, ScheduledFloor, SchedulerConfig};
+pub use decision::{Action, ActionKind, Blocked, Decision, Mode, Reason, Tier};
+pub use error::{ForecastFailure, PolicyError};
+pub use fleet::{Fleet, FleetCounts};
+pub use forecaster::{DemandForecast, Forecaster, SeasonalNaive};
+pub use history::DemandHistory;
+pub use policy::{Observation, Policy, Recommendation, agents_needed};
+pub use predictive::Predictive;
+pub use rails::SleepLog;
+pub use safety::{Breaker, BreakerState, EmergencyMode, EmergencyStop};
+pub use scheduler::{Scheduler, TickInput};
+pub use time::Time;
