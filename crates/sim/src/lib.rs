@@ -2,7 +2,9 @@
 //! achieve on them (the perfect-foresight oracle), and draws the result.
 
 pub mod error;
+pub mod oracle;
 pub mod trace;
 
 pub use error::{SimError, TraceProblem};
+pub use oracle::{OracleConfig, OracleSchedule, oracle_schedule, required_awake};
 pub use trace::{Gap, IntervalSource, Trace, TraceKind, TraceOptions, load_trace, parse_trace};
