@@ -3,8 +3,10 @@
 
 pub mod error;
 pub mod oracle;
+pub mod plot;
 pub mod trace;
 
 pub use error::{SimError, TraceProblem};
 pub use oracle::{OracleConfig, OracleSchedule, oracle_schedule, required_awake};
+pub use plot::render_svg;
 pub use trace::{Gap, IntervalSource, Trace, TraceKind, TraceOptions, load_trace, parse_trace};
