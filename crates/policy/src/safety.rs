@@ -70,6 +70,12 @@ impl Breaker {
         }
     }
 
+    /// Closes the breaker and forgets failures (a restart), keeping the trip count for metrics.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+        self.opened_at = None;
+    }
+
     /// How many times the breaker has opened.
     pub fn trips(&self) -> u64 {
         self.trips

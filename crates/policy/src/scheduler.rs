@@ -102,7 +102,7 @@ impl Scheduler {
     pub fn restart(&mut self) {
         self.policy.reset();
         self.log = SleepLog::default();
-        self.breaker = Breaker::new(self.cfg.breaker_threshold, self.cfg.breaker_cooldown);
+        self.breaker.reset();
         self.started_at = None;
         self.sleep_floors.clear();
     }

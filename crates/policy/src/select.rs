@@ -82,12 +82,7 @@ pub fn pin_mismatches(fleet: &Fleet) -> (Vec<&Agent>, Vec<&Agent>) {
 
 /// Up to `k` agents to wake, best first: fully asleep before failed ones, outside their
 /// post-sleep cooldown before inside it, then asleep longest.
-pub fn wake_candidates(
-    fleet: &Fleet,
-    now: Time,
-    k: usize,
-    cooldown: Duration,
-) -> Vec<&Agent> {
+pub fn wake_candidates(fleet: &Fleet, now: Time, k: usize, cooldown: Duration) -> Vec<&Agent> {
     let keyed: Vec<((bool, bool, Time), usize)> = fleet
         .agents
         .iter()

@@ -34,6 +34,15 @@ pub enum SimError {
         /// What is wrong with the file.
         problem: TraceProblem,
     },
+    /// A simulation setting is invalid; the message names the flag.
+    #[error("{0}")]
+    Config(String),
+    /// The simulation reached a state the model forbids (a bug, reported instead of panicking).
+    #[error("simulation error: {0}")]
+    Simulation(String),
+    /// A report, schedule or plot could not be written.
+    #[error("cannot write output: {0}")]
+    Output(String),
     /// The SVG plot could not be drawn.
     #[error("cannot draw the plot: {0}")]
     Plot(String),

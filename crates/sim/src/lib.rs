@@ -1,12 +1,28 @@
-//! Trace simulator for Hive Scheduler: loads real demand traces, bounds what any policy could
-//! achieve on them (the perfect-foresight oracle), and draws the result.
+//! Trace simulator for Hive Scheduler: replays real demand traces against every policy under the
+//! same latencies and rails, bounds what any policy could achieve (the perfect-foresight oracle),
+//! scores the runs and draws them.
+//!
+//! - [`trace`]: loading regular series and event logs, with errors naming file and line.
+//! - [`run`]: the step loop; [`fleet_sim`] moves agents through their states.
+//! - [`audit`]: an independent recount of the rails; [`faults`]: fault injection.
+//! - [`oracle`]: the lower bound; [`report`] and [`plot`]: what comes out.
 
+pub mod audit;
 pub mod error;
+pub mod faults;
+pub mod fleet_sim;
 pub mod oracle;
 pub mod plot;
+pub mod policies;
+pub mod report;
+pub mod run;
 pub mod trace;
 
 pub use error::{SimError, TraceProblem};
+pub use faults::Faults;
 pub use oracle::{OracleConfig, OracleSchedule, oracle_schedule, required_awake};
 pub use plot::render_svg;
+pub use policies::PolicyKind;
+pub use report::{Report, build_report, summary_table, write_schedule};
+pub use run::{ForecasterFactory, PolicyRun, SimConfig, run_policy};
 pub use trace::{Gap, IntervalSource, Trace, TraceKind, TraceOptions, load_trace, parse_trace};

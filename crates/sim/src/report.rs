@@ -1,0 +1,278 @@
+//! The evaluation report (`hivesched.sim.v1` JSON), the per-step schedule CSV and the summary
+//! table, all computed from the runs' rows so anyone can recompute them from the CSV.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::run::{PolicyRun, SimConfig};
+use crate::{SimError, Trace};
+
+/// Schema identifier outside checks look for.
+pub const SCHEMA: &str = "hivesched.sim.v1";
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Always [`SCHEMA`].
+    pub schema: &'static str,
+    /// The trace that was replayed.
+    pub trace: TraceInfo,
+    /// The fleet and latency model.
+    pub fleet: FleetInfo,
+    /// One entry per policy, in the order run.
+    pub policies: Vec<PolicyStats>,
+}
+
+/// What was replayed.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceInfo {
+    /// File name.
+    pub name: String,
+    /// `regular` or `event_log`.
+    pub kind: String,
+    /// Steps (rows).
+    pub steps: usize,
+    /// First step, Unix milliseconds.
+    pub start_ms: i64,
+    /// Last step, Unix milliseconds.
+    pub end_ms: i64,
+    /// Total demand.
+    pub total_demand: f64,
+    /// Gaps found in the timestamps (kept as one step per row, reported here).
+    pub gaps: usize,
+    /// Steps left out of the scores as warm-up.
+    pub warmup_steps: usize,
+}
+
+/// The fleet and latency model.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetInfo {
+    /// Fleet size.
+    pub agents: u32,
+    /// Demand units one awake agent serves per step.
+    pub capacity: f64,
+    /// Step length in seconds.
+    pub interval_s: f64,
+    /// Wake latency in seconds.
+    pub wake_latency_s: f64,
+    /// Consolidation time in seconds.
+    pub consolidation_s: f64,
+    /// Floor of awake agents.
+    pub min_awake: u32,
+}
+
+/// Scores of one policy.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PolicyStats {
+    /// Policy name.
+    pub name: String,
+    /// Σ billed · Δ / 3600.
+    pub agent_hours: f64,
+    /// The same for always-on: agents · steps · Δ / 3600.
+    pub always_on_agent_hours: f64,
+    /// 100 · (1 − agent_hours / always_on_agent_hours).
+    pub savings_pct: f64,
+    /// 100 · Σ unserved / Σ demand.
+    pub unserved_pct: f64,
+    /// Steps with any unserved demand.
+    pub unserved_steps: u64,
+    /// Sleeps started.
+    pub sleeps: u64,
+    /// Wakes started.
+    pub wakes: u64,
+    /// Sleeps followed by a wake of the same agent within 10 minutes (null for the oracle).
+    pub flaps: Option<u64>,
+    /// 100 · flaps / sleeps.
+    pub flap_rate_pct: Option<f64>,
+    /// Rail violations found by the independent audit (must be 0).
+    pub rail_violations: u64,
+    /// Median decision time, microseconds (null for the oracle).
+    pub decision_us_p50: Option<f64>,
+    /// 99th percentile decision time, microseconds.
+    pub decision_us_p99: Option<f64>,
+    /// Steps decided in fail-safe.
+    pub fail_safe_steps: u64,
+    /// Times the forecast breaker opened.
+    pub breaker_trips: u64,
+    /// 100 · (agent_hours / oracle agent_hours − 1), when the oracle ran.
+    pub oracle_gap_pct: Option<f64>,
+}
+
+fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let k = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    Some(sorted[k])
+}
+
+/// Scores one run from its rows, leaving out the first `warmup` steps.
+pub fn stats(run: &PolicyRun, cfg: &SimConfig, interval_s: f64, warmup: usize) -> PolicyStats {
+    let rows = &run.rows[warmup.min(run.rows.len())..];
+    let hours = |billed: f64| billed * interval_s / 3600.0;
+    let billed: f64 = rows.iter().map(|r| f64::from(r.billed)).sum();
+    let always = hours(f64::from(cfg.agents) * rows.len() as f64);
+    let agent_hours = hours(billed);
+    let demand: f64 = rows.iter().map(|r| r.demand).sum();
+    let unserved_of =
+        |r: &crate::run::StepRow| (r.demand - f64::from(r.awake) * cfg.capacity).max(0.0);
+    let unserved: f64 = rows.iter().map(unserved_of).sum();
+    let sleeps: u64 = rows.iter().map(|r| u64::from(r.sleeps_started)).sum();
+    let mut us = run.extras.decision_us.clone();
+    us.sort_by(f64::total_cmp);
+    PolicyStats {
+        name: run.name.clone(),
+        agent_hours,
+        always_on_agent_hours: always,
+        savings_pct: if always > 0.0 {
+            100.0 * (1.0 - agent_hours / always)
+        } else {
+            0.0
+        },
+        unserved_pct: if demand > 0.0 {
+            100.0 * unserved / demand
+        } else {
+            0.0
+        },
+        unserved_steps: rows.iter().filter(|r| unserved_of(r) > 0.0).count() as u64,
+        sleeps,
+        wakes: rows.iter().map(|r| u64::from(r.wakes_started)).sum(),
+        flaps: run.extras.flaps,
+        flap_rate_pct: run.extras.flaps.map(|f| {
+            if sleeps > 0 {
+                100.0 * f as f64 / sleeps as f64
+            } else {
+                0.0
+            }
+        }),
+        rail_violations: run.extras.rail_violations,
+        decision_us_p50: percentile(&us, 0.50),
+        decision_us_p99: percentile(&us, 0.99),
+        fail_safe_steps: run.extras.fail_safe_steps,
+        breaker_trips: run.extras.breaker_trips,
+        oracle_gap_pct: None,
+    }
+}
+
+/// Builds the report for `runs` over `trace`.
+pub fn build_report(trace: &Trace, cfg: &SimConfig, runs: &[PolicyRun]) -> Report {
+    let warmup = (cfg.train_fraction * trace.values.len() as f64).floor() as usize;
+    let mut policies: Vec<PolicyStats> = runs
+        .iter()
+        .map(|r| stats(r, cfg, trace.interval_s, warmup))
+        .collect();
+    if let Some(oracle) = policies
+        .iter()
+        .find(|p| p.name == "oracle")
+        .map(|p| p.agent_hours)
+    {
+        for p in &mut policies {
+            p.oracle_gap_pct = (oracle > 0.0).then(|| 100.0 * (p.agent_hours / oracle - 1.0));
+        }
+    }
+    Report {
+        schema: SCHEMA,
+        trace: TraceInfo {
+            name: trace.name.clone(),
+            kind: format!("{:?}", trace.kind).to_lowercase(),
+            steps: trace.values.len(),
+            start_ms: trace.timestamps.first().copied().unwrap_or(0),
+            end_ms: trace.timestamps.last().copied().unwrap_or(0),
+            total_demand: trace.values.iter().sum(),
+            gaps: trace.gaps.len(),
+            warmup_steps: warmup,
+        },
+        fleet: FleetInfo {
+            agents: cfg.agents,
+            capacity: cfg.capacity,
+            interval_s: trace.interval_s,
+            wake_latency_s: cfg.wake_latency.as_secs_f64(),
+            consolidation_s: cfg.consolidation.as_secs_f64(),
+            min_awake: cfg.min_awake,
+        },
+        policies,
+    }
+}
+
+fn format_ts(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Writes the schedule CSV: `policy,step,timestamp,demand,awake,billed,sleeps_started,wakes_started`.
+pub fn write_schedule(mut out: impl Write, runs: &[PolicyRun]) -> Result<(), SimError> {
+    let io = |e: std::io::Error| SimError::Output(e.to_string());
+    writeln!(
+        out,
+        "policy,step,timestamp,demand,awake,billed,sleeps_started,wakes_started"
+    )
+    .map_err(io)?;
+    for run in runs {
+        for r in &run.rows {
+            writeln!(
+                out,
+                "{},{},{},{},{},{},{},{}",
+                run.name,
+                r.step,
+                format_ts(r.timestamp),
+                r.demand,
+                r.awake,
+                r.billed,
+                r.sleeps_started,
+                r.wakes_started
+            )
+            .map_err(io)?;
+        }
+    }
+    out.flush().map_err(io)
+}
+
+/// A readable table of the report, best savings first among policies that served demand.
+pub fn summary_table(report: &Report) -> String {
+    let opt = |v: Option<f64>, prec: usize| v.map_or("-".to_string(), |v| format!("{v:.prec$}"));
+    let mut out = format!(
+        "trace {} ({} steps of {}s, {} gaps) · {} agents × {} capacity · wake {}s · consolidation {}s · min_awake {}\n",
+        report.trace.name,
+        report.trace.steps,
+        report.fleet.interval_s,
+        report.trace.gaps,
+        report.fleet.agents,
+        report.fleet.capacity,
+        report.fleet.wake_latency_s,
+        report.fleet.consolidation_s,
+        report.fleet.min_awake
+    );
+    out += &format!(
+        "{:<16} {:>11} {:>8} {:>10} {:>7} {:>7} {:>6} {:>6} {:>9} {:>9} {:>9}\n",
+        "policy",
+        "agent-hours",
+        "savings",
+        "unserved",
+        "sleeps",
+        "wakes",
+        "flaps",
+        "rails",
+        "vs oracle",
+        "p50 µs",
+        "p99 µs"
+    );
+    for p in &report.policies {
+        out += &format!(
+            "{:<16} {:>11.1} {:>7.1}% {:>9.3}% {:>7} {:>7} {:>6} {:>6} {:>9} {:>9} {:>9}\n",
+            p.name,
+            p.agent_hours,
+            p.savings_pct,
+            p.unserved_pct,
+            p.sleeps,
+            p.wakes,
+            p.flaps.map_or("-".into(), |f| f.to_string()),
+            p.rail_violations,
+            p.oracle_gap_pct.map_or("-".into(), |g| format!("{g:+.1}%")),
+            opt(p.decision_us_p50, 1),
+            opt(p.decision_us_p99, 1),
+        );
+    }
+    out
+}

@@ -1,0 +1,333 @@
+//! The simulation loop: one policy against one trace, step by step, under identical latencies
+//! and rails for every policy.
+//!
+//! At step t a policy decides knowing only d_0..d_{t-1}; sleeps take effect at once, wakes serve
+//! from t + wake_steps; only awake agents serve, `capacity` units each, and
+//! unserved_t = max(0, d_t − awake_t · capacity).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hivesched_policy::baselines::{AlwaysOn, Kpa, Reactive, SeasonalReactive};
+use hivesched_policy::time::steps_covering;
+use hivesched_policy::{
+    ActionKind, DemandHistory, Forecaster, Mode, Policy, Predictive, RailConfig, Scheduler,
+    SchedulerConfig, SeasonalNaive, TickInput, Time,
+};
+
+use crate::audit::{RailAudit, StepFacts};
+use crate::faults::{Faults, FaultyForecaster};
+use crate::fleet_sim::SimFleet;
+use crate::oracle::{OracleConfig, oracle_schedule};
+use crate::policies::PolicyKind;
+use crate::{SimError, Trace};
+
+/// Builds the forecaster the `predictive` policy uses (one per run).
+pub type ForecasterFactory = Arc<dyn Fn() -> Box<dyn Forecaster> + Send + Sync>;
+
+/// A sleep followed by a wake of the same agent within this long is a flap.
+const FLAP_WINDOW: Duration = Duration::from_secs(600);
+
+/// Fleet and latency model shared by every policy of a run.
+#[derive(Clone)]
+pub struct SimConfig {
+    /// Fleet size.
+    pub agents: u32,
+    /// Demand units one awake agent serves per step.
+    pub capacity: f64,
+    /// How long a wake takes.
+    pub wake_latency: Duration,
+    /// How long checkpoint plus consolidation take.
+    pub consolidation: Duration,
+    /// Floor of awake agents.
+    pub min_awake: u32,
+    /// Leading fraction of the trace used for warm-up and left out of the scores.
+    pub train_fraction: f64,
+    /// Faults to inject.
+    pub faults: Faults,
+    /// Forecaster of the `predictive` policy.
+    pub forecaster: ForecasterFactory,
+}
+
+impl SimConfig {
+    /// The default model: the built-in seasonal-naive forecaster.
+    pub fn new(
+        agents: u32,
+        capacity: f64,
+        wake_latency: Duration,
+        consolidation: Duration,
+        min_awake: u32,
+    ) -> Self {
+        SimConfig {
+            agents,
+            capacity,
+            wake_latency,
+            consolidation,
+            min_awake,
+            train_fraction: 0.0,
+            faults: Faults::default(),
+            forecaster: Arc::new(|| Box::new(SeasonalNaive::default())),
+        }
+    }
+
+    /// Checks the values a user typed; the error names the flag.
+    pub fn validate(&self) -> Result<(), SimError> {
+        let fail = |m: String| Err(SimError::Config(m));
+        if self.agents == 0 {
+            return fail("--agents must be at least 1".into());
+        }
+        if !(self.capacity.is_finite() && self.capacity > 0.0) {
+            return fail(format!(
+                "--capacity {} must be a positive number",
+                self.capacity
+            ));
+        }
+        if !(0.0..1.0).contains(&self.train_fraction) {
+            return fail(format!(
+                "--train-fraction {} must be in [0, 1)",
+                self.train_fraction
+            ));
+        }
+        Ok(())
+    }
+
+    /// The rails every policy runs under.
+    pub fn rails(&self) -> RailConfig {
+        RailConfig {
+            min_awake: self.min_awake,
+            ..RailConfig::default()
+        }
+    }
+
+    fn scheduler_config(&self, step: Duration) -> SchedulerConfig {
+        SchedulerConfig {
+            rails: self.rails(),
+            shadow: false,
+            capacity: self.capacity,
+            wake_latency: self.wake_latency,
+            consolidation: self.consolidation,
+            demand_staleness: (step * 5 / 2).max(Duration::from_secs(300)),
+            breaker_cooldown: (step * 2).max(Duration::from_secs(300)),
+            ..SchedulerConfig::default()
+        }
+    }
+}
+
+/// One row of the schedule CSV.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepRow {
+    /// Step index (trace row).
+    pub step: usize,
+    /// Step start, Unix milliseconds.
+    pub timestamp: i64,
+    /// Demand during the step.
+    pub demand: f64,
+    /// Agents serving during the step.
+    pub awake: u32,
+    /// Agents billed during the step.
+    pub billed: u32,
+    /// Sleeps started at the start of the step.
+    pub sleeps_started: u32,
+    /// Wakes started at the start of the step.
+    pub wakes_started: u32,
+}
+
+/// What a run measured beyond the schedule itself.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunExtras {
+    /// Sleeps followed by a wake of the same agent within 10 minutes (`None` for the oracle).
+    pub flaps: Option<u64>,
+    /// Rail violations found by the independent audit.
+    pub rail_violations: u64,
+    /// The first few violations, described.
+    pub violation_examples: Vec<String>,
+    /// Wall-clock microseconds of each decision (empty for the oracle).
+    pub decision_us: Vec<f64>,
+    /// Steps decided in fail-safe (all awake).
+    pub fail_safe_steps: u64,
+    /// Times the forecast breaker opened.
+    pub breaker_trips: u64,
+}
+
+/// A finished run of one policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyRun {
+    /// Policy name.
+    pub name: String,
+    /// One row per trace step.
+    pub rows: Vec<StepRow>,
+    /// Measurements beyond the rows.
+    pub extras: RunExtras,
+}
+
+fn build_policy(kind: PolicyKind, cfg: &SimConfig, step: Arc<AtomicUsize>) -> Box<dyn Policy> {
+    match kind {
+        PolicyKind::AlwaysOn => Box::new(AlwaysOn),
+        PolicyKind::Reactive => Box::new(Reactive::default()),
+        PolicyKind::Kpa => Box::new(Kpa::default()),
+        PolicyKind::SeasonalNaive => Box::new(SeasonalReactive::default()),
+        PolicyKind::Predictive | PolicyKind::Oracle => {
+            let forecaster = FaultyForecaster::new((cfg.forecaster)(), cfg.faults.clone(), step);
+            Box::new(Predictive::new(Box::new(forecaster)))
+        }
+    }
+}
+
+/// Runs `kind` over `trace`; `progress` is called after every step.
+pub fn run_policy(
+    trace: &Trace,
+    cfg: &SimConfig,
+    kind: PolicyKind,
+    progress: &dyn Fn(),
+) -> Result<PolicyRun, SimError> {
+    cfg.validate()?;
+    if kind == PolicyKind::Oracle {
+        return Ok(run_oracle(trace, cfg));
+    }
+    let step = Duration::from_secs_f64(trace.interval_s);
+    let wake_steps = steps_covering(cfg.wake_latency, step).max(1);
+    let sleep_steps = steps_covering(cfg.consolidation, step).max(1);
+    let current = Arc::new(AtomicUsize::new(0));
+    let policy = build_policy(kind, cfg, current.clone());
+    let mut sched = Scheduler::new(cfg.scheduler_config(step), policy)
+        .map_err(|e| SimError::Config(e.to_string()))?;
+    let start = Time::from_millis(trace.timestamps[0]);
+    let mut fleet = SimFleet::new(cfg.agents, start);
+    let six_weeks = (6.0 * 7.0 * 86_400.0 / trace.interval_s).ceil() as usize;
+    let mut history = DemandHistory::new(step, six_weeks.max(64));
+    let mut audit = RailAudit::new(cfg.rails());
+    let mut rng = fastrand::Rng::with_seed(cfg.faults.seed);
+    let mut rows = Vec::with_capacity(trace.values.len());
+    let mut extras = RunExtras {
+        flaps: Some(0),
+        ..RunExtras::default()
+    };
+    let sim_err = |e: hivesched_policy::PolicyError| SimError::Simulation(e.to_string());
+
+    for (t, (&ts, &demand)) in trace.timestamps.iter().zip(&trace.values).enumerate() {
+        let now = Time::from_millis(ts);
+        current.store(t, Ordering::Relaxed);
+        if t > 0 && !cfg.faults.stalled(t - 1) {
+            history.push(
+                Time::from_millis(trace.timestamps[t - 1]),
+                trace.values[t - 1],
+            );
+        }
+        if cfg.faults.restarts.contains(&t) {
+            sched.restart();
+        }
+        fleet.advance(t, now).map_err(sim_err)?;
+
+        let clock = Instant::now();
+        let decision = sched.tick(TickInput {
+            now,
+            fleet: fleet.fleet(),
+            history: &history,
+        });
+        extras.decision_us.push(clock.elapsed().as_secs_f64() * 1e6);
+        extras.fail_safe_steps += u64::from(decision.mode == Mode::FailSafe);
+
+        let (mut sleeps, mut wakes, mut in_cooldown) = (0, 0, 0);
+        for action in decision.to_execute() {
+            let (steps, fails) = match action.kind {
+                ActionKind::Sleep => (sleep_steps, false),
+                ActionKind::Wake => {
+                    let slow = rng.f64() < cfg.faults.slow_wake_rate;
+                    let fails = rng.f64() < cfg.faults.wake_failure_rate;
+                    (
+                        if slow {
+                            wake_steps * cfg.faults.slow_wake_factor
+                        } else {
+                            wake_steps
+                        },
+                        fails,
+                    )
+                }
+            };
+            let applied = fleet.apply(action, t, now, steps, fails).map_err(sim_err)?;
+            match action.kind {
+                ActionKind::Sleep => {
+                    sleeps += 1;
+                    if applied
+                        .previous_wake
+                        .is_some_and(|w| now.since(w) < cfg.rails().agent_cooldown)
+                    {
+                        in_cooldown += 1;
+                    }
+                }
+                ActionKind::Wake => {
+                    wakes += 1;
+                    if applied
+                        .previous_sleep
+                        .is_some_and(|s| now.since(s) <= FLAP_WINDOW)
+                    {
+                        *extras.flaps.get_or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+        let counts = fleet.fleet().counts();
+        audit.check(StepFacts {
+            now,
+            total: counts.total,
+            awake_after: counts.awake,
+            in_transition_after: counts.in_sleep_transition(),
+            sleeps,
+            sleeps_in_cooldown: in_cooldown,
+        });
+        fleet.serve(demand, cfg.capacity, now.plus(step));
+        rows.push(StepRow {
+            step: t,
+            timestamp: ts,
+            demand,
+            awake: counts.awake,
+            billed: counts.billed(),
+            sleeps_started: sleeps,
+            wakes_started: wakes,
+        });
+        progress();
+    }
+    extras.rail_violations = audit.violations();
+    extras.violation_examples = audit.examples().to_vec();
+    extras.breaker_trips = sched.breaker_trips();
+    Ok(PolicyRun {
+        name: kind.name().into(),
+        rows,
+        extras,
+    })
+}
+
+/// The perfect-foresight bound as a run; only `min_awake` applies to it.
+fn run_oracle(trace: &Trace, cfg: &SimConfig) -> PolicyRun {
+    let step = Duration::from_secs_f64(trace.interval_s);
+    let ocfg = OracleConfig {
+        agents: cfg.agents,
+        capacity: cfg.capacity,
+        min_awake: cfg.min_awake,
+        wake_steps: steps_covering(cfg.wake_latency, step).max(1),
+        sleep_steps: steps_covering(cfg.consolidation, step).max(1),
+    };
+    let sched = oracle_schedule(&trace.values, &ocfg);
+    let floor = cfg.min_awake.min(cfg.agents);
+    let rows: Vec<StepRow> = (0..trace.values.len())
+        .map(|t| StepRow {
+            step: t,
+            timestamp: trace.timestamps[t],
+            demand: trace.values[t],
+            awake: sched.awake[t],
+            billed: sched.billed[t],
+            sleeps_started: sched.sleeps_started[t],
+            wakes_started: sched.wakes_started[t],
+        })
+        .collect();
+    let violations = rows.iter().filter(|r| r.awake < floor).count() as u64;
+    PolicyRun {
+        name: PolicyKind::Oracle.name().into(),
+        rows,
+        extras: RunExtras {
+            rail_violations: violations,
+            ..RunExtras::default()
+        },
+    }
+}
