@@ -24,6 +24,7 @@ mod spec;
 
 pub use auto::AutoEts;
 pub use fit::{Ets, EtsParams, FittedEts};
+pub(crate) use init::centred_moving_average;
 pub use spec::{ErrorType, EtsSpec, SeasonType, TrendType};
 
 /// Longest seasonal period whose initial seasonal states are optimised by default; beyond it they

@@ -1,0 +1,161 @@
+//! Levenberg–Marquardt for the conditional-sum-of-squares fit (the estimator Box & Jenkins
+//! recommend for ARIMA, and the fastest way to good starting values for the exact likelihood).
+//!
+//! The Jacobian is taken by forward differences: each iteration costs `k + 1` residual passes,
+//! which for `k ≤ 7` coefficients beats a simplex search by an order of magnitude.
+
+/// Minimise `½ Σ rᵢ(x)²`. `residuals(x, out)` fills `out` and returns `false` when `x` is infeasible.
+///
+/// Returns the best point found and its sum of squares (`None` if the start is infeasible).
+pub(crate) fn levenberg_marquardt(
+    mut residuals: impl FnMut(&[f64], &mut [f64]) -> bool,
+    x0: &[f64],
+    n_res: usize,
+    max_iter: usize,
+) -> Option<(Vec<f64>, f64)> {
+    let k = x0.len();
+    let mut x = x0.to_vec();
+    let mut r = vec![0.0; n_res];
+    if !residuals(&x, &mut r) {
+        return None;
+    }
+    let mut sse = sum_sq(&r);
+    if k == 0 || !sse.is_finite() {
+        return sse.is_finite().then_some((x, sse));
+    }
+    let mut jac = vec![vec![0.0; n_res]; k];
+    let mut trial_r = vec![0.0; n_res];
+    let mut lambda = 1e-3;
+    for _ in 0..max_iter {
+        for (i, col) in jac.iter_mut().enumerate() {
+            let h = 1e-6 * x[i].abs().max(1e-3);
+            let mut xp = x.clone();
+            xp[i] += h;
+            if !residuals(&xp, col) {
+                xp[i] = x[i] - h;
+                if !residuals(&xp, col) {
+                    return Some((x, sse));
+                }
+                col.iter_mut()
+                    .zip(&r)
+                    .for_each(|(c, ri)| *c = (ri - *c) / h);
+            } else {
+                col.iter_mut()
+                    .zip(&r)
+                    .for_each(|(c, ri)| *c = (*c - ri) / h);
+            }
+        }
+        // Normal equations JᵀJ δ = −Jᵀr.
+        let mut jtj = vec![vec![0.0; k]; k];
+        let mut jtr = vec![0.0; k];
+        for i in 0..k {
+            jtr[i] = dot(&jac[i], &r);
+            for j in 0..=i {
+                let v = dot(&jac[i], &jac[j]);
+                jtj[i][j] = v;
+                jtj[j][i] = v;
+            }
+        }
+        let mut improved = false;
+        for _ in 0..12 {
+            let mut a = jtj.clone();
+            for (i, row) in a.iter_mut().enumerate() {
+                row[i] += lambda * (jtj[i][i] + 1e-12);
+            }
+            let Some(delta) = solve(a, jtr.iter().map(|v| -v).collect()) else {
+                lambda *= 10.0;
+                continue;
+            };
+            let trial: Vec<f64> = x.iter().zip(&delta).map(|(a, d)| a + d).collect();
+            if residuals(&trial, &mut trial_r) {
+                let trial_sse = sum_sq(&trial_r);
+                if trial_sse < sse {
+                    let gain = (sse - trial_sse) / sse.max(1e-300);
+                    x = trial;
+                    std::mem::swap(&mut r, &mut trial_r);
+                    sse = trial_sse;
+                    lambda = (lambda / 10.0).max(1e-12);
+                    improved = gain > 1e-10;
+                    break;
+                }
+            }
+            lambda *= 10.0;
+        }
+        if !improved {
+            break;
+        }
+    }
+    Some((x, sse))
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn sum_sq(r: &[f64]) -> f64 {
+    let s = dot(r, r);
+    if s.is_finite() { s } else { f64::INFINITY }
+}
+
+/// Solve `a x = b` by Gaussian elimination with partial pivoting (`None` if singular).
+pub(crate) fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+    let n = b.len();
+    for col in 0..n {
+        let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+        if a[pivot][col].abs() < 1e-300 || !a[pivot][col].is_finite() {
+            return None;
+        }
+        a.swap(col, pivot);
+        b.swap(col, pivot);
+        for row in col + 1..n {
+            let f = a[row][col] / a[col][col];
+            if f != 0.0 {
+                let (upper, lower) = a.split_at_mut(row);
+                for (target, source) in lower[0][col..].iter_mut().zip(&upper[col][col..]) {
+                    *target -= f * source;
+                }
+                b[row] -= f * b[col];
+            }
+        }
+    }
+    let mut x = vec![0.0; n];
+    for i in (0..n).rev() {
+        let s: f64 = (i + 1..n).map(|j| a[i][j] * x[j]).sum();
+        x[i] = (b[i] - s) / a[i][i];
+    }
+    x.iter().all(|v| v.is_finite()).then_some(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fits_an_exponential_decay() {
+        let t: Vec<f64> = (0..20).map(|i| i as f64 * 0.25).collect();
+        let y: Vec<f64> = t.iter().map(|t| 3.0 * (-0.7 * t).exp()).collect();
+        let (x, sse) = levenberg_marquardt(
+            |p, out| {
+                for ((o, t), y) in out.iter_mut().zip(&t).zip(&y) {
+                    *o = p[0] * (-p[1] * t).exp() - y;
+                }
+                true
+            },
+            &[1.0, 0.1],
+            20,
+            100,
+        )
+        .unwrap();
+        assert!(
+            (x[0] - 3.0).abs() < 1e-5 && (x[1] - 0.7).abs() < 1e-5 && sse < 1e-10,
+            "{x:?}"
+        );
+    }
+
+    #[test]
+    fn solves_a_small_system() {
+        let x = solve(vec![vec![2.0, 1.0], vec![1.0, 3.0]], vec![3.0, 5.0]).unwrap();
+        assert!((x[0] - 0.8).abs() < 1e-12 && (x[1] - 1.4).abs() < 1e-12);
+        assert!(solve(vec![vec![1.0, 2.0], vec![2.0, 4.0]], vec![1.0, 2.0]).is_none());
+    }
+}
