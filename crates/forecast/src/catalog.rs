@@ -1,0 +1,73 @@
+//! The catalogue of models: which candidates the ensemble backtests, and lookup by name for
+//! `--model NAME`. One place to add a model (e.g. AutoETS/AutoARIMA when they land).
+
+use std::sync::Arc;
+
+use crate::Model;
+use crate::autoreg::Autoregressive;
+use crate::ensemble::Ensemble;
+use crate::mstl::Mstl;
+use crate::naive::{Lag, SeasonalNaive};
+use crate::regression::FourierRegression;
+
+/// Candidates for a history with at least two cycles of each of `seasons`: seasonal naive on each
+/// season, seasonal means, harmonic regression and MSTL with an AR on the adjusted series.
+pub fn warm_candidates(seasons: &[usize]) -> Vec<Arc<dyn Model>> {
+    let mut v: Vec<Arc<dyn Model>> = vec![
+        Arc::new(SeasonalNaive::new()),
+        Arc::new(Mstl::new(Arc::new(Autoregressive::default()))),
+        Arc::new(FourierRegression::default()),
+        Arc::new(SeasonalNaive::with(Lag::Shortest, 3)),
+    ];
+    if seasons.iter().filter(|&&p| p > 1).count() >= 2 {
+        v.push(Arc::new(SeasonalNaive::with(Lag::Longest, 1)));
+        v.push(Arc::new(SeasonalNaive::with(Lag::Longest, 2)));
+    }
+    if seasons.is_empty() {
+        v.push(Arc::new(Autoregressive::default()));
+    }
+    v
+}
+
+/// Candidates under cold start: naive, seasonal naive on whatever cycle fits, and AR.
+pub fn cold_candidates() -> Vec<Arc<dyn Model>> {
+    vec![
+        Arc::new(SeasonalNaive::new()),
+        Arc::new(SeasonalNaive::with(Lag::None, 1)),
+        Arc::new(Autoregressive::default()),
+    ]
+}
+
+/// Every model selectable by name, with the ensemble (`auto`) tuned for `horizon`.
+pub fn all(horizon: usize) -> Vec<Arc<dyn Model>> {
+    vec![
+        Arc::new(Ensemble::new(horizon)),
+        Arc::new(SeasonalNaive::new()),
+        Arc::new(SeasonalNaive::with(Lag::None, 1)),
+        Arc::new(SeasonalNaive::with(Lag::Longest, 1)),
+        Arc::new(SeasonalNaive::with(Lag::Shortest, 3)),
+        Arc::new(SeasonalNaive::with(Lag::Longest, 2)),
+        Arc::new(FourierRegression::default()),
+        Arc::new(Autoregressive::default()),
+        Arc::new(Mstl::new(Arc::new(Autoregressive::default()))),
+    ]
+}
+
+/// Looks a model up by name, case-insensitively; `auto` is the ensemble.
+pub fn by_name(name: &str, horizon: usize) -> Option<Arc<dyn Model>> {
+    let wanted = if name.eq_ignore_ascii_case("auto") {
+        "Ensemble"
+    } else {
+        name
+    };
+    all(horizon)
+        .into_iter()
+        .find(|m| m.name().eq_ignore_ascii_case(wanted))
+}
+
+/// Names accepted by [`by_name`], for error messages and `--help`.
+pub fn names() -> Vec<String> {
+    std::iter::once("auto".to_string())
+        .chain(all(1).iter().map(|m| m.name()))
+        .collect()
+}

@@ -1,0 +1,492 @@
+//! The accuracy-weighted ensemble: chooses and weights models by their measured h-step error on
+//! rolling-origin backtests of the recent history, and calibrates prediction intervals from the
+//! same backtest errors.
+//!
+//! Information criteria compare in-sample fit within one model family and, on sub-daily load,
+//! happily pick flat non-seasonal models; measured out-of-sample error at the horizon that matters
+//! compares any models at all. Procedure:
+//! 1. Scale the history by its mean absolute value (so no model sees extreme magnitudes).
+//! 2. For each of the last `origins` cut points (spaced one horizon apart), fit every candidate on
+//!    the data before the cut and forecast `horizon` steps. A candidate failing anywhere drops out.
+//! 3. Rank candidates by MAE; try the best one, the top two and top three averaged, and the top three
+//!    weighted by inverse MSE; keep the combination with the lowest backtest MAE.
+//! 4. Refit the chosen members on the whole history (dropping any that fail; if all fail, walk the
+//!    ranking, then seasonal naive, which fits any non-empty finite history).
+//! 5. Intervals: the combination's backtest errors are standardised by a per-step spread (smoothed
+//!    over neighbouring steps, so time-of-day heteroscedasticity is kept) and their empirical
+//!    quantiles give asymmetric bounds at any level. Forecasts and bounds are clamped at 0.
+//!
+//! Cold start (less than two cycles of the shortest season): only simple models, intervals
+//! widened by [`COLD_START_WIDENING`], and the reason is reported.
+
+use std::sync::Arc;
+
+use crate::catalog;
+use crate::intervals::{check_history, check_levels};
+use crate::naive::SeasonalNaive;
+use crate::stats::quantile_sorted;
+use crate::{Fitted, Forecast, ForecastError, Interval, Model};
+
+/// Interval widening factor under cold start, where backtests are short or impossible.
+pub const COLD_START_WIDENING: f64 = 1.5;
+
+/// Backtest-weighted ensemble of candidate models; see the module docs.
+#[derive(Clone)]
+pub struct Ensemble {
+    horizon: usize,
+    origins: usize,
+    warm: Option<Vec<Arc<dyn Model>>>,
+    cold: Vec<Arc<dyn Model>>,
+}
+
+impl Ensemble {
+    /// Ensemble tuned for forecasting `horizon` steps, with the catalogue's candidates and six
+    /// backtest origins.
+    pub fn new(horizon: usize) -> Self {
+        Self {
+            horizon: horizon.max(1),
+            origins: 6,
+            warm: None,
+            cold: catalog::cold_candidates(),
+        }
+    }
+
+    /// Replaces the warm-start candidates (default: [`catalog::warm_candidates`] for the seasons).
+    pub fn with_candidates(mut self, candidates: Vec<Arc<dyn Model>>) -> Self {
+        self.warm = Some(candidates);
+        self
+    }
+
+    /// Sets the number of backtest origins used for weighting and interval calibration.
+    pub fn with_origins(mut self, origins: usize) -> Self {
+        self.origins = origins.max(1);
+        self
+    }
+
+    /// Fits the ensemble, returning the concrete type so callers can report members and cold start.
+    pub fn fit_ensemble(
+        &self,
+        y: &[f64],
+        seasons: &[usize],
+    ) -> Result<FittedEnsemble, ForecastError> {
+        check_history("Ensemble", y, 1)?;
+        let scale = y.iter().map(|v| v.abs()).sum::<f64>() / y.len() as f64;
+        let scale = if scale > 0.0 && scale.is_finite() {
+            scale
+        } else {
+            1.0
+        };
+        let z: Vec<f64> = y.iter().map(|v| v / scale).collect();
+        let n = z.len();
+        let usable: Vec<usize> = seasons
+            .iter()
+            .copied()
+            .filter(|&p| p > 1 && 2 * p <= n)
+            .collect();
+        let shortest = seasons.iter().copied().filter(|&p| p > 1).min();
+        let cold_start = match shortest {
+            Some(m) if usable.is_empty() => Some(format!(
+                "cold start: {n} points is less than two cycles of the {m}-step season; \
+                 using simple models with intervals widened x{COLD_START_WIDENING}"
+            )),
+            _ => None,
+        };
+        let (candidates, fit_seasons): (Vec<Arc<dyn Model>>, Vec<usize>) = if cold_start.is_some() {
+            (
+                self.cold.clone(),
+                seasons
+                    .iter()
+                    .copied()
+                    .filter(|&p| p > 1 && p <= n)
+                    .collect(),
+            )
+        } else {
+            let warm = self
+                .warm
+                .clone()
+                .unwrap_or_else(|| catalog::warm_candidates(&usable));
+            (warm, usable.clone())
+        };
+
+        let h = self.horizon;
+        let min_train = 2 * fit_seasons.iter().copied().min().unwrap_or(4).max(4);
+        let origins: Vec<usize> = (1..=self.origins)
+            .rev()
+            .filter_map(|k| n.checked_sub(k * h))
+            .filter(|&cut| cut >= min_train)
+            .collect();
+
+        let mut failures = Vec::new();
+        let mut scored: Vec<Scored> = Vec::new();
+        if origins.len() >= 2 {
+            for model in &candidates {
+                match backtest_one(model.as_ref(), &z, &origins, h, &fit_seasons) {
+                    Ok(fc) => {
+                        let (mut abs, mut sq, mut cnt) = (0.0, 0.0, 0.0);
+                        for (f, &cut) in fc.iter().zip(&origins) {
+                            for (j, v) in f.iter().enumerate() {
+                                let e = z[cut + j] - v.max(0.0);
+                                abs += e.abs();
+                                sq += e * e;
+                                cnt += 1.0;
+                            }
+                        }
+                        scored.push(Scored {
+                            model: model.clone(),
+                            mae: abs / cnt,
+                            mse: sq / cnt,
+                            fc,
+                        });
+                    }
+                    Err(e) => failures.push(format!("{}: {e}", model.name())),
+                }
+            }
+        }
+        scored.sort_by(|a, b| a.mae.total_cmp(&b.mae));
+
+        let plan = choose_combination(&scored, &z, &origins);
+        let mut members = Vec::new();
+        for (idx, w) in &plan.weights {
+            let s = &scored[*idx];
+            match s.model.fit(&z, &fit_seasons) {
+                Ok(f) => members.push(Member {
+                    fitted: f,
+                    weight: *w,
+                    backtest_mae: Some(s.mae),
+                }),
+                Err(e) => failures.push(format!("{}: {e}", s.model.name())),
+            }
+        }
+        if members.is_empty() {
+            // Fallback chain: remaining ranked candidates, then the unranked ones, then seasonal naive.
+            let chain = scored
+                .iter()
+                .map(|s| (s.model.clone(), Some(s.mae)))
+                .chain(candidates.iter().map(|m| (m.clone(), None)))
+                .chain(std::iter::once((
+                    Arc::new(SeasonalNaive::new()) as Arc<dyn Model>,
+                    None,
+                )));
+            for (model, mae) in chain {
+                match model.fit(&z, &fit_seasons) {
+                    Ok(f) => {
+                        members.push(Member {
+                            fitted: f,
+                            weight: 1.0,
+                            backtest_mae: mae,
+                        });
+                        break;
+                    }
+                    Err(e) => failures.push(format!("{}: {e}", model.name())),
+                }
+            }
+        }
+        if members.is_empty() {
+            return Err(ForecastError::FitFailed {
+                model: "Ensemble".into(),
+                reason: failures.join("; "),
+            });
+        }
+        let total: f64 = members.iter().map(|m| m.weight).sum();
+        for m in &mut members {
+            m.weight /= total;
+        }
+        let widen = if cold_start.is_some() {
+            COLD_START_WIDENING
+        } else {
+            1.0
+        };
+        Ok(FittedEnsemble {
+            members,
+            scale,
+            errors: plan.errors,
+            horizon: h,
+            widen,
+            cold_start,
+            failures,
+            ranking: scored.iter().map(|s| (s.model.name(), s.mae)).collect(),
+        })
+    }
+}
+
+impl Model for Ensemble {
+    fn name(&self) -> String {
+        "Ensemble".into()
+    }
+
+    fn fit(&self, y: &[f64], seasons: &[usize]) -> Result<Box<dyn Fitted>, ForecastError> {
+        Ok(Box::new(self.fit_ensemble(y, seasons)?))
+    }
+}
+
+/// A candidate's backtest forecasts and errors.
+struct Scored {
+    model: Arc<dyn Model>,
+    mae: f64,
+    mse: f64,
+    fc: Vec<Vec<f64>>,
+}
+
+/// Fits `model` before each cut and forecasts `h` steps (clipped to the data).
+fn backtest_one(
+    model: &dyn Model,
+    z: &[f64],
+    cuts: &[usize],
+    h: usize,
+    seasons: &[usize],
+) -> Result<Vec<Vec<f64>>, ForecastError> {
+    cuts.iter()
+        .map(|&cut| {
+            let steps = h.min(z.len() - cut);
+            let train = &z[..cut];
+            let usable: Vec<usize> = seasons
+                .iter()
+                .copied()
+                .filter(|&p| 2 * p <= train.len())
+                .collect();
+            Ok(model.fit(train, &usable)?.forecast(steps, &[])?.mean)
+        })
+        .collect()
+}
+
+/// Chosen members (indices into the ranking, weights) and the combination's backtest errors
+/// `actual − forecast`, one row per origin.
+struct Plan {
+    weights: Vec<(usize, f64)>,
+    errors: Vec<Vec<f64>>,
+}
+
+/// Picks the combination with the lowest backtest MAE among: best single, top-2 and top-3 equal
+/// weights, top-3 inverse-MSE weights. Ties keep the simpler combination.
+fn choose_combination(scored: &[Scored], z: &[f64], cuts: &[usize]) -> Plan {
+    if scored.is_empty() {
+        return Plan {
+            weights: Vec::new(),
+            errors: Vec::new(),
+        };
+    }
+    let mut options: Vec<Vec<(usize, f64)>> = vec![vec![(0, 1.0)]];
+    for k in 2..=3.min(scored.len()) {
+        options.push((0..k).map(|i| (i, 1.0)).collect());
+    }
+    if scored.len() >= 3 {
+        options.push(
+            (0..3)
+                .map(|i| (i, 1.0 / scored[i].mse.max(f64::MIN_POSITIVE)))
+                .collect(),
+        );
+    }
+    let mut best: Option<(f64, Plan)> = None;
+    for weights in options {
+        let total: f64 = weights.iter().map(|(_, w)| w).sum();
+        let errors: Vec<Vec<f64>> = cuts
+            .iter()
+            .enumerate()
+            .map(|(o, &cut)| {
+                let steps = scored[0].fc[o].len();
+                (0..steps)
+                    .map(|j| {
+                        let f: f64 = weights
+                            .iter()
+                            .map(|(i, w)| w * scored[*i].fc[o][j])
+                            .sum::<f64>()
+                            / total;
+                        z[cut + j] - f.max(0.0)
+                    })
+                    .collect()
+            })
+            .collect();
+        let cnt: usize = errors.iter().map(Vec::len).sum();
+        let mae = errors.iter().flatten().map(|e| e.abs()).sum::<f64>() / cnt.max(1) as f64;
+        if best.as_ref().is_none_or(|(b, _)| mae < b - 1e-12) {
+            best = Some((mae, Plan { weights, errors }));
+        }
+    }
+    best.map(|(_, p)| p).unwrap_or(Plan {
+        weights: Vec::new(),
+        errors: Vec::new(),
+    })
+}
+
+/// One fitted member of the ensemble.
+struct Member {
+    fitted: Box<dyn Fitted>,
+    weight: f64,
+    backtest_mae: Option<f64>,
+}
+
+/// Public view of a member, for reports and the model registry.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MemberInfo {
+    /// Fitted structure, e.g. `MSTL[48,336]+AR(3)`.
+    pub model: String,
+    /// Weight in the combination (weights sum to 1).
+    pub weight: f64,
+    /// Backtest MAE on the mean-scaled series, when the member was backtested.
+    pub backtest_mae: Option<f64>,
+}
+
+/// A fitted [`Ensemble`].
+pub struct FittedEnsemble {
+    members: Vec<Member>,
+    scale: f64,
+    errors: Vec<Vec<f64>>,
+    horizon: usize,
+    widen: f64,
+    cold_start: Option<String>,
+    failures: Vec<String>,
+    ranking: Vec<(String, f64)>,
+}
+
+impl FittedEnsemble {
+    /// Members with weights, heaviest first.
+    pub fn members(&self) -> Vec<MemberInfo> {
+        let mut v: Vec<MemberInfo> = self
+            .members
+            .iter()
+            .map(|m| MemberInfo {
+                model: m.fitted.describe(),
+                weight: m.weight,
+                backtest_mae: m.backtest_mae,
+            })
+            .collect();
+        v.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+        v
+    }
+
+    /// Why the ensemble is in cold-start mode, if it is.
+    pub fn cold_start(&self) -> Option<&str> {
+        self.cold_start.as_deref()
+    }
+
+    /// Candidates that failed to fit (name: reason), so fallbacks are visible.
+    pub fn failures(&self) -> &[String] {
+        &self.failures
+    }
+
+    /// Standardised-error interval bounds at `level` for steps 0..h (offsets from the mean), or
+    /// `None` when there were too few backtest errors.
+    fn empirical_offsets(&self, h: usize, level: f64) -> Option<(Vec<f64>, Vec<f64>)> {
+        let steps = self.errors.iter().map(Vec::len).min().unwrap_or(0);
+        if self.errors.len() < 2 || steps == 0 {
+            return None;
+        }
+        let band = (steps / 8).max(1);
+        let spread: Vec<f64> = (0..steps)
+            .map(|j| {
+                let lo = j.saturating_sub(band);
+                let hi = (j + band + 1).min(steps);
+                let (s, c) = self
+                    .errors
+                    .iter()
+                    .flat_map(|row| row[lo..hi].iter())
+                    .fold((0.0, 0.0), |(s, c), e| (s + e * e, c + 1.0));
+                (s / c).sqrt()
+            })
+            .collect();
+        let floor = spread.iter().sum::<f64>() / steps as f64 * 0.1;
+        let spread: Vec<f64> = spread.iter().map(|s| s.max(floor).max(1e-12)).collect();
+        let mut u: Vec<f64> = self
+            .errors
+            .iter()
+            .flat_map(|row| row[..steps].iter().enumerate().map(|(j, e)| e / spread[j]))
+            .collect();
+        u.sort_by(f64::total_cmp);
+        // Conformal-style finite-sample correction: widen the tail probability by 1/(N+1).
+        let alpha = (1.0 - level / 100.0) / 2.0;
+        let nn = u.len() as f64;
+        let p_lo = (alpha - (1.0 - alpha) / (nn + 1.0)).max(0.0);
+        let p_hi = (1.0 - alpha + alpha / (nn + 1.0)).min(1.0);
+        let (q_lo, q_hi) = (
+            quantile_sorted(&u, p_lo).min(0.0),
+            quantile_sorted(&u, p_hi).max(0.0),
+        );
+        let sd_at = |j: usize| {
+            if j < steps {
+                spread[j]
+            } else {
+                spread[steps - 1]
+                    * ((j + 1) as f64 / self.horizon.max(steps) as f64)
+                        .sqrt()
+                        .max(1.0)
+            }
+        };
+        Some((
+            (0..h).map(|j| q_lo * sd_at(j)).collect(),
+            (0..h).map(|j| q_hi * sd_at(j)).collect(),
+        ))
+    }
+}
+
+impl Fitted for FittedEnsemble {
+    fn describe(&self) -> String {
+        let parts: Vec<String> = self
+            .members()
+            .iter()
+            .map(|m| format!("{} {:.2}", m.model, m.weight))
+            .collect();
+        format!("Ensemble[{}]", parts.join(", "))
+    }
+
+    fn forecast(&self, h: usize, levels: &[f64]) -> Result<Forecast, ForecastError> {
+        check_levels(levels)?;
+        let mut mean = vec![0.0; h];
+        let mut own: Vec<Interval> = levels
+            .iter()
+            .map(|&level| Interval {
+                level,
+                lo: vec![0.0; h],
+                hi: vec![0.0; h],
+            })
+            .collect();
+        for m in &self.members {
+            let f = m.fitted.forecast(h, levels)?;
+            for (acc, v) in mean.iter_mut().zip(&f.mean) {
+                *acc += m.weight * v;
+            }
+            for (acc, iv) in own.iter_mut().zip(&f.intervals) {
+                for (j, fm) in f.mean.iter().enumerate().take(h) {
+                    acc.lo[j] += m.weight * (iv.lo[j] - fm);
+                    acc.hi[j] += m.weight * (iv.hi[j] - fm);
+                }
+            }
+        }
+        let mean: Vec<f64> = mean.iter().map(|v| v.max(0.0) * self.scale).collect();
+        let intervals = own
+            .into_iter()
+            .map(|iv| {
+                let (lo_off, hi_off) = self
+                    .empirical_offsets(h, iv.level)
+                    .unwrap_or((iv.lo, iv.hi));
+                Interval {
+                    level: iv.level,
+                    lo: (0..h)
+                        .map(|j| (mean[j] + self.widen * lo_off[j].min(0.0) * self.scale).max(0.0))
+                        .collect(),
+                    hi: (0..h)
+                        .map(|j| mean[j] + self.widen * hi_off[j].max(0.0) * self.scale)
+                        .collect(),
+                }
+            })
+            .collect();
+        let f = Forecast { mean, intervals };
+        crate::intervals::ensure_finite("Ensemble", &f.mean)?;
+        for iv in &f.intervals {
+            crate::intervals::ensure_finite("Ensemble", &iv.lo)?;
+            crate::intervals::ensure_finite("Ensemble", &iv.hi)?;
+        }
+        Ok(f)
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::json!({
+            "members": self.members(),
+            "member_params": self.members.iter().map(|m| m.fitted.params()).collect::<Vec<_>>(),
+            "scale": self.scale,
+            "backtest_origins": self.errors.len(),
+            "ranking": self.ranking,
+            "cold_start": self.cold_start,
+            "failures": self.failures,
+        })
+    }
+}
