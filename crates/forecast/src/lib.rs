@@ -5,10 +5,11 @@
 //! simulator and the CLI feed it data and decide what to do with the result.
 //!
 //! Layout: input repair ([`clean`]), period detection ([`season`]), models ([`naive`],
-//! [`regression`], [`autoreg`], [`mstl`] on [`stl`]/[`loess`], plus [`ets`]),
+//! [`regression`], [`autoreg`], [`mstl`] on [`stl`]/[`loess`], plus [`ets`] and [`arima`]),
 //! the backtest-weighted [`ensemble`], accuracy [`metrics`] and rolling-origin [`backtest`]s,
 //! and the [`pipeline`] that the CLI runs.
 
+pub mod arima;
 pub mod autoreg;
 pub mod backtest;
 pub mod catalog;
