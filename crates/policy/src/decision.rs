@@ -63,6 +63,8 @@ pub enum Reason {
     EmergencyStop,
     /// After a restart, the fleet is held until enough history is back.
     RestartHold,
+    /// The clock went back; sleeps wait until it passes the latest time seen.
+    ClockWentBack,
     /// A forecast peak within the break-even time vetoes the sleep.
     ForecastVeto,
     /// The agent is busy or flagged do-not-disrupt.

@@ -7,15 +7,16 @@
 //! Everything is a pure function of the inputs, the injected clock and the scheduler's own state,
 //! so the live service, the simulator and the property tests all run this exact code.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
+use crate::FleetCounts;
 use crate::rails::{self, RailContext, SleepLog, jitter_delay_ms};
 use crate::select::{pin_mismatches, sleep_candidates, wake_candidates};
 use crate::{
-    Action, ActionKind, Blocked, Breaker, BreakerState, Decision, DemandHistory, EmergencyStop,
-    Fleet, Mode, Observation, Policy, PolicyError, Reason, Recommendation, SchedulerConfig, Tier,
-    Time,
+    Action, ActionKind, Agent, AgentId, Blocked, Breaker, BreakerState, Decision, DemandHistory,
+    EmergencyStop, Fleet, Mode, Observation, Policy, PolicyError, Reason, Recommendation,
+    SchedulerConfig, Tier, Time,
 };
 
 /// What one tick needs from the outside world.
@@ -37,6 +38,8 @@ pub struct Scheduler {
     breaker: Breaker,
     emergency: Option<EmergencyStop>,
     started_at: Option<Time>,
+    /// Latest time seen: a clock that goes back puts the scheduler in doubt.
+    latest: Option<Time>,
     sleep_floors: VecDeque<(Time, u32)>,
 }
 
@@ -52,6 +55,7 @@ impl Scheduler {
             breaker,
             emergency: None,
             started_at: None,
+            latest: None,
             sleep_floors: VecDeque::new(),
         })
     }
@@ -104,6 +108,7 @@ impl Scheduler {
         self.log = SleepLog::default();
         self.breaker.reset();
         self.started_at = None;
+        self.latest = None;
         self.sleep_floors.clear();
     }
 
@@ -116,15 +121,25 @@ impl Scheduler {
         } = input;
         let counts = fleet.counts();
         let started = *self.started_at.get_or_insert(now);
+        let clock_went_back = self.latest.is_some_and(|latest| now < latest);
+        let latest = *self.latest.insert(self.latest.map_or(now, |l| l.max(now)));
         let mut blocked = Vec::new();
 
-        let (mut mode, rec) = self.recommend(now, fleet, history);
+        let (mut mode, rec) = self.recommend(now, counts, history);
         let all = counts.total;
         let mut wake_to = rec.wake_to.min(all);
         let mut sleep_to = rec.sleep_to.max(wake_to).min(all);
         let mut tier = rec.tier;
         let mut explanation = rec.explanation;
 
+        let mut hold_reason = Reason::RestartHold;
+        if mode == Mode::Normal && clock_went_back {
+            mode = Mode::Hold;
+            hold_reason = Reason::ClockWentBack;
+            explanation = format!(
+                "clock went back: no sleeps until it passes the latest time seen; {explanation}"
+            );
+        }
         if mode == Mode::Normal {
             let hold_over = now.since(started) >= self.cfg.restart_hold;
             let history_back = history
@@ -224,13 +239,24 @@ impl Scheduler {
                 now,
                 cfg: &self.cfg.rails,
             };
-            let cooldown = rails::AgentCooldown;
-            let mut cands = pin_sleeps.clone();
-            let picked = sleep_candidates(fleet, now, excess, |a| !cooldown.blocks(&rail_ctx, a));
-            if picked.len() < excess {
+            // Only as many candidates as the rails could admit are scored and ranked, so a
+            // large fleet with a large excess still plans in O(n).
+            let (room, binding) = rails::headroom(&rail_ctx);
+            let wanted = excess.min(room as usize);
+            if excess > wanted {
                 blocked.push(count_block(
                     ActionKind::Sleep,
-                    (excess - picked.len()) as u32,
+                    (excess - wanted) as u32,
+                    binding,
+                ));
+            }
+            let cooldown = rails::AgentCooldown;
+            let mut cands = pin_sleeps.clone();
+            let picked = sleep_candidates(fleet, now, wanted, |a| !cooldown.blocks(&rail_ctx, a));
+            if picked.len() < wanted {
+                blocked.push(count_block(
+                    ActionKind::Sleep,
+                    (wanted - picked.len()) as u32,
                     Reason::DoNotDisrupt,
                 ));
             }
@@ -248,7 +274,7 @@ impl Scheduler {
             }
         } else if counts.awake > wake_to || !pin_sleeps.is_empty() {
             let reason = if mode == Mode::Hold {
-                Reason::RestartHold
+                hold_reason
             } else {
                 rec.reason
             };
@@ -263,7 +289,7 @@ impl Scheduler {
             mode = Mode::Emergency;
             explanation = format!("emergency stop ({:?}); {explanation}", stop.mode);
             if stop.mode == crate::EmergencyMode::WakeAll {
-                let already: Vec<_> = actions
+                let already: HashSet<AgentId> = actions
                     .iter()
                     .filter(|a| a.kind == ActionKind::Wake)
                     .map(|a| a.agent.clone())
@@ -304,7 +330,7 @@ impl Scheduler {
             }
         }
         self.log.prune(
-            now,
+            latest,
             self.cfg
                 .rails
                 .agent_cooldown
@@ -333,10 +359,10 @@ impl Scheduler {
     fn recommend(
         &mut self,
         now: Time,
-        fleet: &Fleet,
+        counts: FleetCounts,
         history: &DemandHistory,
     ) -> (Mode, Recommendation) {
-        let all = fleet.agents.len() as u32;
+        let all = counts.total;
         let fail_safe = |reason, why: String| {
             (
                 Mode::FailSafe,
@@ -367,7 +393,7 @@ impl Scheduler {
         let obs = Observation {
             now,
             history,
-            counts: fleet.counts(),
+            counts,
             capacity: self.cfg.capacity,
             min_awake: self.cfg.rails.min_awake,
             wake_latency: self.cfg.wake_latency,
@@ -386,7 +412,7 @@ impl Scheduler {
     }
 }
 
-fn action(agent: &crate::Agent, kind: ActionKind, tier: Tier, reason: Reason) -> Action {
+fn action(agent: &Agent, kind: ActionKind, tier: Tier, reason: Reason) -> Action {
     Action {
         agent: agent.id.clone(),
         kind,

@@ -55,17 +55,22 @@ pub struct Admission {
 /// The fleet-wide limiters in the order they are reported when several bind at once.
 const LIMITS: [&dyn SleepLimit; 4] = [&MinAwake, &TransitionBudget, &MaxScaleDown, &SleepRate];
 
+/// How many sleeps may start now, and the limiter that binds (the tightest one).
+pub fn headroom(ctx: &RailContext<'_>) -> (u32, Reason) {
+    LIMITS
+        .iter()
+        .map(|l| (l.headroom(ctx), l.reason()))
+        .min_by_key(|(h, _)| *h)
+        .expect("LIMITS is not empty")
+}
+
 /// Admits a prefix of `candidates` (best sleep candidates first) that breaks no rail.
 pub fn admit_sleeps(ctx: &RailContext<'_>, candidates: &[&Agent]) -> Admission {
     let mut out = Admission::default();
     if candidates.is_empty() {
         return out;
     }
-    let (headroom, binding) = LIMITS
-        .iter()
-        .map(|l| (l.headroom(ctx), l.reason()))
-        .min_by_key(|(h, _)| *h)
-        .expect("LIMITS is not empty");
+    let (headroom, binding) = headroom(ctx);
     let cooldown = AgentCooldown;
     let mut over_limit = 0;
     for (i, agent) in candidates.iter().enumerate() {

@@ -1,0 +1,245 @@
+//! The scheduler's safety behaviours, one scenario each: shadow mode, fail-safe on stale demand
+//! and failing forecasts, the circuit breaker, restart hold, emergency stop, pins and schedules.
+
+use std::time::Duration;
+
+use hivesched_policy::baselines::AlwaysOn;
+use hivesched_policy::{
+    ActionKind, Agent, AgentState, DemandHistory, EmergencyMode, EmergencyStop, Fleet,
+    ForecastFailure, Mode, Observation, Pin, Policy, PolicyError, Reason, Recommendation,
+    ScheduledFloor, Scheduler, SchedulerConfig, TickInput, Tier, Time,
+};
+
+/// Wants a fixed count, or fails like a broken forecaster.
+struct Fixed(Option<u32>);
+
+impl Policy for Fixed {
+    fn name(&self) -> &str {
+        "fixed"
+    }
+    fn recommend(&mut self, _: &Observation<'_>) -> Result<Recommendation, PolicyError> {
+        match self.0 {
+            Some(n) => Ok(Recommendation::exactly(
+                n,
+                Tier::Predictive,
+                Reason::PreWakeForecast,
+                String::new(),
+            )),
+            None => Err(PolicyError::Forecast(ForecastFailure::NotFinite)),
+        }
+    }
+}
+
+const T0: i64 = 10_000_000;
+
+fn fleet(awake: usize, asleep: usize) -> Fleet {
+    let start = Time::from_secs(0);
+    let mut agents: Vec<Agent> = (0..awake + asleep)
+        .map(|i| Agent::awake(format!("a{i:02}"), start))
+        .collect();
+    for a in agents.iter_mut().skip(awake) {
+        a.state = AgentState::Asleep;
+    }
+    Fleet::new(agents)
+}
+
+fn history(until: i64) -> DemandHistory {
+    let mut h = DemandHistory::new(Duration::from_secs(60), 10_000);
+    for t in (until - 3_600..until).step_by(60) {
+        h.push(Time::from_secs(t), 5.0);
+    }
+    h
+}
+
+fn scheduler(want: Option<u32>) -> Scheduler {
+    let cfg = SchedulerConfig {
+        shadow: false,
+        restart_hold: Duration::from_secs(60),
+        ..SchedulerConfig::default()
+    };
+    let mut s = Scheduler::new(cfg, Box::new(Fixed(want))).unwrap();
+    // First tick starts the restart hold clock.
+    s.tick(TickInput {
+        now: Time::from_secs(T0 - 600),
+        fleet: &fleet(0, 0),
+        history: &history(T0 - 600),
+    });
+    s
+}
+
+fn tick(s: &mut Scheduler, f: &Fleet, at: i64) -> hivesched_policy::Decision {
+    s.tick(TickInput {
+        now: Time::from_secs(at),
+        fleet: f,
+        history: &history(at),
+    })
+}
+
+#[test]
+fn normal_tick_sleeps_down_to_the_target_within_the_rails() {
+    let mut s = scheduler(Some(4));
+    let d = tick(&mut s, &fleet(10, 0), T0);
+    assert_eq!(d.mode, Mode::Normal);
+    // 10 awake, target 4: budget ceil(0.3 × 10) = 3 sleeps now, the rest blocked and named.
+    assert_eq!(d.count(ActionKind::Sleep), 3);
+    assert!(
+        d.blocked
+            .iter()
+            .any(|b| b.reason == Reason::BudgetExhausted && b.count == 3)
+    );
+}
+
+#[test]
+fn shadow_mode_decides_but_executes_nothing() {
+    let mut s = scheduler(Some(2));
+    s.set_shadow(true);
+    let d = tick(&mut s, &fleet(10, 0), T0);
+    assert!(d.shadow);
+    assert!(
+        d.count(ActionKind::Sleep) > 0,
+        "the decision is still recorded"
+    );
+    assert!(d.to_execute().is_empty());
+}
+
+#[test]
+fn stale_demand_fails_safe_to_all_awake() {
+    let mut s = scheduler(Some(2));
+    let f = fleet(3, 7);
+    let d = s.tick(TickInput {
+        now: Time::from_secs(T0),
+        fleet: &f,
+        history: &history(T0 - 3_600),
+    });
+    assert_eq!(d.mode, Mode::FailSafe);
+    assert_eq!(d.count(ActionKind::Wake), 7);
+    assert_eq!(d.count(ActionKind::Sleep), 0);
+    assert!(
+        d.actions
+            .iter()
+            .all(|a| a.tier == Tier::Safety && a.reason == Reason::FallbackActive)
+    );
+}
+
+#[test]
+fn failing_forecasts_fail_safe_and_open_the_breaker() {
+    let mut s = scheduler(None);
+    let f = fleet(3, 7);
+    for i in 0..3 {
+        let d = tick(&mut s, &f, T0 + i * 10);
+        assert_eq!(d.mode, Mode::FailSafe);
+        assert_eq!(d.count(ActionKind::Wake), 7);
+    }
+    let d = tick(&mut s, &f, T0 + 30);
+    assert!(
+        d.actions.iter().all(|a| a.reason == Reason::BreakerOpen),
+        "{:?}",
+        d.actions
+    );
+    assert_eq!(s.breaker_trips(), 1);
+}
+
+#[test]
+fn restart_holds_sleeps_but_not_wakes() {
+    let mut s = scheduler(Some(5));
+    s.restart();
+    let d = tick(&mut s, &fleet(10, 0), T0);
+    assert_eq!(d.mode, Mode::Hold);
+    assert_eq!(d.count(ActionKind::Sleep), 0);
+    assert!(d.blocked.iter().any(|b| b.reason == Reason::RestartHold));
+    let d = tick(&mut s, &fleet(1, 9), T0 + 10);
+    assert_eq!(d.count(ActionKind::Wake), 4, "wakes pass during the hold");
+    let d = tick(&mut s, &fleet(10, 0), T0 + 61);
+    assert_eq!(d.mode, Mode::Normal);
+    assert!(d.count(ActionKind::Sleep) > 0);
+}
+
+#[test]
+fn emergency_modes_halt_their_direction() {
+    let mut s = scheduler(Some(5));
+    let stop = |mode| {
+        Some(EmergencyStop {
+            mode,
+            until: Some(Time::from_secs(T0 + 100)),
+        })
+    };
+    s.set_emergency(stop(EmergencyMode::FreezeSleeps));
+    let d = tick(&mut s, &fleet(10, 0), T0);
+    assert_eq!((d.mode, d.count(ActionKind::Sleep)), (Mode::Emergency, 0));
+    assert!(d.blocked.iter().any(|b| b.reason == Reason::EmergencyStop));
+
+    s.set_emergency(stop(EmergencyMode::WakeAll));
+    let d = tick(&mut s, &fleet(3, 7), T0 + 1);
+    assert_eq!(d.count(ActionKind::Wake), 7);
+
+    s.set_emergency(stop(EmergencyMode::PauseWakes));
+    let d = tick(&mut s, &fleet(1, 9), T0 + 2);
+    assert_eq!(d.count(ActionKind::Wake), 0);
+
+    // Time-limited: lifts by itself.
+    let d = tick(&mut s, &fleet(1, 9), T0 + 100);
+    assert_eq!(d.mode, Mode::Normal);
+    assert_eq!(d.count(ActionKind::Wake), 4);
+}
+
+#[test]
+fn pins_and_do_not_disrupt_are_honoured() {
+    let mut s = scheduler(Some(2));
+    let mut f = fleet(6, 2);
+    f.agents[0].pin = Some(Pin::Awake);
+    f.agents[1].do_not_disrupt = true;
+    f.agents[2].busy = true;
+    f.agents[6].pin = Some(Pin::Awake);
+    f.agents[3].pin = Some(Pin::Asleep);
+    let d = tick(&mut s, &f, T0);
+    let moved = |id: &str, kind| d.actions.iter().any(|a| a.agent.0 == id && a.kind == kind);
+    assert!(
+        !moved("a00", ActionKind::Sleep)
+            && !moved("a01", ActionKind::Sleep)
+            && !moved("a02", ActionKind::Sleep)
+    );
+    assert!(
+        moved("a06", ActionKind::Wake),
+        "pinned-awake agent is woken"
+    );
+    assert!(
+        moved("a03", ActionKind::Sleep),
+        "pinned-asleep agent is put to sleep"
+    );
+    assert!(!moved("a07", ActionKind::Wake));
+}
+
+#[test]
+fn scheduled_floor_raises_the_target() {
+    let cfg = SchedulerConfig {
+        shadow: false,
+        restart_hold: Duration::ZERO,
+        schedules: vec![ScheduledFloor {
+            start_minute: 0,
+            end_minute: 1440,
+            weekdays: vec![],
+            min_awake: 8,
+        }],
+        ..SchedulerConfig::default()
+    };
+    let mut s = Scheduler::new(cfg, Box::new(Fixed(Some(2)))).unwrap();
+    let d = tick(&mut s, &fleet(3, 7), T0);
+    assert_eq!(d.tier, Tier::Scheduled);
+    assert_eq!(d.count(ActionKind::Wake), 5);
+    assert!(d.actions.iter().all(|a| a.reason == Reason::ScheduledFloor));
+}
+
+#[test]
+fn always_on_wakes_everyone_and_never_sleeps() {
+    let cfg = SchedulerConfig {
+        shadow: false,
+        restart_hold: Duration::ZERO,
+        ..SchedulerConfig::default()
+    };
+    let mut s = Scheduler::new(cfg, Box::new(AlwaysOn)).unwrap();
+    let d = tick(&mut s, &fleet(2, 8), T0);
+    assert_eq!(
+        (d.count(ActionKind::Wake), d.count(ActionKind::Sleep)),
+        (8, 0)
+    );
+}
