@@ -186,19 +186,31 @@ struct Problem<'a> {
 }
 
 impl Problem<'_> {
-    fn css_residuals(&self, x: &[f64], out: &mut [f64]) -> bool {
+    /// CSS residuals at coefficients `x` into `out`; `e` is scratch of the series' length.
+    fn css_residuals(&self, x: &[f64], out: &mut [f64], e: &mut [f64]) -> bool {
         let coef = ArimaCoefficients::from_vec(&self.order, x);
         let (a, b) = coef.expanded(self.order.period);
+        // Seasonal expansions are mostly zeros: keep only the lags that matter.
+        let nonzero = |v: &[f64]| -> Vec<(usize, f64)> {
+            v.iter()
+                .enumerate()
+                .filter(|c| *c.1 != 0.0)
+                .map(|(i, &c)| (i + 1, c))
+                .collect()
+        };
+        let (a, b) = (nonzero(&a), nonzero(&b));
         let mu = coef.mean();
         let w = self.w;
-        let mut e = vec![0.0; w.len()];
+        e[..self.n_cond].iter_mut().for_each(|v| *v = 0.0);
         for t in self.n_cond..w.len() {
             let mut v = w[t] - mu;
-            for (i, ai) in a.iter().enumerate() {
-                v -= ai * (w[t - 1 - i] - mu);
+            for &(lag, c) in &a {
+                v -= c * (w[t - lag] - mu);
             }
-            for (j, bj) in b.iter().enumerate().take(t) {
-                v -= bj * e[t - 1 - j];
+            for &(lag, c) in &b {
+                if lag <= t {
+                    v -= c * e[t - lag];
+                }
             }
             if !v.is_finite() || v.abs() > 1e150 {
                 return false;
@@ -220,8 +232,13 @@ impl Problem<'_> {
         if self.order.constant {
             x0[k - 1] = self.w.iter().sum::<f64>() / self.w.len() as f64;
         }
-        let (x, sse) =
-            levenberg_marquardt(|x, out| self.css_residuals(x, out), &x0, self.n_eff(), 200)?;
+        let mut scratch = vec![0.0; self.w.len()];
+        let (x, sse) = levenberg_marquardt(
+            |x, out| self.css_residuals(x, out, &mut scratch),
+            &x0,
+            self.n_eff(),
+            100,
+        )?;
         Some((x, (sse / self.n_eff() as f64).max(self.floor)))
     }
 

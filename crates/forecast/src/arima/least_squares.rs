@@ -75,7 +75,7 @@ pub(crate) fn levenberg_marquardt(
                     std::mem::swap(&mut r, &mut trial_r);
                     sse = trial_sse;
                     lambda = (lambda / 10.0).max(1e-12);
-                    improved = gain > 1e-10;
+                    improved = gain > 1e-9;
                     break;
                 }
             }

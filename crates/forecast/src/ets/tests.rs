@@ -229,3 +229,22 @@ fn degenerate_inputs_give_finite_forecasts_or_errors() {
         }
     }
 }
+
+/// Property: no hostile input makes ETS panic or return a non-finite forecast.
+#[test]
+fn hostile_inputs_never_break_ets() {
+    use super::testdata::{honours_contract, hostile_series};
+    for seed in 0..88 {
+        let (what, y) = hostile_series(seed);
+        let seasons = [4 + (seed % 9) as usize];
+        assert!(
+            honours_contract(AutoEts::new().fit(&y, &seasons)),
+            "AutoETS: {what}"
+        );
+        let spec = EtsSpec::new(ErrorType::Additive, TrendType::Damped, SeasonType::Additive);
+        assert!(
+            honours_contract(Ets::new(spec).fit(&y, &seasons)),
+            "ETS(A,Ad,A): {what}"
+        );
+    }
+}
