@@ -8,7 +8,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     /// The trace file could not be opened or read (missing file, permissions, I/O failure).
-    #[error("{file}: cannot read the trace: {source}")]
+    #[error("{file}: cannot read the trace")]
     Io {
         /// The path as the caller gave it.
         file: String,

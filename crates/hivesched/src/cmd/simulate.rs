@@ -105,6 +105,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             eprintln!("rail violation in {}: {example}", run.name);
         }
     }
+    for path in [&args.report, &args.schedule, &args.plot]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+    }
     if let Some(path) = &args.report {
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
         serde_json::to_writer_pretty(BufWriter::new(file), &report)
