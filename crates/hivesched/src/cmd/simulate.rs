@@ -58,6 +58,17 @@ pub struct Args {
 
 /// Runs the simulation and writes what was asked for.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let policies = PolicyKind::parse_list(&args.policy)?;
+    let mut cfg = SimConfig::new(
+        args.agents,
+        args.capacity,
+        args.wake_latency,
+        args.consolidation,
+        args.min_awake,
+    );
+    cfg.train_fraction = args.train_fraction;
+    cfg.faults = Faults::parse(&args.faults)?;
+    cfg.validate()?;
     let trace = load_trace(
         &args.trace,
         &TraceOptions {
@@ -72,17 +83,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             gap.missing_steps
         );
     }
-    let policies = PolicyKind::parse_list(&args.policy)?;
-    let mut cfg = SimConfig::new(
-        args.agents,
-        args.capacity,
-        args.wake_latency,
-        args.consolidation,
-        args.min_awake,
-    );
-    cfg.train_fraction = args.train_fraction;
-    cfg.faults = Faults::parse(&args.faults)?;
-    cfg.validate()?;
 
     let steps = trace.values.len() as u64;
     let bar = ProgressBar::new(steps * policies.len() as u64);
