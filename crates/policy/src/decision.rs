@@ -61,6 +61,8 @@ pub enum Reason {
     BreakerOpen,
     /// An operator emergency stop is in force.
     EmergencyStop,
+    /// An operator pause of one direction is in force.
+    OperatorPause,
     /// After a restart, the fleet is held until enough history is back.
     RestartHold,
     /// The clock went back; sleeps wait until it passes the latest time seen.

@@ -76,6 +76,11 @@ impl Breaker {
         self.opened_at = None;
     }
 
+    /// Carries over trips counted by a previous breaker (reconfiguration keeps the metric).
+    pub fn add_trips(&mut self, trips: u64) {
+        self.trips += trips;
+    }
+
     /// How many times the breaker has opened.
     pub fn trips(&self) -> u64 {
         self.trips

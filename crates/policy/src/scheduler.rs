@@ -37,6 +37,7 @@ pub struct Scheduler {
     log: SleepLog,
     breaker: Breaker,
     emergency: Option<EmergencyStop>,
+    pause: Option<EmergencyStop>,
     started_at: Option<Time>,
     /// Latest time seen: a clock that goes back puts the scheduler in doubt.
     latest: Option<Time>,
@@ -54,6 +55,7 @@ impl Scheduler {
             log: SleepLog::default(),
             breaker,
             emergency: None,
+            pause: None,
             started_at: None,
             latest: None,
             sleep_floors: VecDeque::new(),
@@ -73,6 +75,28 @@ impl Scheduler {
     /// Turns shadow mode on or off.
     pub fn set_shadow(&mut self, shadow: bool) {
         self.cfg.shadow = shadow;
+    }
+
+    /// Applies a new configuration, keeping the state across ticks (sleep log, breaker trips,
+    /// hysteresis); the configuration is validated first and left unchanged on error.
+    pub fn reconfigure(&mut self, cfg: SchedulerConfig) -> Result<(), PolicyError> {
+        cfg.validate()?;
+        let trips = self.breaker.trips();
+        self.breaker = Breaker::new(cfg.breaker_threshold, cfg.breaker_cooldown);
+        self.breaker.add_trips(trips);
+        self.cfg = cfg;
+        Ok(())
+    }
+
+    /// Puts an operator pause in force (a routine override: the same directions as an
+    /// emergency stop but reported as `OperatorPause`), or lifts it with `None`.
+    pub fn set_pause(&mut self, pause: Option<EmergencyStop>) {
+        self.pause = pause;
+    }
+
+    /// The operator pause in force at `now`, if any.
+    pub fn pause(&self, now: Time) -> Option<&EmergencyStop> {
+        self.pause.as_ref().filter(|p| p.active(now))
     }
 
     /// Puts an emergency stop in force, or lifts it with `None`.
@@ -317,6 +341,20 @@ impl Scheduler {
                 if halted && n > 0 {
                     actions.retain(|a| a.kind != kind);
                     blocked.push(count_block(kind, n, Reason::EmergencyStop));
+                }
+            }
+        }
+
+        if let Some(pause) = self.pause.as_ref().filter(|p| p.active(now)) {
+            for kind in [ActionKind::Sleep, ActionKind::Wake] {
+                let halted = match kind {
+                    ActionKind::Sleep => pause.mode.halts_sleeps(),
+                    ActionKind::Wake => pause.mode.halts_wakes(),
+                };
+                let n = actions.iter().filter(|a| a.kind == kind).count() as u32;
+                if halted && n > 0 {
+                    actions.retain(|a| a.kind != kind);
+                    blocked.push(count_block(kind, n, Reason::OperatorPause));
                 }
             }
         }

@@ -243,3 +243,25 @@ fn always_on_wakes_everyone_and_never_sleeps() {
         (8, 0)
     );
 }
+
+#[test]
+fn operator_pause_halts_one_direction_and_reconfigure_keeps_state() {
+    let mut s = scheduler(Some(2));
+    s.set_pause(Some(EmergencyStop {
+        mode: EmergencyMode::FreezeSleeps,
+        until: None,
+    }));
+    let d = tick(&mut s, &fleet(10, 0), T0);
+    assert_eq!(d.count(ActionKind::Sleep), 0);
+    assert!(d.blocked.iter().any(|b| b.reason == Reason::OperatorPause));
+    s.set_pause(None);
+    let mut cfg = s.config().clone();
+    cfg.rails.sleep_rate = 1;
+    s.reconfigure(cfg).unwrap();
+    let d = tick(&mut s, &fleet(10, 0), T0 + 1);
+    assert_eq!(d.count(ActionKind::Sleep), 1);
+    let mut bad = s.config().clone();
+    bad.rails.max_scale_down = 2.0;
+    assert!(s.reconfigure(bad).is_err());
+    assert_eq!(s.config().rails.sleep_rate, 1);
+}
