@@ -1,0 +1,311 @@
+//! Agents as the fleet last reported them, batched heartbeats, and the per-agent event history.
+
+use std::collections::HashMap;
+
+use hivesched_policy::{Agent, AgentId, AgentState, Pin, Time};
+use sqlx::AssertSqlSafe;
+use sqlx::any::AnyRow;
+
+use crate::codec::{
+    MAX_BIND_PARAMS, enum_text, get, get_bool, get_opt_time, get_time, get_unsigned, int,
+    json_text, parse_enum, parse_json, values_placeholders,
+};
+use crate::{Result, Store, StoreError};
+
+/// An agent row: what the planner sees ([`Agent`]) plus what only the service tracks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRecord {
+    /// The planner's view of the agent.
+    pub agent: Agent,
+    /// When the operator pin (if any) lapses; `None` means until removed.
+    pub pin_until: Option<Time>,
+    /// Work items waiting on the agent, from its last heartbeat.
+    pub queue_depth: u32,
+    /// When the agent last reported; `None` if it never did (registered by an operator).
+    pub last_heartbeat: Option<Time>,
+}
+
+/// One agent's report; heartbeats are written in batches with [`Store::record_heartbeats`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heartbeat {
+    /// Which agent reports.
+    pub agent: AgentId,
+    /// When the agent reported.
+    pub at: Time,
+    /// Its state as it sees it.
+    pub state: AgentState,
+    /// Whether it is working on something.
+    pub busy: bool,
+    /// Work items waiting.
+    pub queue_depth: u32,
+    /// Context a sleep would consolidate, in tokens.
+    pub context_tokens: u64,
+}
+
+/// Something that happened to an agent, to append to its history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAgentEvent {
+    /// When.
+    pub at: Time,
+    /// Which agent.
+    pub agent: AgentId,
+    /// Short machine name, e.g. `state_changed`, `pinned`, `sleep_requested`.
+    pub kind: String,
+    /// Details (stored as JSON).
+    pub detail: serde_json::Value,
+}
+
+/// A stored agent event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentEventRecord {
+    /// Increasing id, assigned by the database.
+    pub id: i64,
+    /// The event itself.
+    pub event: NewAgentEvent,
+}
+
+const AGENT_COLUMNS: usize = 13;
+const HEARTBEAT_COLUMNS: usize = 8;
+const EVENT_COLUMNS: usize = 4;
+
+fn agent_from_row(row: &AnyRow) -> Result<AgentRecord> {
+    let pin: Option<String> = get(row, "pin")?;
+    Ok(AgentRecord {
+        agent: Agent {
+            id: AgentId(get(row, "id")?),
+            state: parse_enum("state", &get::<String>(row, "state")?)?,
+            busy: get_bool(row, "busy")?,
+            do_not_disrupt: get_bool(row, "do_not_disrupt")?,
+            pin: pin.map(|p| parse_enum::<Pin>("pin", &p)).transpose()?,
+            idle_since: get_opt_time(row, "idle_since")?,
+            last_transition: get_time(row, "last_transition")?,
+            last_wake: get_opt_time(row, "last_wake")?,
+            last_sleep: get_opt_time(row, "last_sleep")?,
+            context_tokens: get_unsigned(row, "context_tokens")?,
+        },
+        pin_until: get_opt_time(row, "pin_until")?,
+        queue_depth: get_unsigned(row, "queue_depth")?,
+        last_heartbeat: get_opt_time(row, "last_heartbeat")?,
+    })
+}
+
+fn event_from_row(row: &AnyRow) -> Result<AgentEventRecord> {
+    Ok(AgentEventRecord {
+        id: get(row, "id")?,
+        event: NewAgentEvent {
+            at: get_time(row, "ts")?,
+            agent: AgentId(get(row, "agent_id")?),
+            kind: get(row, "kind")?,
+            detail: parse_json("detail", &get::<String>(row, "detail")?)?,
+        },
+    })
+}
+
+/// Keeps the newest heartbeat per agent, ordered by agent id.
+///
+/// PostgreSQL refuses to update one row twice in a statement, and a fixed row order means two
+/// concurrent batches lock agents in the same order and cannot deadlock.
+fn newest_per_agent(beats: &[Heartbeat]) -> Vec<&Heartbeat> {
+    let mut newest: HashMap<&AgentId, &Heartbeat> = HashMap::with_capacity(beats.len());
+    for hb in beats {
+        newest
+            .entry(&hb.agent)
+            .and_modify(|cur| {
+                if hb.at >= cur.at {
+                    *cur = hb;
+                }
+            })
+            .or_insert(hb);
+    }
+    let mut rows: Vec<&Heartbeat> = newest.into_values().collect();
+    rows.sort_by(|a, b| a.agent.cmp(&b.agent));
+    rows
+}
+
+impl Store {
+    /// Inserts or fully replaces one agent (registration, overrides, engine transitions).
+    pub async fn upsert_agent(&self, record: &AgentRecord) -> Result<()> {
+        const SQL: &str = "INSERT INTO agents (id, state, busy, do_not_disrupt, pin, pin_until, \
+             idle_since, last_transition, last_wake, last_sleep, context_tokens, queue_depth, \
+             last_heartbeat) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, busy = excluded.busy, \
+             do_not_disrupt = excluded.do_not_disrupt, pin = excluded.pin, \
+             pin_until = excluded.pin_until, idle_since = excluded.idle_since, \
+             last_transition = excluded.last_transition, last_wake = excluded.last_wake, \
+             last_sleep = excluded.last_sleep, context_tokens = excluded.context_tokens, \
+             queue_depth = excluded.queue_depth, last_heartbeat = excluded.last_heartbeat";
+        debug_assert_eq!(SQL.matches('$').count(), AGENT_COLUMNS);
+        let a = &record.agent;
+        sqlx::query(SQL)
+            .bind(a.id.0.clone())
+            .bind(enum_text(&a.state))
+            .bind(i64::from(a.busy))
+            .bind(i64::from(a.do_not_disrupt))
+            .bind(a.pin.as_ref().map(enum_text))
+            .bind(record.pin_until.map(Time::as_millis))
+            .bind(a.idle_since.map(Time::as_millis))
+            .bind(a.last_transition.as_millis())
+            .bind(a.last_wake.map(Time::as_millis))
+            .bind(a.last_sleep.map(Time::as_millis))
+            .bind(int(a.context_tokens))
+            .bind(i64::from(record.queue_depth))
+            .bind(record.last_heartbeat.map(Time::as_millis))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// One agent, or [`StoreError::NotFound`].
+    pub async fn get_agent(&self, id: &AgentId) -> Result<AgentRecord> {
+        let row = sqlx::query("SELECT * FROM agents WHERE id = $1")
+            .bind(id.0.clone())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::not_found("agent", id.0.clone()))?;
+        agent_from_row(&row)
+    }
+
+    /// Every agent, ordered by id (the fleet snapshot a tick starts from).
+    pub async fn list_agents(&self) -> Result<Vec<AgentRecord>> {
+        sqlx::query("SELECT * FROM agents ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(agent_from_row)
+            .collect()
+    }
+
+    /// Removes an agent that left the fleet; its events stay until retention removes them.
+    pub async fn delete_agent(&self, id: &AgentId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM agents WHERE id = $1")
+            .bind(id.0.clone())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("agent", id.0.clone()));
+        }
+        Ok(())
+    }
+
+    /// Applies a batch of heartbeats in one transaction with multi-row upserts; returns how
+    /// many agent rows changed.
+    ///
+    /// An unknown agent is registered awake-or-as-reported. For a known one the state, busy flag,
+    /// queue depth and context are replaced; `last_transition` moves only when the state changed,
+    /// `idle_since` is cleared while busy and kept while idle; operator fields (pin,
+    /// do-not-disrupt) are untouched. A heartbeat older than the agent's last one is ignored, so
+    /// reordered deliveries cannot roll state back.
+    pub async fn record_heartbeats(&self, beats: &[Heartbeat]) -> Result<u64> {
+        let rows = newest_per_agent(beats);
+        let mut tx = self.pool.begin().await?;
+        let mut changed = 0;
+        for chunk in rows.chunks(MAX_BIND_PARAMS / HEARTBEAT_COLUMNS) {
+            let sql = format!(
+                "INSERT INTO agents (id, state, busy, queue_depth, context_tokens, \
+                 last_heartbeat, idle_since, last_transition) VALUES {} \
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, busy = excluded.busy, \
+                 queue_depth = excluded.queue_depth, context_tokens = excluded.context_tokens, \
+                 last_heartbeat = excluded.last_heartbeat, \
+                 idle_since = CASE WHEN excluded.busy <> 0 THEN NULL \
+                   ELSE COALESCE(agents.idle_since, excluded.idle_since) END, \
+                 last_transition = CASE WHEN agents.state = excluded.state \
+                   THEN agents.last_transition ELSE excluded.last_transition END \
+                 WHERE agents.last_heartbeat IS NULL \
+                   OR agents.last_heartbeat <= excluded.last_heartbeat",
+                values_placeholders(chunk.len(), HEARTBEAT_COLUMNS)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for hb in chunk {
+                let at = hb.at.as_millis();
+                q = q
+                    .bind(hb.agent.0.clone())
+                    .bind(enum_text(&hb.state))
+                    .bind(i64::from(hb.busy))
+                    .bind(i64::from(hb.queue_depth))
+                    .bind(int(hb.context_tokens))
+                    .bind(at)
+                    .bind((!hb.busy).then_some(at))
+                    .bind(at);
+            }
+            changed += q.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Appends agent events in one transaction with multi-row inserts.
+    pub async fn record_agent_events(&self, events: &[NewAgentEvent]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in events.chunks(MAX_BIND_PARAMS / EVENT_COLUMNS) {
+            let sql = format!(
+                "INSERT INTO agent_events (ts, agent_id, kind, detail) VALUES {}",
+                values_placeholders(chunk.len(), EVENT_COLUMNS)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for e in chunk {
+                q = q
+                    .bind(e.at.as_millis())
+                    .bind(e.agent.0.clone())
+                    .bind(e.kind.clone())
+                    .bind(json_text(&e.detail));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The newest `limit` events, of one agent or of all, newest first.
+    pub async fn list_agent_events(
+        &self,
+        agent: Option<&AgentId>,
+        limit: u32,
+    ) -> Result<Vec<AgentEventRecord>> {
+        let rows = match agent {
+            Some(id) => {
+                sqlx::query(
+                    "SELECT * FROM agent_events WHERE agent_id = $1 \
+                     ORDER BY ts DESC, id DESC LIMIT $2",
+                )
+                .bind(id.0.clone())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query("SELECT * FROM agent_events ORDER BY ts DESC, id DESC LIMIT $1")
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(event_from_row).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hb(id: &str, at: i64) -> Heartbeat {
+        Heartbeat {
+            agent: AgentId::from(id),
+            at: Time::from_millis(at),
+            state: AgentState::Awake,
+            busy: false,
+            queue_depth: 0,
+            context_tokens: 0,
+        }
+    }
+
+    #[test]
+    fn batches_keep_the_newest_beat_per_agent_in_id_order() {
+        let beats = [hb("b", 1), hb("a", 5), hb("b", 3), hb("a", 2)];
+        let rows = newest_per_agent(&beats);
+        let got: Vec<(&str, i64)> = rows
+            .iter()
+            .map(|h| (h.agent.0.as_str(), h.at.as_millis()))
+            .collect();
+        assert_eq!(got, [("a", 5), ("b", 3)]);
+    }
+}

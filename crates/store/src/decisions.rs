@@ -1,0 +1,105 @@
+//! One record per scheduling tick, so every action (or inaction) can be explained afterwards.
+
+use hivesched_policy::{Decision, Time};
+use sqlx::any::AnyRow;
+
+use crate::codec::{
+    enum_text, get, get_bool, get_time, get_unsigned, json_text, parse_enum, parse_json,
+};
+use crate::{Result, Store};
+
+/// Position in the newest-first decision listing; pass the last record's cursor to get the next
+/// page (keyset paging stays fast at millions of rows, unlike OFFSET).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecisionCursor {
+    /// Decision time of the last record seen.
+    pub at: Time,
+    /// Id of the last record seen.
+    pub id: i64,
+}
+
+/// A stored decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionRecord {
+    /// Database id.
+    pub id: i64,
+    /// The decision as the scheduler made it.
+    pub decision: Decision,
+}
+
+impl DecisionRecord {
+    /// The cursor that continues the listing after this record.
+    pub fn cursor(&self) -> DecisionCursor {
+        DecisionCursor {
+            at: self.decision.at,
+            id: self.id,
+        }
+    }
+}
+
+fn decision_from_row(row: &AnyRow) -> Result<DecisionRecord> {
+    Ok(DecisionRecord {
+        id: get(row, "id")?,
+        decision: Decision {
+            at: get_time(row, "ts")?,
+            mode: parse_enum("mode", &get::<String>(row, "mode")?)?,
+            shadow: get_bool(row, "shadow")?,
+            target_awake: get_unsigned(row, "target_awake")?,
+            sleep_floor: get_unsigned(row, "sleep_floor")?,
+            tier: parse_enum("tier", &get::<String>(row, "tier")?)?,
+            actions: parse_json("actions", &get::<String>(row, "actions")?)?,
+            blocked: parse_json("blocked", &get::<String>(row, "blocked")?)?,
+            explanation: get(row, "explanation")?,
+        },
+    })
+}
+
+impl Store {
+    /// Records a decision and returns its id.
+    pub async fn insert_decision(&self, d: &Decision) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO decisions (ts, mode, shadow, tier, target_awake, sleep_floor, actions, \
+             blocked, explanation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        )
+        .bind(d.at.as_millis())
+        .bind(enum_text(&d.mode))
+        .bind(i64::from(d.shadow))
+        .bind(enum_text(&d.tier))
+        .bind(i64::from(d.target_awake))
+        .bind(i64::from(d.sleep_floor))
+        .bind(json_text(&d.actions))
+        .bind(json_text(&d.blocked))
+        .bind(d.explanation.clone())
+        .fetch_one(&self.pool)
+        .await?;
+        get(&row, "id")
+    }
+
+    /// Up to `limit` decisions, newest first, starting after `after` (from the previous page).
+    pub async fn list_decisions(
+        &self,
+        after: Option<DecisionCursor>,
+        limit: u32,
+    ) -> Result<Vec<DecisionRecord>> {
+        let rows = match after {
+            Some(c) => {
+                sqlx::query(
+                    "SELECT * FROM decisions WHERE ts < $1 OR (ts = $1 AND id < $2) \
+                     ORDER BY ts DESC, id DESC LIMIT $3",
+                )
+                .bind(c.at.as_millis())
+                .bind(c.id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query("SELECT * FROM decisions ORDER BY ts DESC, id DESC LIMIT $1")
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(decision_from_row).collect()
+    }
+}

@@ -1,0 +1,50 @@
+//! Persistence for Hive Scheduler: SQLite by default, PostgreSQL by URL, one code path.
+//!
+//! A typed repository over sqlx's `Any` driver: the same queries (with `$n` parameters) and the
+//! same versioned migrations run on both backends. Following the `Any` driver's limits, ids are
+//! TEXT, times are BIGINT milliseconds since the epoch, booleans are BIGINT 0/1 and structured
+//! values are JSON in TEXT columns. No HTTP and no business logic live here: the engine and the
+//! server call these methods and decide.
+//!
+//! One module per table group:
+//! - [`config`]: versioned configuration with history.
+//! - [`agents`]: agents, batched heartbeats, agent events.
+//! - [`demand`]: demand samples, forecasts, model records.
+//! - [`decisions`]: one record per scheduling tick.
+//! - [`tasks`]: the automation task journal and bulk operations.
+//! - [`flags`]: feature flags and their history.
+//! - [`alerts`]: fired and resolved alerts.
+//! - [`audit`]: the hash-chained audit log.
+//! - [`auth`]: token revocations and one-time authorization codes.
+//! - [`retention`]: time-based cleanup and PostgreSQL day partitions.
+
+pub mod agents;
+pub mod alerts;
+pub mod audit;
+pub mod auth;
+mod codec;
+pub mod config;
+mod connect;
+pub mod decisions;
+pub mod demand;
+pub mod error;
+pub mod flags;
+mod migrations;
+pub mod retention;
+pub mod tasks;
+
+pub use agents::{AgentEventRecord, AgentRecord, Heartbeat, NewAgentEvent};
+pub use alerts::{Alert, Severity};
+pub use audit::{AuditRecord, AuditVerification, NewAuditRecord};
+pub use auth::NewCode;
+pub use config::ConfigVersion;
+pub use connect::{Backend, Store};
+pub use decisions::{DecisionCursor, DecisionRecord};
+pub use demand::{DemandSample, ForecastRecord, ModelRecord, NewForecast, NewModelRecord};
+pub use error::{Result, StoreError};
+pub use flags::{FlagChange, FlagRecord};
+pub use migrations::latest_version;
+pub use retention::{PurgeReport, RetainedTable};
+pub use tasks::{
+    BulkOperation, BulkStrategy, NewBulkOperation, NewTask, TaskFilter, TaskRecord, TaskStatus,
+};

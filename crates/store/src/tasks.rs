@@ -1,0 +1,475 @@
+//! The automation task journal and bulk operations.
+//!
+//! A task is journaled (`pending`) before the actuator is called, carries an idempotency key that
+//! is unique across the journal and reused on every retry, and moves through its statuses by
+//! compare-and-set: an update names the statuses it may come from, so two executors (or an
+//! executor and crash recovery) cannot both finish the same task. Writes carry the writer's
+//! fencing token; a write with a token older than the one recorded is refused.
+
+use hivesched_policy::{ActionKind, AgentId, Time};
+use sqlx::AssertSqlSafe;
+use sqlx::any::AnyRow;
+
+use crate::codec::{enum_text, get, get_time, json_text, parse_enum, parse_json};
+use crate::{Result, Store, StoreError};
+
+/// Where a task (or a bulk operation) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    /// Journaled, actuator not called yet.
+    Pending,
+    /// The actuator was called (possibly more than once, see `attempts`); outcome unknown.
+    Running,
+    /// The fleet confirmed the action.
+    Succeeded,
+    /// Gave up; `error` says why.
+    Failed,
+    /// Succeeded, then undone (a staged bulk run woke what it had put to sleep).
+    RolledBack,
+    /// Withdrawn before it finished (emergency stop, operator).
+    Cancelled,
+}
+
+impl TaskStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [TaskStatus; 6] = [
+        TaskStatus::Pending,
+        TaskStatus::Running,
+        TaskStatus::Succeeded,
+        TaskStatus::Failed,
+        TaskStatus::RolledBack,
+        TaskStatus::Cancelled,
+    ];
+
+    /// Statuses a record may move to `self` from; empty for `Pending`, which is only entered
+    /// on insert.
+    pub fn predecessors(self) -> &'static [TaskStatus] {
+        use TaskStatus as S;
+        match self {
+            S::Pending => &[],
+            S::Running | S::Failed | S::Cancelled => &[S::Pending, S::Running],
+            S::Succeeded => &[S::Running],
+            S::RolledBack => &[S::Succeeded],
+        }
+    }
+
+    /// Whether work may still happen (crash recovery must look at it).
+    pub fn is_unfinished(self) -> bool {
+        matches!(self, TaskStatus::Pending | TaskStatus::Running)
+    }
+}
+
+/// `'pending', 'running'` for an SQL `IN` list; the names come from this enum, never from input.
+fn status_list(statuses: &[TaskStatus]) -> String {
+    statuses
+        .iter()
+        .map(|s| format!("'{}'", enum_text(s)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How a bulk operation moves its agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkStrategy {
+    /// One agent at a time.
+    Sequential,
+    /// All at once, within the concurrency limit.
+    Parallel,
+    /// In stages; a stage where more than half fails stops the run and rolls it back.
+    Staged,
+}
+
+/// A task to journal before acting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    /// Task id (chosen by the engine).
+    pub id: String,
+    /// Sent to the actuator on every attempt; unique across the journal.
+    pub idempotency_key: String,
+    /// Agent to act on.
+    pub agent: AgentId,
+    /// Sleep or wake.
+    pub kind: ActionKind,
+    /// Bulk operation the task belongs to, if any.
+    pub bulk_id: Option<String>,
+    /// Stage within a staged bulk operation.
+    pub stage: Option<u32>,
+    /// Why (the decision reason or the operator's words).
+    pub reason: String,
+    /// When it was journaled.
+    pub created_at: Time,
+}
+
+/// A journaled task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRecord {
+    /// What was journaled.
+    pub task: NewTask,
+    /// Where it stands.
+    pub status: TaskStatus,
+    /// Actuator calls made so far.
+    pub attempts: u32,
+    /// Fencing token of the last writer.
+    pub fencing_token: Option<i64>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// Last change.
+    pub updated_at: Time,
+}
+
+/// Which tasks to list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskFilter {
+    /// Only this status.
+    pub status: Option<TaskStatus>,
+    /// Only this bulk operation's tasks.
+    pub bulk_id: Option<String>,
+    /// Only this agent's tasks.
+    pub agent: Option<AgentId>,
+    /// At most this many (newest first); 0 means 100.
+    pub limit: u32,
+}
+
+/// A bulk operation to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewBulkOperation {
+    /// Id (chosen by the engine).
+    pub id: String,
+    /// Sleep or wake.
+    pub kind: ActionKind,
+    /// How agents are moved.
+    pub strategy: BulkStrategy,
+    /// The request as given: agents, stage sizes, options (stored as JSON).
+    pub spec: serde_json::Value,
+    /// Who asked for it.
+    pub actor: String,
+    /// When.
+    pub created_at: Time,
+}
+
+/// A recorded bulk operation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkOperation {
+    /// What was asked.
+    pub operation: NewBulkOperation,
+    /// Where it stands (same vocabulary as tasks).
+    pub status: TaskStatus,
+    /// Last change.
+    pub updated_at: Time,
+}
+
+fn task_from_row(row: &AnyRow) -> Result<TaskRecord> {
+    let stage: Option<i64> = get(row, "stage")?;
+    let attempts: i64 = get(row, "attempts")?;
+    Ok(TaskRecord {
+        task: NewTask {
+            id: get(row, "id")?,
+            idempotency_key: get(row, "idempotency_key")?,
+            agent: AgentId(get(row, "agent_id")?),
+            kind: parse_enum("kind", &get::<String>(row, "kind")?)?,
+            bulk_id: get(row, "bulk_id")?,
+            stage: stage.map(|s| u32::try_from(s).unwrap_or(u32::MAX)),
+            reason: get(row, "reason")?,
+            created_at: get_time(row, "created_at")?,
+        },
+        status: parse_enum("status", &get::<String>(row, "status")?)?,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        fencing_token: get(row, "fencing_token")?,
+        error: get(row, "error")?,
+        updated_at: get_time(row, "updated_at")?,
+    })
+}
+
+fn bulk_from_row(row: &AnyRow) -> Result<BulkOperation> {
+    Ok(BulkOperation {
+        operation: NewBulkOperation {
+            id: get(row, "id")?,
+            kind: parse_enum("kind", &get::<String>(row, "kind")?)?,
+            strategy: parse_enum("strategy", &get::<String>(row, "strategy")?)?,
+            spec: parse_json("spec", &get::<String>(row, "spec")?)?,
+            actor: get(row, "actor")?,
+            created_at: get_time(row, "created_at")?,
+        },
+        status: parse_enum("status", &get::<String>(row, "status")?)?,
+        updated_at: get_time(row, "updated_at")?,
+    })
+}
+
+impl Store {
+    /// Journals a task as `pending`. A taken idempotency key (or id) is a
+    /// [`StoreError::Conflict`]: look the task up with [`Store::task_by_key`] instead of acting.
+    pub async fn insert_task(&self, t: &NewTask) -> Result<TaskRecord> {
+        let row = sqlx::query(
+            "INSERT INTO tasks (id, idempotency_key, agent_id, kind, bulk_id, stage, status, \
+             attempts, reason, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $8) RETURNING *",
+        )
+        .bind(t.id.clone())
+        .bind(t.idempotency_key.clone())
+        .bind(t.agent.0.clone())
+        .bind(enum_text(&t.kind))
+        .bind(t.bulk_id.clone())
+        .bind(t.stage.map(i64::from))
+        .bind(t.reason.clone())
+        .bind(t.created_at.as_millis())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| StoreError::unique(e, "task idempotency key", t.idempotency_key.clone()))?;
+        task_from_row(&row)
+    }
+
+    /// One task by id.
+    pub async fn task(&self, id: &str) -> Result<TaskRecord> {
+        let row = sqlx::query("SELECT * FROM tasks WHERE id = $1")
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::not_found("task", id))?;
+        task_from_row(&row)
+    }
+
+    /// The task journaled under an idempotency key, if any.
+    pub async fn task_by_key(&self, idempotency_key: &str) -> Result<Option<TaskRecord>> {
+        sqlx::query("SELECT * FROM tasks WHERE idempotency_key = $1")
+            .bind(idempotency_key.to_owned())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| task_from_row(&row))
+            .transpose()
+    }
+
+    /// Moves a task to `to` if it is in one of `to`'s predecessor statuses and `fencing_token`
+    /// is not older than the recorded one; entering `running` counts an attempt.
+    ///
+    /// Fails with [`StoreError::NotFound`] for an unknown id and [`StoreError::Conflict`] when
+    /// the task is elsewhere in its lifecycle or the token is stale.
+    pub async fn transition_task(
+        &self,
+        id: &str,
+        to: TaskStatus,
+        error: Option<&str>,
+        fencing_token: Option<i64>,
+        at: Time,
+    ) -> Result<TaskRecord> {
+        let from = to.predecessors();
+        if from.is_empty() {
+            return Err(StoreError::conflict(
+                "task status",
+                format!("{id} -> {to:?}"),
+            ));
+        }
+        let attempt = i64::from(to == TaskStatus::Running);
+        let sql = format!(
+            "UPDATE tasks SET status = $1, error = $2, \
+             fencing_token = COALESCE($3, fencing_token), attempts = attempts + $4, \
+             updated_at = $5 \
+             WHERE id = $6 AND status IN ({}) \
+             AND ($3 IS NULL OR fencing_token IS NULL OR fencing_token <= $3) RETURNING *",
+            status_list(from)
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(enum_text(&to))
+            .bind(error.map(str::to_owned))
+            .bind(fencing_token)
+            .bind(attempt)
+            .bind(at.as_millis())
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => task_from_row(&row),
+            None => {
+                let current = self.task(id).await?;
+                Err(StoreError::conflict(
+                    "task status",
+                    format!(
+                        "{id} is {:?} (token {:?}), cannot become {to:?} with token {fencing_token:?}",
+                        current.status, current.fencing_token
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Tasks still `pending` or `running`, oldest first: what crash recovery must reconcile
+    /// against the fleet's real state before acting again.
+    pub async fn unfinished_tasks(&self) -> Result<Vec<TaskRecord>> {
+        sqlx::query(
+            "SELECT * FROM tasks WHERE status IN ('pending', 'running') ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(task_from_row)
+        .collect()
+    }
+
+    /// Tasks matching `filter`, newest first.
+    pub async fn list_tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRecord>> {
+        let mut clauses = Vec::new();
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        if filter.status.is_some() {
+            clauses.push(format!("status = ${}", next()));
+        }
+        if filter.bulk_id.is_some() {
+            clauses.push(format!("bulk_id = ${}", next()));
+        }
+        if filter.agent.is_some() {
+            clauses.push(format!("agent_id = ${}", next()));
+        }
+        let limit_param = next();
+        let where_clause = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT * FROM tasks {where_clause} ORDER BY created_at DESC, id DESC LIMIT ${limit_param}"
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        if let Some(s) = filter.status {
+            q = q.bind(enum_text(&s));
+        }
+        if let Some(b) = &filter.bulk_id {
+            q = q.bind(b.clone());
+        }
+        if let Some(a) = &filter.agent {
+            q = q.bind(a.0.clone());
+        }
+        let limit = if filter.limit == 0 { 100 } else { filter.limit };
+        q.bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(task_from_row)
+            .collect()
+    }
+
+    /// Records a bulk operation as `pending`; a taken id is a [`StoreError::Conflict`].
+    pub async fn insert_bulk(&self, b: &NewBulkOperation) -> Result<BulkOperation> {
+        let row = sqlx::query(
+            "INSERT INTO bulk_operations (id, kind, strategy, spec, status, actor, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $6) RETURNING *",
+        )
+        .bind(b.id.clone())
+        .bind(enum_text(&b.kind))
+        .bind(enum_text(&b.strategy))
+        .bind(json_text(&b.spec))
+        .bind(b.actor.clone())
+        .bind(b.created_at.as_millis())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| StoreError::unique(e, "bulk operation", b.id.clone()))?;
+        bulk_from_row(&row)
+    }
+
+    /// One bulk operation by id.
+    pub async fn bulk(&self, id: &str) -> Result<BulkOperation> {
+        let row = sqlx::query("SELECT * FROM bulk_operations WHERE id = $1")
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::not_found("bulk operation", id))?;
+        bulk_from_row(&row)
+    }
+
+    /// Moves a bulk operation to `to`, with the same compare-and-set rule as tasks.
+    pub async fn transition_bulk(&self, id: &str, to: TaskStatus, at: Time) -> Result<()> {
+        let from = to.predecessors();
+        let sql = format!(
+            "UPDATE bulk_operations SET status = $1, updated_at = $2 \
+             WHERE id = $3 AND status IN ({})",
+            status_list(from)
+        );
+        let done = if from.is_empty() {
+            0
+        } else {
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(enum_text(&to))
+                .bind(at.as_millis())
+                .bind(id.to_owned())
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+        };
+        if done == 0 {
+            let current = self.bulk(id).await?;
+            return Err(StoreError::conflict(
+                "bulk operation status",
+                format!("{id} is {:?}, cannot become {to:?}", current.status),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Bulk operations, newest first; with `unfinished_only`, those crash recovery must resume.
+    pub async fn list_bulks(
+        &self,
+        unfinished_only: bool,
+        limit: u32,
+    ) -> Result<Vec<BulkOperation>> {
+        let rows = if unfinished_only {
+            sqlx::query(
+                "SELECT * FROM bulk_operations WHERE status IN ('pending', 'running') \
+                 ORDER BY created_at DESC, id DESC LIMIT $1",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            sqlx::query("SELECT * FROM bulk_operations ORDER BY created_at DESC, id DESC LIMIT $1")
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+        };
+        rows.iter().map(bulk_from_row).collect()
+    }
+
+    /// How many tasks of a bulk operation (or stage) are in each status, for the staged
+    /// strategy's "more than half of a stage failed" rule.
+    pub async fn bulk_status_counts(
+        &self,
+        bulk_id: &str,
+        stage: Option<u32>,
+    ) -> Result<Vec<(TaskStatus, u64)>> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM tasks WHERE bulk_id = $1 \
+             AND ($2 IS NULL OR stage = $2) GROUP BY status ORDER BY status",
+        )
+        .bind(bulk_id.to_owned())
+        .bind(stage.map(i64::from))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let status = parse_enum("status", &get::<String>(row, "status")?)?;
+                let n: i64 = get(row, "n")?;
+                Ok((status, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_unfinished_tasks_can_start_or_end() {
+        for s in TaskStatus::ALL {
+            for p in s.predecessors() {
+                assert!(
+                    p.is_unfinished() || (s == TaskStatus::RolledBack),
+                    "{p:?} -> {s:?}"
+                );
+            }
+        }
+        assert_eq!(status_list(&[TaskStatus::RolledBack]), "'rolled_back'");
+    }
+}

@@ -1,0 +1,994 @@
+//! The store suite, run on SQLite in memory, SQLite in a file, and PostgreSQL, plus the
+//! PostgreSQL-only partition and schema-parity checks.
+
+mod common;
+mod postgres_only;
+
+on_every_backend!(
+    migrations_are_idempotent,
+    config_versions_are_compare_and_set,
+    agents_upsert_get_list_delete,
+    heartbeats_follow_agent_semantics,
+    heartbeats_take_ten_thousand_agents_in_one_batch,
+    agent_events_round_trip,
+    demand_batches_and_ranges,
+    forecasts_and_model_records_round_trip,
+    decisions_round_trip_and_page_newest_first,
+    task_idempotency_keys_are_unique,
+    task_lifecycle_is_compare_and_set_with_fencing,
+    unfinished_tasks_are_listed_for_recovery,
+    bulk_operations_track_their_tasks,
+    alerts_fire_resolve_and_list,
+    audit_chain_survives_concurrent_appends,
+    audit_verify_finds_tampered_and_deleted_rows,
+    codes_are_single_use_under_concurrent_consumers,
+    codes_expire_and_keep_to_their_purpose,
+    tokens_can_be_revoked,
+    flags_are_versioned_with_history,
+    retention_removes_only_old_rows,
+);
+
+mod cases {
+    use hivesched_policy::{
+        Action, ActionKind, Agent, AgentId, AgentState, Blocked, Decision, Mode, Pin, Reason, Tier,
+        Time,
+    };
+    use hivesched_store::{
+        Alert, AuditVerification, BulkStrategy, DemandSample, Heartbeat, NewAgentEvent,
+        NewAuditRecord, NewBulkOperation, NewCode, NewForecast, NewModelRecord, NewTask,
+        RetainedTable, Severity, Store, StoreError, TaskFilter, TaskStatus,
+    };
+    use serde_json::json;
+
+    use crate::common::{Ctx, Target};
+
+    fn t(ms: i64) -> Time {
+        Time::from_millis(ms)
+    }
+
+    fn beat(id: &str, at: i64, state: AgentState, busy: bool) -> Heartbeat {
+        Heartbeat {
+            agent: AgentId::from(id),
+            at: t(at),
+            state,
+            busy,
+            queue_depth: 3,
+            context_tokens: 1200,
+        }
+    }
+
+    pub async fn migrations_are_idempotent(ctx: Ctx) {
+        ctx.store.migrate().await.unwrap();
+        ctx.store.migrate().await.unwrap();
+        let row = sqlx::query("SELECT COUNT(*) AS n, MAX(version) AS v FROM _sqlx_migrations")
+            .fetch_one(ctx.store.pool())
+            .await
+            .unwrap();
+        use sqlx::Row;
+        assert_eq!(row.get::<i64, _>("n"), hivesched_store::latest_version());
+        assert_eq!(row.get::<i64, _>("v"), hivesched_store::latest_version());
+        if let Some(url) = &ctx.url {
+            // A second process connecting to a migrated database applies nothing and keeps data.
+            ctx.store
+                .save_config(0, &json!({"a": 1}), "ops", "first", t(1))
+                .await
+                .unwrap();
+            let again = Store::connect(url).await.unwrap();
+            assert_eq!(again.current_config_version().await.unwrap(), 1);
+            again.close().await;
+        }
+        ctx.store.ping().await.unwrap();
+    }
+
+    pub async fn config_versions_are_compare_and_set(ctx: Ctx) {
+        let s = &ctx.store;
+        assert!(
+            s.current_config::<serde_json::Value>()
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            s.save_config(0, &json!({"shadow": true}), "alice", "initial", t(10))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            s.save_config(1, &json!({"shadow": false}), "bob", "go live", t(20))
+                .await
+                .unwrap(),
+            2
+        );
+        // Saving from a stale base, or from a version that never existed, loses.
+        for base in [1, 0, 7] {
+            let err = s
+                .save_config(base, &json!({}), "carol", "stale", t(30))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+        }
+        let cur = s
+            .current_config::<serde_json::Value>()
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((cur.version, cur.author.as_str()), (2, "bob"));
+        assert_eq!(cur.config, json!({"shadow": false}));
+        assert_eq!(cur.created_at, t(20));
+        let first = s.config_version::<serde_json::Value>(1).await.unwrap();
+        assert_eq!(first.reason, "initial");
+        assert!(matches!(
+            s.config_version::<serde_json::Value>(9).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        let hist = s.config_history::<serde_json::Value>(10).await.unwrap();
+        assert_eq!(
+            hist.iter().map(|h| h.version).collect::<Vec<_>>(),
+            vec![2, 1]
+        );
+    }
+
+    pub async fn agents_upsert_get_list_delete(ctx: Ctx) {
+        let s = &ctx.store;
+        let mut a = hivesched_store::AgentRecord {
+            agent: Agent {
+                do_not_disrupt: true,
+                pin: Some(Pin::Asleep),
+                last_wake: Some(t(5)),
+                context_tokens: u64::from(u32::MAX) + 7,
+                ..Agent::awake("b-1", t(100))
+            },
+            pin_until: Some(t(9_000)),
+            queue_depth: 4,
+            last_heartbeat: None,
+        };
+        s.upsert_agent(&a).await.unwrap();
+        assert_eq!(s.get_agent(&AgentId::from("b-1")).await.unwrap(), a);
+        a.agent.state = AgentState::Consolidating;
+        a.agent.pin = None;
+        a.pin_until = None;
+        s.upsert_agent(&a).await.unwrap();
+        let mut other = a.clone();
+        other.agent.id = AgentId::from("a-0");
+        s.upsert_agent(&other).await.unwrap();
+        let all = s.list_agents().await.unwrap();
+        assert_eq!(all, vec![other, a]);
+        assert!(matches!(
+            s.get_agent(&AgentId::from("nobody")).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        s.delete_agent(&AgentId::from("a-0")).await.unwrap();
+        assert!(matches!(
+            s.delete_agent(&AgentId::from("a-0")).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        assert_eq!(s.list_agents().await.unwrap().len(), 1);
+    }
+
+    pub async fn heartbeats_follow_agent_semantics(ctx: Ctx) {
+        let s = &ctx.store;
+        let id = AgentId::from("x");
+        // An operator flag set before the agent first reports must survive heartbeats.
+        let mut rec = s
+            .get_agent(&id)
+            .await
+            .err()
+            .map(|_| hivesched_store::AgentRecord {
+                agent: Agent::awake("x", t(0)),
+                pin_until: None,
+                queue_depth: 0,
+                last_heartbeat: None,
+            });
+        let pre = rec.as_mut().unwrap();
+        pre.agent.do_not_disrupt = true;
+        pre.agent.idle_since = None;
+        s.upsert_agent(pre).await.unwrap();
+
+        // Idle heartbeat: idle since then.
+        s.record_heartbeats(&[beat("x", 1_000, AgentState::Awake, false)])
+            .await
+            .unwrap();
+        let a = s.get_agent(&id).await.unwrap();
+        assert_eq!(a.agent.idle_since, Some(t(1_000)));
+        assert_eq!(
+            a.agent.last_transition,
+            t(0),
+            "same state keeps transition time"
+        );
+        assert!(a.agent.do_not_disrupt);
+        assert_eq!((a.queue_depth, a.agent.context_tokens), (3, 1200));
+        assert_eq!(a.last_heartbeat, Some(t(1_000)));
+
+        // Still idle later: idle_since is kept.
+        s.record_heartbeats(&[beat("x", 2_000, AgentState::Awake, false)])
+            .await
+            .unwrap();
+        assert_eq!(
+            s.get_agent(&id).await.unwrap().agent.idle_since,
+            Some(t(1_000))
+        );
+
+        // Busy clears idle_since; a state change moves last_transition.
+        s.record_heartbeats(&[beat("x", 3_000, AgentState::PreparingSleep, true)])
+            .await
+            .unwrap();
+        let a = s.get_agent(&id).await.unwrap();
+        assert_eq!(a.agent.idle_since, None);
+        assert!(a.agent.busy);
+        assert_eq!(a.agent.state, AgentState::PreparingSleep);
+        assert_eq!(a.agent.last_transition, t(3_000));
+
+        // A late, older heartbeat is ignored.
+        let changed = s
+            .record_heartbeats(&[beat("x", 2_500, AgentState::Awake, false)])
+            .await
+            .unwrap();
+        assert_eq!(changed, 0);
+        assert_eq!(
+            s.get_agent(&id).await.unwrap().agent.state,
+            AgentState::PreparingSleep
+        );
+
+        // Unknown agents register; duplicates within a batch keep the newest.
+        s.record_heartbeats(&[
+            beat("new", 10, AgentState::Asleep, false),
+            beat("new", 30, AgentState::Waking, false),
+            beat("new", 20, AgentState::Awake, false),
+        ])
+        .await
+        .unwrap();
+        let n = s.get_agent(&AgentId::from("new")).await.unwrap();
+        assert_eq!(n.agent.state, AgentState::Waking);
+        assert_eq!(n.agent.last_transition, t(30));
+        assert!(!n.agent.do_not_disrupt && n.agent.pin.is_none());
+    }
+
+    pub async fn heartbeats_take_ten_thousand_agents_in_one_batch(ctx: Ctx) {
+        let s = &ctx.store;
+        let beats: Vec<Heartbeat> = (0..10_000)
+            .map(|i| {
+                beat(
+                    &format!("agent-{i:05}"),
+                    1_000 + i,
+                    AgentState::Awake,
+                    i % 3 == 0,
+                )
+            })
+            .collect();
+        assert_eq!(s.record_heartbeats(&beats).await.unwrap(), 10_000);
+        let later: Vec<Heartbeat> = beats
+            .iter()
+            .map(|b| Heartbeat {
+                at: t(b.at.as_millis() + 10_000),
+                state: AgentState::Asleep,
+                ..b.clone()
+            })
+            .collect();
+        assert_eq!(s.record_heartbeats(&later).await.unwrap(), 10_000);
+        let all = s.list_agents().await.unwrap();
+        assert_eq!(all.len(), 10_000);
+        assert!(all.iter().all(|a| a.agent.state == AgentState::Asleep));
+        assert_eq!(all[9_999].last_heartbeat, Some(t(1_000 + 9_999 + 10_000)));
+    }
+
+    pub async fn agent_events_round_trip(ctx: Ctx) {
+        let s = &ctx.store;
+        let events: Vec<NewAgentEvent> = (0..5)
+            .map(|i| NewAgentEvent {
+                at: t(100 * i),
+                agent: AgentId::from(if i % 2 == 0 { "a" } else { "b" }),
+                kind: "state_changed".into(),
+                detail: json!({"i": i}),
+            })
+            .collect();
+        s.record_agent_events(&events).await.unwrap();
+        let a = s
+            .list_agent_events(Some(&AgentId::from("a")), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            a.iter().map(|e| e.event.at).collect::<Vec<_>>(),
+            vec![t(400), t(200), t(0)]
+        );
+        assert_eq!(a[0].event, events[4]);
+        let all = s.list_agent_events(None, 2).await.unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].event.at, t(400));
+    }
+
+    pub async fn demand_batches_and_ranges(ctx: Ctx) {
+        let s = &ctx.store;
+        assert_eq!(s.latest_demand().await.unwrap(), None);
+        let samples: Vec<DemandSample> = (0..20_000)
+            .map(|i| DemandSample {
+                at: t(i * 60_000),
+                value: i as f64 * 0.5,
+            })
+            .collect();
+        s.insert_demand(&samples).await.unwrap();
+        // Re-sending replaces; duplicates in one batch keep the last.
+        s.insert_demand(&[
+            DemandSample {
+                at: t(60_000),
+                value: 7.0,
+            },
+            DemandSample {
+                at: t(60_000),
+                value: 8.0,
+            },
+        ])
+        .await
+        .unwrap();
+        let got = s.demand_range(t(0), t(3 * 60_000)).await.unwrap();
+        assert_eq!(
+            got.iter().map(|d| d.value).collect::<Vec<_>>(),
+            vec![0.0, 8.0, 1.0]
+        );
+        assert_eq!(
+            s.demand_range(t(0), t(i64::MAX)).await.unwrap().len(),
+            20_000
+        );
+        assert_eq!(
+            s.latest_demand().await.unwrap().unwrap().at,
+            t(19_999 * 60_000)
+        );
+    }
+
+    pub async fn forecasts_and_model_records_round_trip(ctx: Ctx) {
+        let s = &ctx.store;
+        assert!(s.latest_forecast().await.unwrap().is_none());
+        for (i, model) in ["ets", "naive"].iter().enumerate() {
+            let f = NewForecast {
+                created_at: t(i as i64),
+                model: (*model).into(),
+                start: t(60_000),
+                step_ms: 60_000,
+                forecast: json!({"mean": [1.5, 2.5], "intervals": {"80": {"lo": [1.0], "hi": [2.0]}}}),
+            };
+            let id = s.insert_forecast(&f).await.unwrap();
+            let latest = s.latest_forecast().await.unwrap().unwrap();
+            assert_eq!((latest.id, &latest.forecast), (id, &f));
+        }
+        assert_eq!(s.purge_forecasts_before(t(1)).await.unwrap(), 1);
+        for (i, model) in ["ets", "arima", "ets"].iter().enumerate() {
+            s.insert_model_record(&NewModelRecord {
+                created_at: t(i as i64),
+                model: (*model).into(),
+                parameters: json!({"alpha": 0.3}),
+                accuracy: json!({"mase": 0.8 + i as f64}),
+            })
+            .await
+            .unwrap();
+        }
+        let ets = s.list_model_records(Some("ets"), 10).await.unwrap();
+        assert_eq!(ets.len(), 2);
+        assert_eq!(ets[0].model.accuracy, json!({"mase": 2.8}));
+        assert_eq!(s.list_model_records(None, 10).await.unwrap().len(), 3);
+    }
+
+    fn decision(at: i64, shadow: bool) -> Decision {
+        Decision {
+            at: t(at),
+            mode: Mode::Normal,
+            shadow,
+            target_awake: 7,
+            sleep_floor: 3,
+            tier: Tier::Predictive,
+            actions: vec![Action {
+                agent: AgentId::from("a1"),
+                kind: ActionKind::Sleep,
+                tier: Tier::Predictive,
+                reason: Reason::IdleBeyondBreakEven,
+                delay_ms: 250,
+            }],
+            blocked: vec![Blocked {
+                agent: None,
+                kind: ActionKind::Sleep,
+                count: 2,
+                reason: Reason::SleepRateLimited,
+            }],
+            explanation: "forecast falls; sleeping 1 of 3 idle agents".into(),
+        }
+    }
+
+    pub async fn decisions_round_trip_and_page_newest_first(ctx: Ctx) {
+        let s = &ctx.store;
+        // Two decisions share a timestamp: the id breaks the tie.
+        for (i, at) in [100, 200, 200, 300, 400].iter().enumerate() {
+            s.insert_decision(&decision(*at, i % 2 == 0)).await.unwrap();
+        }
+        let page1 = s.list_decisions(None, 2).await.unwrap();
+        assert_eq!(page1[0].decision, decision(400, true));
+        let page2 = s.list_decisions(Some(page1[1].cursor()), 2).await.unwrap();
+        let page3 = s.list_decisions(Some(page2[1].cursor()), 2).await.unwrap();
+        let seen: Vec<i64> = page1
+            .iter()
+            .chain(&page2)
+            .chain(&page3)
+            .map(|r| r.decision.at.as_millis())
+            .collect();
+        assert_eq!(seen, vec![400, 300, 200, 200, 100]);
+        assert!(page2[0].id > page2[1].id);
+    }
+
+    fn task(id: &str, key: &str, agent: &str, created: i64) -> NewTask {
+        NewTask {
+            id: id.into(),
+            idempotency_key: key.into(),
+            agent: AgentId::from(agent),
+            kind: ActionKind::Sleep,
+            bulk_id: None,
+            stage: None,
+            reason: "IdleBeyondBreakEven".into(),
+            created_at: t(created),
+        }
+    }
+
+    pub async fn task_idempotency_keys_are_unique(ctx: Ctx) {
+        let s = &ctx.store;
+        let first = s.insert_task(&task("t1", "k1", "a", 1)).await.unwrap();
+        assert_eq!((first.status, first.attempts), (TaskStatus::Pending, 0));
+        let err = s.insert_task(&task("t2", "k1", "b", 2)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+        let found = s.task_by_key("k1").await.unwrap().unwrap();
+        assert_eq!(found.task.id, "t1");
+        assert!(s.task_by_key("nope").await.unwrap().is_none());
+
+        // Concurrent inserts of one key: exactly one wins.
+        let mut handles = Vec::new();
+        for i in 0..8 {
+            let s = s.clone();
+            handles.push(tokio::spawn(async move {
+                s.insert_task(&task(&format!("race{i}"), "shared", "a", 3))
+                    .await
+            }));
+        }
+        let mut wins = 0;
+        for h in handles {
+            match h.await.unwrap() {
+                Ok(_) => wins += 1,
+                Err(StoreError::Conflict { .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(wins, 1);
+    }
+
+    pub async fn task_lifecycle_is_compare_and_set_with_fencing(ctx: Ctx) {
+        let s = &ctx.store;
+        s.insert_task(&task("t", "k", "a", 1)).await.unwrap();
+        let r = s
+            .transition_task("t", TaskStatus::Running, None, Some(5), t(2))
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.status, r.attempts, r.fencing_token),
+            (TaskStatus::Running, 1, Some(5))
+        );
+        // A retry is another attempt.
+        let r = s
+            .transition_task("t", TaskStatus::Running, Some("timeout"), Some(5), t(3))
+            .await
+            .unwrap();
+        assert_eq!(r.attempts, 2);
+        // A deposed leader (older token) cannot finish it.
+        let err = s
+            .transition_task("t", TaskStatus::Succeeded, None, Some(4), t(4))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+        let r = s
+            .transition_task("t", TaskStatus::Failed, Some("503"), Some(6), t(5))
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.status, r.error.as_deref(), r.fencing_token, r.updated_at),
+            (TaskStatus::Failed, Some("503"), Some(6), t(5))
+        );
+        // Finished is final: no second outcome, no restart.
+        for to in [
+            TaskStatus::Succeeded,
+            TaskStatus::Running,
+            TaskStatus::Pending,
+        ] {
+            assert!(matches!(
+                s.transition_task("t", to, None, Some(7), t(6)).await,
+                Err(StoreError::Conflict { .. })
+            ));
+        }
+        assert!(matches!(
+            s.transition_task("ghost", TaskStatus::Running, None, None, t(6))
+                .await,
+            Err(StoreError::NotFound { .. })
+        ));
+        // Succeeded can be rolled back, once.
+        s.insert_task(&task("u", "ku", "b", 1)).await.unwrap();
+        s.transition_task("u", TaskStatus::Running, None, None, t(2))
+            .await
+            .unwrap();
+        s.transition_task("u", TaskStatus::Succeeded, None, None, t(3))
+            .await
+            .unwrap();
+        s.transition_task("u", TaskStatus::RolledBack, None, None, t(4))
+            .await
+            .unwrap();
+        assert!(
+            s.transition_task("u", TaskStatus::RolledBack, None, None, t(5))
+                .await
+                .is_err()
+        );
+    }
+
+    pub async fn unfinished_tasks_are_listed_for_recovery(ctx: Ctx) {
+        let s = &ctx.store;
+        for (i, end) in [
+            None,
+            Some(TaskStatus::Running),
+            Some(TaskStatus::Succeeded),
+            Some(TaskStatus::Failed),
+            Some(TaskStatus::Cancelled),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let id = format!("t{i}");
+            s.insert_task(&task(&id, &format!("k{i}"), "a", i as i64))
+                .await
+                .unwrap();
+            if let Some(end) = end {
+                s.transition_task(&id, TaskStatus::Running, None, None, t(10))
+                    .await
+                    .unwrap();
+                if *end != TaskStatus::Running {
+                    s.transition_task(&id, *end, None, None, t(11))
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        let open = s.unfinished_tasks().await.unwrap();
+        assert_eq!(
+            open.iter()
+                .map(|r| (r.task.id.as_str(), r.status))
+                .collect::<Vec<_>>(),
+            vec![("t0", TaskStatus::Pending), ("t1", TaskStatus::Running)]
+        );
+        let failed = s
+            .list_tasks(&TaskFilter {
+                status: Some(TaskStatus::Failed),
+                ..TaskFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(failed.len(), 1);
+        let by_agent = s
+            .list_tasks(&TaskFilter {
+                agent: Some(AgentId::from("a")),
+                limit: 2,
+                ..TaskFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            by_agent
+                .iter()
+                .map(|r| r.task.id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["t4", "t3"]
+        );
+    }
+
+    pub async fn bulk_operations_track_their_tasks(ctx: Ctx) {
+        let s = &ctx.store;
+        let op = NewBulkOperation {
+            id: "bulk-1".into(),
+            kind: ActionKind::Sleep,
+            strategy: BulkStrategy::Staged,
+            spec: json!({"agents": ["a", "b", "c", "d"], "stages": [2, 2]}),
+            actor: "alice".into(),
+            created_at: t(1),
+        };
+        let rec = s.insert_bulk(&op).await.unwrap();
+        assert_eq!((rec.status, &rec.operation), (TaskStatus::Pending, &op));
+        assert!(matches!(
+            s.insert_bulk(&op).await,
+            Err(StoreError::Conflict { .. })
+        ));
+        // A task must name an existing bulk operation.
+        let mut orphan = task("o", "ko", "a", 1);
+        orphan.bulk_id = Some("missing".into());
+        assert!(s.insert_task(&orphan).await.is_err());
+        for (i, agent) in ["a", "b", "c", "d"].iter().enumerate() {
+            let mut tk = task(&format!("b{i}"), &format!("bulk-1/{agent}"), agent, 2);
+            tk.bulk_id = Some("bulk-1".into());
+            tk.stage = Some(i as u32 / 2);
+            s.insert_task(&tk).await.unwrap();
+        }
+        s.transition_bulk("bulk-1", TaskStatus::Running, t(3))
+            .await
+            .unwrap();
+        for (id, end) in [("b0", TaskStatus::Failed), ("b1", TaskStatus::Succeeded)] {
+            s.transition_task(id, TaskStatus::Running, None, None, t(4))
+                .await
+                .unwrap();
+            s.transition_task(id, end, None, None, t(5)).await.unwrap();
+        }
+        let stage0 = s.bulk_status_counts("bulk-1", Some(0)).await.unwrap();
+        assert_eq!(
+            stage0,
+            vec![(TaskStatus::Failed, 1), (TaskStatus::Succeeded, 1)]
+        );
+        let all = s.bulk_status_counts("bulk-1", None).await.unwrap();
+        assert_eq!(all.iter().map(|(_, n)| n).sum::<u64>(), 4);
+        let tasks = s
+            .list_tasks(&TaskFilter {
+                bulk_id: Some("bulk-1".into()),
+                ..TaskFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(tasks.len(), 4);
+        assert_eq!(s.list_bulks(true, 10).await.unwrap().len(), 1);
+        s.transition_bulk("bulk-1", TaskStatus::Failed, t(6))
+            .await
+            .unwrap();
+        assert!(s.list_bulks(true, 10).await.unwrap().is_empty());
+        assert_eq!(s.bulk("bulk-1").await.unwrap().updated_at, t(6));
+        assert!(matches!(
+            s.transition_bulk("bulk-1", TaskStatus::Succeeded, t(7))
+                .await,
+            Err(StoreError::Conflict { .. })
+        ));
+        assert!(matches!(
+            s.bulk("nope").await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+
+    pub async fn alerts_fire_resolve_and_list(ctx: Ctx) {
+        let s = &ctx.store;
+        for (i, sev) in [Severity::Info, Severity::Warning, Severity::Critical]
+            .iter()
+            .enumerate()
+        {
+            s.fire_alert(&Alert {
+                id: format!("al{i}"),
+                severity: *sev,
+                rule: "forecast_stale".into(),
+                message: "no forecast for 5 minutes".into(),
+                fired_at: t(i as i64 * 10),
+                resolved_at: None,
+            })
+            .await
+            .unwrap();
+        }
+        let dup = s.list_alerts(false, 1).await.unwrap().remove(0);
+        assert_eq!(dup.severity, Severity::Critical);
+        assert!(matches!(
+            s.fire_alert(&dup).await,
+            Err(StoreError::Conflict { .. })
+        ));
+        s.resolve_alert("al1", t(50)).await.unwrap();
+        assert!(matches!(
+            s.resolve_alert("al1", t(60)).await,
+            Err(StoreError::NotFound { .. })
+        ));
+        let open = s.list_alerts(true, 10).await.unwrap();
+        assert_eq!(
+            open.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+            vec!["al2", "al0"]
+        );
+        let all = s.list_alerts(false, 10).await.unwrap();
+        assert_eq!(all[1].resolved_at, Some(t(50)));
+    }
+
+    fn audit(i: i64) -> NewAuditRecord {
+        NewAuditRecord {
+            at: t(i),
+            actor: format!("user{}", i % 3),
+            action: "config.update".into(),
+            target: "config".into(),
+            before: json!({"shadow": true, "n": i}),
+            after: json!({"shadow": false, "n": i, "note": "ünïcödé"}),
+            reason: "go live".into(),
+        }
+    }
+
+    pub async fn audit_chain_survives_concurrent_appends(ctx: Ctx) {
+        let s = &ctx.store;
+        let mut handles = Vec::new();
+        for w in 0..4 {
+            let s = s.clone();
+            handles.push(tokio::spawn(async move {
+                for i in 0..10 {
+                    s.append_audit(&audit(w * 100 + i)).await.unwrap();
+                }
+            }));
+        }
+        for h in handles {
+            h.await.unwrap();
+        }
+        let v = s.verify_audit_chain().await.unwrap();
+        assert_eq!(
+            v,
+            AuditVerification {
+                checked: 40,
+                first_broken: None,
+                problem: None
+            }
+        );
+        let newest = s.list_audit(None, 5).await.unwrap();
+        assert_eq!(newest[0].seq, 40);
+        assert_eq!(s.audit_head().await.unwrap().unwrap().1, newest[0].hash);
+        let older = s.list_audit(Some(newest[4].seq), 100).await.unwrap();
+        assert_eq!(older.len(), 35);
+        assert_eq!(
+            older.last().unwrap().prev_hash,
+            hivesched_store::audit::GENESIS_HASH
+        );
+    }
+
+    pub async fn audit_verify_finds_tampered_and_deleted_rows(ctx: Ctx) {
+        let s = &ctx.store;
+        for i in 1..=6 {
+            let r = s.append_audit(&audit(i)).await.unwrap();
+            assert_eq!(r.record, audit(i));
+        }
+        assert_eq!(s.verify_audit_chain().await.unwrap().first_broken, None);
+        sqlx::query("UPDATE audit_log SET reason = 'nothing to see' WHERE seq = 4")
+            .execute(s.pool())
+            .await
+            .unwrap();
+        let v = s.verify_audit_chain().await.unwrap();
+        assert_eq!((v.checked, v.first_broken), (3, Some(4)));
+        assert!(v.problem.unwrap().contains("content"));
+        // Changing the JSON text, even to an equivalent document, is tampering too.
+        sqlx::query("UPDATE audit_log SET reason = 'go live' WHERE seq = 4")
+            .execute(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(s.verify_audit_chain().await.unwrap().first_broken, None);
+        sqlx::query("UPDATE audit_log SET after_json = ' ' || after_json WHERE seq = 5")
+            .execute(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(s.verify_audit_chain().await.unwrap().first_broken, Some(5));
+        sqlx::query("DELETE FROM audit_log WHERE seq = 2")
+            .execute(s.pool())
+            .await
+            .unwrap();
+        let v = s.verify_audit_chain().await.unwrap();
+        assert_eq!(v.first_broken, Some(3));
+        assert!(v.problem.unwrap().contains("expected seq 2"));
+    }
+
+    pub async fn codes_are_single_use_under_concurrent_consumers(ctx: Ctx) {
+        let s = &ctx.store;
+        for round in 0..5 {
+            let code = format!("code-{round}-Zx81");
+            s.store_code(&NewCode {
+                code: &code,
+                purpose: "emergency",
+                created_by: "admin",
+                created_at: t(0),
+                expires_at: t(60_000),
+            })
+            .await
+            .unwrap();
+            let mut handles = Vec::new();
+            for c in 0..16 {
+                let s = s.clone();
+                let code = code.clone();
+                handles.push(tokio::spawn(async move {
+                    s.consume_code(&code, "emergency", &format!("op{c}"), t(1_000))
+                        .await
+                        .unwrap()
+                }));
+            }
+            let mut wins = 0;
+            for h in handles {
+                wins += usize::from(h.await.unwrap());
+            }
+            assert_eq!(wins, 1, "round {round} ({:?})", ctx.target);
+        }
+        let stored: i64 = {
+            use sqlx::Row;
+            sqlx::query("SELECT COUNT(*) AS n FROM auth_codes WHERE code_hash LIKE '%code%'")
+                .fetch_one(s.pool())
+                .await
+                .unwrap()
+                .get("n")
+        };
+        assert_eq!(stored, 0, "codes are stored hashed, never in clear");
+    }
+
+    pub async fn codes_expire_and_keep_to_their_purpose(ctx: Ctx) {
+        let s = &ctx.store;
+        let new = |code: &'static str, expires| NewCode {
+            code,
+            purpose: "emergency",
+            created_by: "admin",
+            created_at: t(0),
+            expires_at: t(expires),
+        };
+        s.store_code(&new("old", 100)).await.unwrap();
+        s.store_code(&new("fresh", 10_000)).await.unwrap();
+        assert!(matches!(
+            s.store_code(&new("fresh", 10_000)).await,
+            Err(StoreError::Conflict { .. })
+        ));
+        assert!(
+            !s.consume_code("old", "emergency", "op", t(100))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.consume_code("fresh", "resume", "op", t(50))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.consume_code("unknown", "emergency", "op", t(50))
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.consume_code("fresh", "emergency", "op", t(50))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.consume_code("fresh", "emergency", "op", t(51))
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.purge_expired_codes(t(5_000)).await.unwrap(), 1);
+    }
+
+    pub async fn tokens_can_be_revoked(ctx: Ctx) {
+        let s = &ctx.store;
+        assert!(!s.is_token_revoked("jti-1").await.unwrap());
+        s.revoke_token("jti-1", t(1_000), "leaked", t(10))
+            .await
+            .unwrap();
+        s.revoke_token("jti-1", t(1_000), "again", t(20))
+            .await
+            .unwrap();
+        s.revoke_token("jti-2", t(5_000), "rotated", t(10))
+            .await
+            .unwrap();
+        assert!(s.is_token_revoked("jti-1").await.unwrap());
+        assert_eq!(s.revoked_token_ids().await.unwrap(), vec!["jti-1", "jti-2"]);
+        assert_eq!(s.purge_expired_revocations(t(1_000)).await.unwrap(), 1);
+        assert!(!s.is_token_revoked("jti-1").await.unwrap());
+    }
+
+    pub async fn flags_are_versioned_with_history(ctx: Ctx) {
+        let s = &ctx.store;
+        assert!(s.get_flag("predictive").await.unwrap().is_none());
+        let v1 = s
+            .put_flag(
+                "predictive",
+                &json!({"percent": 1}),
+                0,
+                "alice",
+                "start",
+                t(1),
+            )
+            .await
+            .unwrap();
+        let v2 = s
+            .put_flag(
+                "predictive",
+                &json!({"percent": 5}),
+                v1,
+                "ladder",
+                "step",
+                t(2),
+            )
+            .await
+            .unwrap();
+        assert_eq!((v1, v2), (1, 2));
+        for stale in [0, 1, 5] {
+            assert!(matches!(
+                s.put_flag("predictive", &json!({}), stale, "bob", "stale", t(3))
+                    .await,
+                Err(StoreError::Conflict { .. })
+            ));
+        }
+        let f = s.get_flag("predictive").await.unwrap().unwrap();
+        assert_eq!(
+            (f.version, f.state, f.updated_by.as_str()),
+            (2, json!({"percent": 5}), "ladder")
+        );
+        let hist = s.flag_history("predictive", 10).await.unwrap();
+        assert_eq!(
+            hist.iter()
+                .map(|h| (h.version, h.reason.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(2, "step"), (1, "start")]
+        );
+        assert_eq!(s.list_flags().await.unwrap().len(), 1);
+    }
+
+    pub async fn retention_removes_only_old_rows(ctx: Ctx) {
+        let s = &ctx.store;
+        const DAY: i64 = 86_400_000;
+        // Three days of data at 2026-11-01 .. 03, every 10 minutes, plus a row far in the past.
+        let base = 20_758 * DAY;
+        let times: Vec<i64> = std::iter::once(1_000)
+            .chain((0..3 * 144).map(|i| base + i * 600_000))
+            .collect();
+        s.ensure_partitions(t(base), t(base + 2 * DAY))
+            .await
+            .unwrap();
+        s.insert_demand(
+            &times
+                .iter()
+                .map(|&ts| DemandSample {
+                    at: t(ts),
+                    value: 1.0,
+                })
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+        for &ts in &times {
+            s.insert_decision(&decision(ts, true)).await.unwrap();
+        }
+        s.record_agent_events(
+            &times
+                .iter()
+                .map(|&ts| NewAgentEvent {
+                    at: t(ts),
+                    agent: AgentId::from("a"),
+                    kind: "heartbeat".into(),
+                    detail: json!(null),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+        // Keep from the middle of day two on.
+        let cutoff = base + DAY + DAY / 2;
+        let expected_left = times.iter().filter(|&&ts| ts >= cutoff).count();
+        for table in RetainedTable::ALL {
+            let report = s.purge_older_than(table, t(cutoff)).await.unwrap();
+            if ctx.target == Target::Postgres {
+                // Day one went as a whole partition; the rest of the old rows by delete.
+                // (Partitions made on connect for days before the cutoff go too.)
+                let day_one = format!("{}_p20261101", table.table_name());
+                assert!(report.partitions_dropped.contains(&day_one), "{report:?}");
+                assert!(
+                    s.partitions(table)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .all(|p| *p > day_one)
+                );
+                assert_eq!(report.rows_deleted, 1 + 72);
+            } else {
+                assert!(report.partitions_dropped.is_empty());
+                assert_eq!(report.rows_deleted as usize, times.len() - expected_left);
+            }
+        }
+        let left = s.demand_range(t(0), t(i64::MAX)).await.unwrap();
+        assert_eq!(left.len(), expected_left);
+        assert!(left.iter().all(|d| d.at.as_millis() >= cutoff));
+        assert_eq!(
+            s.list_decisions(None, 10_000).await.unwrap().len(),
+            expected_left
+        );
+        assert_eq!(
+            s.list_agent_events(None, 10_000).await.unwrap().len(),
+            expected_left
+        );
+        // Nothing old is left to purge.
+        let again = s
+            .purge_older_than(RetainedTable::Decisions, t(cutoff))
+            .await
+            .unwrap();
+        assert_eq!(again.rows_deleted, 0);
+    }
+}
