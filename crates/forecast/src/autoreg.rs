@@ -15,16 +15,40 @@ use crate::{Fitted, Forecast, ForecastError, Model};
 /// 5 % critical value of the Dickey–Fuller t statistic with a constant (large-sample, Fuller 1976).
 const ADF_CRITICAL: f64 = -2.86;
 
+/// When the series is differenced before the AR fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Differencing {
+    /// When an ADF test cannot reject a unit root.
+    Test,
+    /// Always: the level of the last observation persists (an ARI(p,1) model).
+    Always,
+}
+
 /// AR(p) with automatic order up to `max_order`; see the module docs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Autoregressive {
     /// Largest order tried.
     pub max_order: usize,
+    /// Whether to difference first.
+    pub differencing: Differencing,
+}
+
+impl Autoregressive {
+    /// ARI(p,1): AR on first differences, for series whose level wanders.
+    pub fn integrated() -> Self {
+        Self {
+            differencing: Differencing::Always,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for Autoregressive {
     fn default() -> Self {
-        Self { max_order: 6 }
+        Self {
+            max_order: 6,
+            differencing: Differencing::Test,
+        }
     }
 }
 
@@ -129,13 +153,17 @@ fn best_ar(x: &[f64], max_order: usize, intercept: bool) -> Result<ArFit, Foreca
 
 impl Model for Autoregressive {
     fn name(&self) -> String {
-        "AR".into()
+        match self.differencing {
+            Differencing::Test => "AR".into(),
+            Differencing::Always => "ARI".into(),
+        }
     }
 
     fn fit(&self, y: &[f64], _seasons: &[usize]) -> Result<Box<dyn Fitted>, ForecastError> {
         check_history(&self.name(), y, 8)?;
         let levels = best_ar(y, self.max_order, true)?;
-        let integrated = adf_statistic(y, levels.phi.len().saturating_sub(1))? > ADF_CRITICAL;
+        let integrated = self.differencing == Differencing::Always
+            || adf_statistic(y, levels.phi.len().saturating_sub(1))? > ADF_CRITICAL;
         let (fit, tail) = if integrated {
             let d: Vec<f64> = y.windows(2).map(|w| w[1] - w[0]).collect();
             (best_ar(&d, self.max_order, false)?, d)

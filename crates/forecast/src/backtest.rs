@@ -6,7 +6,7 @@
 
 use crate::metrics::{coverage, mase, scaled_pinball, smape, wape};
 use crate::stats::median;
-use crate::{Forecast, ForecastError};
+use crate::{Forecast, ForecastError, Interval};
 
 /// One training window `[start, end)`; the test window is `[end, end + horizon)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +117,22 @@ pub fn evaluate(
         match out {
             Ok((desc, f)) if f.mean.len() >= actual.len() => {
                 fitted = desc;
-                let mean = &f.mean[..actual.len()];
+                // Steps missing from the trace (NaN) are not scored.
+                let keep: Vec<usize> = (0..actual.len())
+                    .filter(|&j| actual[j].is_finite())
+                    .collect();
+                let pick = |v: &[f64]| keep.iter().map(|&j| v[j]).collect::<Vec<f64>>();
+                let (actual, mean) = (pick(actual), pick(&f.mean));
+                let intervals: Vec<Interval> = f
+                    .intervals
+                    .iter()
+                    .map(|iv| Interval {
+                        level: iv.level,
+                        lo: pick(&iv.lo),
+                        hi: pick(&iv.hi),
+                    })
+                    .collect();
+                let (actual, mean) = (actual.as_slice(), mean.as_slice());
                 if let Some(v) = mase(train, actual, mean, m) {
                     mases.push(v);
                 }
@@ -125,10 +140,10 @@ pub fn evaluate(
                 if let Some(v) = wape(actual, mean) {
                     wapes.push(v);
                 }
-                if let Some(v) = scaled_pinball(actual, mean, &f.intervals) {
+                if let Some(v) = scaled_pinball(actual, mean, &intervals) {
                     pins.push(v);
                 }
-                for (c, iv) in cover.iter_mut().zip(&f.intervals) {
+                for (c, iv) in cover.iter_mut().zip(&intervals) {
                     c.push(coverage(actual, iv));
                 }
             }

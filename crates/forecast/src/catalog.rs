@@ -4,27 +4,34 @@
 use std::sync::Arc;
 
 use crate::Model;
+use crate::arima::AutoArima;
 use crate::autoreg::Autoregressive;
 use crate::ensemble::Ensemble;
+use crate::ets::AutoEts;
 use crate::mstl::Mstl;
 use crate::naive::{Lag, SeasonalNaive};
 use crate::regression::FourierRegression;
 
-/// Candidates for a history with at least two cycles of each of `seasons`: seasonal naive on each
-/// season, seasonal means, harmonic regression and MSTL with an AR on the adjusted series.
+/// Candidates for a history with at least two cycles of each of `seasons`: seasonal naive on
+/// each season, the weekly mean of two weeks, harmonic regression and MSTL with an AR or ARI on
+/// the adjusted series; without seasons, naive, AR and ARI.
 pub fn warm_candidates(seasons: &[usize]) -> Vec<Arc<dyn Model>> {
+    if seasons.iter().all(|&p| p <= 1) {
+        return vec![
+            Arc::new(SeasonalNaive::with(Lag::None, 1)),
+            Arc::new(Autoregressive::default()),
+            Arc::new(Autoregressive::integrated()),
+        ];
+    }
     let mut v: Vec<Arc<dyn Model>> = vec![
         Arc::new(SeasonalNaive::new()),
         Arc::new(Mstl::new(Arc::new(Autoregressive::default()))),
+        Arc::new(Mstl::new(Arc::new(Autoregressive::integrated()))),
         Arc::new(FourierRegression::default()),
-        Arc::new(SeasonalNaive::with(Lag::Shortest, 3)),
     ];
     if seasons.iter().filter(|&&p| p > 1).count() >= 2 {
         v.push(Arc::new(SeasonalNaive::with(Lag::Longest, 1)));
         v.push(Arc::new(SeasonalNaive::with(Lag::Longest, 2)));
-    }
-    if seasons.is_empty() {
-        v.push(Arc::new(Autoregressive::default()));
     }
     v
 }
@@ -49,7 +56,13 @@ pub fn all(horizon: usize) -> Vec<Arc<dyn Model>> {
         Arc::new(SeasonalNaive::with(Lag::Longest, 2)),
         Arc::new(FourierRegression::default()),
         Arc::new(Autoregressive::default()),
+        Arc::new(Autoregressive::integrated()),
         Arc::new(Mstl::new(Arc::new(Autoregressive::default()))),
+        Arc::new(Mstl::new(Arc::new(Autoregressive::integrated()))),
+        Arc::new(Mstl::new(Arc::new(AutoEts::new().non_seasonal()))),
+        Arc::new(Mstl::new(Arc::new(AutoArima::new().non_seasonal()))),
+        Arc::new(AutoEts::new()),
+        Arc::new(AutoArima::new()),
     ]
 }
 

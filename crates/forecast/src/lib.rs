@@ -12,6 +12,7 @@
 pub mod arima;
 pub mod autoreg;
 pub mod backtest;
+pub mod calibration;
 pub mod catalog;
 pub mod clean;
 pub mod ensemble;

@@ -1,5 +1,6 @@
 //! Forecast accuracy metrics, defined exactly as the statsforecast comparison script computes
-//! them so numbers from `hivesched backtest` and the script agree.
+//! them so numbers from `hivesched backtest` and the script agree. Steps whose actual value is
+//! missing (NaN: a gap in the trace) are left out of every metric.
 
 use crate::Interval;
 
@@ -10,10 +11,11 @@ pub fn mase(train: &[f64], actual: &[f64], forecast: &[f64], m: usize) -> Option
     if train.len() <= m || actual.is_empty() {
         return None;
     }
-    let scale = (m..train.len())
+    let diffs: Vec<f64> = (m..train.len())
         .map(|t| (train[t] - train[t - m]).abs())
-        .sum::<f64>()
-        / (train.len() - m) as f64;
+        .filter(|d| d.is_finite())
+        .collect();
+    let scale = diffs.iter().sum::<f64>() / diffs.len().max(1) as f64;
     (scale > 0.0).then(|| mae(actual, forecast) / scale)
 }
 

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use crate::intervals::check_history;
-use crate::stl::stl;
+use crate::stl::{INNER_PASSES, stl};
 use crate::{Fitted, Forecast, ForecastError, Model};
 
 /// MSTL decomposition + `adjusted` model; see the module docs.
@@ -56,7 +56,7 @@ pub fn decompose(y: &[f64], periods: &[usize], iterations: usize) -> MultiDecomp
             for (d, s) in deseason.iter_mut().zip(&seasonals[i]) {
                 *d += s;
             }
-            seasonals[i] = stl(&deseason, p, 7 + 4 * (i + 1), 2).seasonal;
+            seasonals[i] = stl(&deseason, p, 7 + 4 * (i + 1), INNER_PASSES).seasonal;
             for (d, s) in deseason.iter_mut().zip(&seasonals[i]) {
                 *d -= s;
             }

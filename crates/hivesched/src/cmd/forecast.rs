@@ -157,6 +157,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 extra.insert("cold_start_reason".into(), json!(reason));
             }
             extra.insert("members".into(), json!(fitted.members()));
+            let ranking: Vec<Value> = fitted
+                .ranking()
+                .iter()
+                .map(|(m, e)| json!({ "model": m, "backtest_mae": e }))
+                .collect();
+            extra.insert("candidates".into(), Value::Array(ranking));
             if !fitted.failures().is_empty() {
                 extra.insert("model_failures".into(), json!(fitted.failures()));
             }
