@@ -18,6 +18,8 @@
 //! - [`auth`]: token revocations and one-time authorization codes.
 //! - [`retention`]: time-based cleanup and PostgreSQL day partitions.
 
+#![warn(missing_docs)]
+
 pub mod agents;
 pub mod alerts;
 pub mod audit;

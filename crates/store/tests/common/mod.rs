@@ -2,6 +2,7 @@
 //! a fresh schema (so tests run in parallel and repeatedly against one database).
 
 use std::future::Future;
+use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use hivesched_store::Store;
@@ -48,7 +49,11 @@ pub fn postgres_url() -> Option<String> {
             if std::env::var("HIVE_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") {
                 panic!("HIVE_TEST_POSTGRES_URL is not set but HIVE_TEST_REQUIRE_SERVICES=1");
             }
-            eprintln!("skipped: HIVE_TEST_POSTGRES_URL is not set, PostgreSQL test not run");
+            // Written to the raw stream: libtest captures `eprintln!` of passing tests.
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: HIVE_TEST_POSTGRES_URL is not set, PostgreSQL test not run"
+            );
             None
         }
     }
