@@ -212,7 +212,7 @@ impl Store {
                    THEN agents.last_transition ELSE excluded.last_transition END \
                  WHERE agents.last_heartbeat IS NULL \
                    OR agents.last_heartbeat <= excluded.last_heartbeat",
-                values_placeholders(chunk.len(), HEARTBEAT_COLUMNS)
+                values_placeholders(self.backend, chunk.len(), HEARTBEAT_COLUMNS)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for hb in chunk {
@@ -239,7 +239,7 @@ impl Store {
         for chunk in events.chunks(MAX_BIND_PARAMS / EVENT_COLUMNS) {
             let sql = format!(
                 "INSERT INTO agent_events (ts, agent_id, kind, detail) VALUES {}",
-                values_placeholders(chunk.len(), EVENT_COLUMNS)
+                values_placeholders(self.backend, chunk.len(), EVENT_COLUMNS)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for e in chunk {

@@ -111,7 +111,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO demand_samples (ts, value) VALUES {} \
                  ON CONFLICT (ts) DO UPDATE SET value = excluded.value",
-                values_placeholders(chunk.len(), 2)
+                values_placeholders(self.backend, chunk.len(), 2)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for &(ts, value) in chunk {
