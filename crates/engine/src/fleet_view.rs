@@ -1,0 +1,96 @@
+//! The fleet as the scheduler sees it at a tick: the agents the service knows (pins,
+//! do-not-disrupt, idle times, last moves) with their states refreshed from the fleet's own API.
+
+use std::collections::HashMap;
+
+use hivesched_policy::{Agent, AgentId, Fleet, Time};
+use hivesched_store::{AgentRecord, NewAgentEvent, Store};
+
+use crate::EngineError;
+use crate::actuator::{AgentStatus, DynActuator};
+
+/// Reads the fleet. Agents the fleet reports but the store does not know are registered; state
+/// changes are written back with an event; lapsed pins are cleared. When the fleet's API can't
+/// be listed, the last known states are used (the scheduler fails safe on stale demand, and the
+/// caller decides whether to act).
+pub async fn read_fleet(
+    store: &Store,
+    actuator: &dyn DynActuator,
+    now: Time,
+) -> Result<(Fleet, bool), EngineError> {
+    let mut records: HashMap<AgentId, AgentRecord> = store
+        .list_agents()
+        .await?
+        .into_iter()
+        .map(|r| (r.agent.id.clone(), r))
+        .collect();
+    let live = actuator.boxed_list_agents().await;
+    let fleet_reachable = live.is_ok();
+    let mut events = Vec::new();
+    for status in live.unwrap_or_default() {
+        let AgentStatus {
+            id,
+            state,
+            busy,
+            context_tokens,
+        } = status;
+        let record = records.entry(id.clone()).or_insert_with(|| {
+            events.push(NewAgentEvent {
+                at: now,
+                agent: id.clone(),
+                kind: "discovered".into(),
+                detail: serde_json::json!({}),
+            });
+            let mut agent = Agent::awake(id.0.clone(), now);
+            agent.state = state;
+            AgentRecord {
+                agent,
+                pin_until: None,
+                queue_depth: 0,
+                last_heartbeat: None,
+            }
+        });
+        let changed = record.agent.state != state
+            || record.agent.busy != busy
+            || record.agent.context_tokens != context_tokens;
+        if record.agent.state != state {
+            events.push(NewAgentEvent {
+                at: now,
+                agent: id.clone(),
+                kind: "state_changed".into(),
+                detail: serde_json::json!({"from": record.agent.state, "to": state}),
+            });
+            record.agent.state = state;
+            record.agent.last_transition = now;
+        }
+        if busy {
+            record.agent.idle_since = None;
+        } else if record.agent.idle_since.is_none() {
+            record.agent.idle_since = Some(now);
+        }
+        record.agent.busy = busy;
+        record.agent.context_tokens = context_tokens;
+        if changed {
+            store.upsert_agent(record).await?;
+        }
+    }
+    for record in records.values_mut() {
+        if record.pin_until.is_some_and(|until| until <= now) {
+            record.agent.pin = None;
+            record.pin_until = None;
+            events.push(NewAgentEvent {
+                at: now,
+                agent: record.agent.id.clone(),
+                kind: "pin_expired".into(),
+                detail: serde_json::json!({}),
+            });
+            store.upsert_agent(record).await?;
+        }
+    }
+    if !events.is_empty() {
+        store.record_agent_events(&events).await?;
+    }
+    let mut agents: Vec<Agent> = records.into_values().map(|r| r.agent).collect();
+    agents.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok((Fleet::new(agents), fleet_reachable))
+}

@@ -1,0 +1,296 @@
+//! The engine end to end on SQLite with the in-process fake fleet: shadow mode never calls the
+//! fleet, acting mode sleeps and wakes agents, an emergency stop halts sleeps, and a crash in the
+//! middle of a bulk operation loses no task and executes none twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hivesched_engine::bulk::BulkRequest;
+use hivesched_engine::clock::ManualClock;
+use hivesched_engine::executor::ExecutorLimits;
+use hivesched_engine::fake_fleet::{FakeFleet, FakeFleetConfig, Fault, FaultKind};
+use hivesched_engine::{Engine, EngineConfig, ForecasterFactory};
+use hivesched_policy::{
+    ActionKind, AgentId, EmergencyMode, EmergencyStop, RailConfig, SchedulerConfig, SeasonalNaive,
+    Time,
+};
+use hivesched_store::{BulkStrategy, DemandSample, Store, TaskFilter, TaskStatus};
+
+const T0: i64 = 1_700_000_000;
+
+async fn temp_store(name: &str) -> Store {
+    let path =
+        std::env::temp_dir().join(format!("hivesched-engine-{name}-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    Store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap()
+}
+
+fn fleet(agents: u32) -> FakeFleet {
+    FakeFleet::new(FakeFleetConfig {
+        agents,
+        checkpoint: Duration::from_millis(5),
+        consolidation: Duration::from_millis(10),
+        wake_latency: Duration::from_millis(10),
+        failure_rate: 0.0,
+        seed: 1,
+    })
+    .unwrap()
+}
+
+/// Two days of per-minute demand at `level`, ending just before `T0`.
+async fn demand(store: &Store, level: f64) {
+    let samples: Vec<DemandSample> = (1..=2 * 1440)
+        .map(|i| DemandSample {
+            at: Time::from_secs(T0 - 60 * i),
+            value: level,
+        })
+        .collect();
+    store.insert_demand(&samples).await.unwrap();
+}
+
+fn config(shadow: bool) -> EngineConfig {
+    EngineConfig {
+        scheduler: SchedulerConfig {
+            shadow,
+            capacity: 1.0,
+            wake_latency: Duration::from_secs(60),
+            consolidation: Duration::from_secs(60),
+            restart_hold: Duration::ZERO,
+            rails: RailConfig {
+                jitter: Duration::ZERO,
+                ..RailConfig::default()
+            },
+            ..SchedulerConfig::default()
+        },
+        demand_step: Duration::from_secs(60),
+        history_window: Duration::from_secs(3 * 86_400),
+        limits: ExecutorLimits {
+            max_concurrent: 5,
+            sleeps_per_minute: 600,
+        },
+        ..EngineConfig::default()
+    }
+}
+
+fn forecasters() -> ForecasterFactory {
+    Arc::new(|| Box::new(SeasonalNaive::default()))
+}
+
+async fn engine(
+    store: &Store,
+    fleet: &FakeFleet,
+    clock: &Arc<ManualClock>,
+    shadow: bool,
+) -> Engine {
+    let (engine, _) = Engine::start(
+        store.clone(),
+        Arc::new(fleet.clone()),
+        config(shadow),
+        clock.clone(),
+        forecasters(),
+    )
+    .await
+    .unwrap();
+    engine
+}
+
+#[tokio::test]
+async fn shadow_mode_records_decisions_and_never_calls_the_fleet() {
+    let store = temp_store("shadow").await;
+    demand(&store, 1.0).await;
+    let f = fleet(10);
+    let clock = Arc::new(ManualClock::new(Time::from_secs(T0)));
+    let e = engine(&store, &f, &clock, true).await;
+    for _ in 0..3 {
+        let d = e.tick().await.unwrap();
+        assert!(d.shadow);
+        assert!(d.count(ActionKind::Sleep) > 0, "it would sleep: {d:?}");
+        clock.advance_ms(10_000);
+    }
+    assert_eq!(store.list_decisions(None, 10).await.unwrap().len(), 3);
+    let c = f.counters();
+    assert_eq!((c.sleeps_started, c.wakes_started), (0, 0));
+    assert!(
+        store
+            .list_tasks(&TaskFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn acting_mode_sleeps_then_wakes_on_a_demand_spike() {
+    let store = temp_store("acting").await;
+    demand(&store, 1.0).await;
+    let f = fleet(10);
+    let clock = Arc::new(ManualClock::new(Time::from_secs(T0)));
+    let e = engine(&store, &f, &clock, false).await;
+    let d = e.tick().await.unwrap();
+    // Budget ceil(0.3 × 10) = 3 sleeps in the first tick.
+    assert_eq!(d.count(ActionKind::Sleep), 3, "{d:?}");
+    assert_eq!(f.counters().sleeps_started, 3);
+    let tasks = store.list_tasks(&TaskFilter::default()).await.unwrap();
+    assert_eq!(tasks.len(), 3);
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t.status == TaskStatus::Succeeded && t.attempts == 1)
+    );
+
+    // Let the fake fleet finish consolidating, then demand jumps to 9 agents' worth.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    clock.advance_ms(60_000);
+    store
+        .insert_demand(&[DemandSample {
+            at: Time::from_secs(T0),
+            value: 9.0,
+        }])
+        .await
+        .unwrap();
+    clock.advance_ms(1_000);
+    let d = e.tick().await.unwrap();
+    assert_eq!(d.count(ActionKind::Sleep), 0);
+    assert!(d.count(ActionKind::Wake) >= 2, "{d:?}");
+    assert_eq!(f.counters().wakes_started, d.count(ActionKind::Wake) as u64);
+}
+
+#[tokio::test]
+async fn emergency_stop_halts_sleeps() {
+    let store = temp_store("emergency").await;
+    demand(&store, 1.0).await;
+    let f = fleet(10);
+    let clock = Arc::new(ManualClock::new(Time::from_secs(T0)));
+    let e = engine(&store, &f, &clock, false).await;
+    e.set_emergency(Some(EmergencyStop {
+        mode: EmergencyMode::FreezeSleeps,
+        until: None,
+    }));
+    for _ in 0..3 {
+        let d = e.tick().await.unwrap();
+        assert_eq!(d.count(ActionKind::Sleep), 0);
+        clock.advance_ms(60_000);
+    }
+    assert_eq!(f.counters().sleeps_started, 0);
+    e.set_emergency(None);
+    e.tick().await.unwrap();
+    assert!(f.counters().sleeps_started > 0);
+}
+
+#[tokio::test]
+async fn crash_in_the_middle_of_a_bulk_loses_nothing_and_repeats_nothing() {
+    let store = temp_store("crash").await;
+    demand(&store, 6.0).await;
+    let f = fleet(8);
+    let clock = Arc::new(ManualClock::new(Time::from_secs(T0)));
+    let first = engine(&store, &f, &clock, false).await;
+    let agents: Vec<AgentId> = (0..6).map(|i| AgentId(format!("agent-{i}"))).collect();
+    let req = BulkRequest {
+        agents: agents.clone(),
+        kind: ActionKind::Sleep,
+        strategy: BulkStrategy::Sequential,
+        stage_size: None,
+        reason: "maintenance".into(),
+    };
+    // agent-3's answer is held back: the fleet acts, the engine never hears back, then crashes.
+    f.inject(Fault {
+        kind: FaultKind::Stall(Duration::from_secs(30)),
+        agent: Some(agents[3].clone()),
+    });
+    let running = {
+        let e = first.clone();
+        let req = req.clone();
+        tokio::spawn(async move { e.run_bulk("b1", "test", &req).await })
+    };
+    let key3 = "bulk-b1-sleep-agent-3";
+    for _ in 0..200 {
+        if store
+            .task_by_key(key3)
+            .await
+            .unwrap()
+            .is_some_and(|t| t.status == TaskStatus::Running)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    running.abort();
+    drop(first);
+    assert_eq!(
+        f.counters().sleeps_started,
+        4,
+        "agents 0-3 were put to sleep before the crash"
+    );
+
+    // Restart: recovery reconciles agent-3, the bulk resumes with agents 4 and 5.
+    let (second, report) = Engine::start(
+        store.clone(),
+        Arc::new(f.clone()),
+        config(false),
+        clock.clone(),
+        forecasters(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.found, report.already_done), (1, 1), "{report:?}");
+    for _ in 0..300 {
+        if second.bulk_status("b1").await.unwrap().operation.status == TaskStatus::Succeeded {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let status = second.bulk_status("b1").await.unwrap();
+    assert_eq!(status.operation.status, TaskStatus::Succeeded, "{status:?}");
+    assert_eq!(status.tasks, vec![(TaskStatus::Succeeded, 6)]);
+    let c = f.counters();
+    assert_eq!(c.sleeps_started, 6, "every agent slept exactly once: {c:?}");
+    for agent in &agents {
+        let slept = f
+            .journal()
+            .iter()
+            .filter(|t| &t.agent == agent && t.idempotency_key.is_some())
+            .count();
+        assert_eq!(slept, 1, "{agent} acted on {slept} times");
+    }
+}
+
+#[tokio::test]
+async fn staged_bulk_rolls_back_when_a_stage_mostly_fails() {
+    let store = temp_store("staged").await;
+    demand(&store, 6.0).await;
+    let f = fleet(8);
+    let clock = Arc::new(ManualClock::new(Time::from_secs(T0)));
+    let e = engine(&store, &f, &clock, false).await;
+    let agents: Vec<AgentId> = (0..6).map(|i| AgentId(format!("agent-{i}"))).collect();
+    // Stage 1 (agents 0-2) succeeds; stage 2: agents 3 and 4 are busy and refuse.
+    f.set_busy(&agents[3], true);
+    f.set_busy(&agents[4], true);
+    let req = BulkRequest {
+        agents,
+        kind: ActionKind::Sleep,
+        strategy: BulkStrategy::Staged,
+        stage_size: Some(3),
+        reason: "staged test".into(),
+    };
+    let report = e.run_bulk("b2", "test", &req).await.unwrap();
+    assert!(report.stopped);
+    assert_eq!(
+        (report.succeeded, report.failed, report.rolled_back),
+        (4, 2, 4),
+        "{report:?}"
+    );
+    let status = e.bulk_status("b2").await.unwrap();
+    assert_eq!(status.operation.status, TaskStatus::Failed);
+    assert!(
+        status.tasks.contains(&(TaskStatus::RolledBack, 4)),
+        "{:?}",
+        status.tasks
+    );
+    assert_eq!(
+        f.counters().wakes_started,
+        4,
+        "rollback woke what the bulk had put to sleep"
+    );
+}
