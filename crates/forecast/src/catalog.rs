@@ -7,20 +7,23 @@ use crate::Model;
 use crate::arima::AutoArima;
 use crate::autoreg::Autoregressive;
 use crate::ensemble::Ensemble;
-use crate::ets::AutoEts;
+use crate::ets::{AutoEts, ErrorType, Ets, EtsSpec, SeasonType, TrendType};
 use crate::mstl::Mstl;
 use crate::naive::{Lag, SeasonalNaive};
 use crate::regression::FourierRegression;
 
 /// Candidates for a history with at least two cycles of each of `seasons`: seasonal naive on
 /// each season, the weekly mean of two weeks, harmonic regression and MSTL with an AR or ARI on
-/// the adjusted series; without seasons, naive, AR and ARI.
+/// the adjusted series. Without seasons: naive, ARI and SES; a mean-reverting AR in levels is left
+/// out there because at a level shift it pulls the forecast back to the old level (measured on
+/// grok_asg_anomaly: ensemble MASE 1.66 with it, 0.99 without). MSTL+SES is left out of the
+/// seasonal set for the same reason measured the other way (nyc_taxi 0.84 without, 0.93 with).
 pub fn warm_candidates(seasons: &[usize]) -> Vec<Arc<dyn Model>> {
     if seasons.iter().all(|&p| p <= 1) {
         return vec![
             Arc::new(SeasonalNaive::with(Lag::None, 1)),
-            Arc::new(Autoregressive::default()),
             Arc::new(Autoregressive::integrated()),
+            ses(),
         ];
     }
     let mut v: Vec<Arc<dyn Model>> = vec![
@@ -34,6 +37,39 @@ pub fn warm_candidates(seasons: &[usize]) -> Vec<Arc<dyn Model>> {
         v.push(Arc::new(SeasonalNaive::with(Lag::Longest, 2)));
     }
     v
+}
+
+/// Simple exponential smoothing, ETS(A,N,N) from [`crate::ets`], named `SES`: the level model
+/// that wins on noisy series without cycles (a long AR on differences approximates it poorly).
+fn ses() -> Arc<dyn Model> {
+    Arc::new(Named {
+        name: "SES",
+        inner: Ets::new(EtsSpec::new(
+            ErrorType::Additive,
+            TrendType::None,
+            SeasonType::None,
+        )),
+    })
+}
+
+/// A model under a short catalogue name (ETS names contain commas, which `--models` splits on).
+struct Named<M> {
+    name: &'static str,
+    inner: M,
+}
+
+impl<M: Model> Model for Named<M> {
+    fn name(&self) -> String {
+        self.name.into()
+    }
+
+    fn fit(
+        &self,
+        y: &[f64],
+        seasons: &[usize],
+    ) -> Result<Box<dyn crate::Fitted>, crate::ForecastError> {
+        self.inner.fit(y, seasons)
+    }
 }
 
 /// Candidates under cold start: naive, seasonal naive on whatever cycle fits, and AR.
@@ -59,6 +95,8 @@ pub fn all(horizon: usize) -> Vec<Arc<dyn Model>> {
         Arc::new(Autoregressive::integrated()),
         Arc::new(Mstl::new(Arc::new(Autoregressive::default()))),
         Arc::new(Mstl::new(Arc::new(Autoregressive::integrated()))),
+        ses(),
+        Arc::new(Mstl::new(ses())),
         Arc::new(Mstl::new(Arc::new(AutoEts::new().non_seasonal()))),
         Arc::new(Mstl::new(Arc::new(AutoArima::new().non_seasonal()))),
         Arc::new(AutoEts::new()),

@@ -7,6 +7,10 @@
 
 use crate::stats::{mad_sigma, median};
 
+/// Values beyond this magnitude are treated like infinities: no real demand is that large, and
+/// keeping them would overflow the squares and sums every model computes.
+pub const MAX_MAGNITUDE: f64 = 1e150;
+
 /// Knobs for [`clean`]; the defaults suit demand series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CleanOptions {
@@ -48,7 +52,7 @@ pub struct LevelShift {
 pub struct CleanReport {
     /// Points that were NaN (including gaps the caller marked as NaN) and were filled.
     pub missing: usize,
-    /// Points that were ±infinity and were filled.
+    /// Points that were ±infinity (or beyond [`MAX_MAGNITUDE`]) and were filled.
     pub infinite: usize,
     /// Negative points clamped to zero.
     pub negative: usize,
@@ -103,7 +107,7 @@ pub fn clean(y: &[f64], opts: &CleanOptions) -> (Vec<f64>, CleanReport) {
             if x.is_nan() {
                 report.missing += 1;
                 None
-            } else if x.is_infinite() {
+            } else if x.is_infinite() || x.abs() > MAX_MAGNITUDE {
                 report.infinite += 1;
                 None
             } else if x < 0.0 && opts.clamp_negative {

@@ -26,8 +26,8 @@ use crate::{calibration, catalog};
 
 /// Members of the combination: the three best candidates, equally weighted. Measured on the NAB
 /// traces (8 origins, one-day horizon), picking the single best, trimming to models within
-/// 10–35 % of the best, or inverse-MSE weights all lost to the plain top-three average: short
-/// backtests rank models noisily, and averaging is robust to that.
+/// 10–35 % of the best, inverse-MSE weights, and one member per model family all lost to the
+/// plain top-three average: short backtests rank models noisily, and averaging is robust to it.
 const MEMBERS: usize = 3;
 
 /// Interval widening factor under cold start, where backtests are short or impossible.

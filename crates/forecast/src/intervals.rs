@@ -17,10 +17,11 @@ pub fn check_levels(levels: &[f64]) -> Result<(), ForecastError> {
     }
 }
 
-/// Symmetric normal intervals `mean ± z·sd` at each level (percent).
+/// Symmetric normal intervals `mean ± z·sd` at each level (percent); an error if any bound is
+/// not finite, so an overflowing error model becomes a fallback rather than an infinite interval.
 pub fn gaussian(mean: &[f64], sd: &[f64], levels: &[f64]) -> Result<Vec<Interval>, ForecastError> {
     check_levels(levels)?;
-    Ok(levels
+    let intervals: Vec<Interval> = levels
         .iter()
         .map(|&level| {
             let z = normal_quantile(0.5 + level / 200.0);
@@ -30,7 +31,12 @@ pub fn gaussian(mean: &[f64], sd: &[f64], levels: &[f64]) -> Result<Vec<Interval
                 hi: mean.iter().zip(sd).map(|(m, s)| m + z * s).collect(),
             }
         })
-        .collect())
+        .collect();
+    for iv in &intervals {
+        ensure_finite("interval", &iv.lo)?;
+        ensure_finite("interval", &iv.hi)?;
+    }
+    Ok(intervals)
 }
 
 /// Fails with `FitFailed` unless every number is finite: models call this on their output so a
