@@ -20,9 +20,10 @@ pub struct Decomposition {
 /// ahead, which measurably hurt day-ahead forecasts on nyc_taxi.
 const SEASONAL_DEGREE: usize = 0;
 
-/// Inner-loop passes MSTL uses per STL run: five without robustness weights, the statsmodels
-/// default that statsforecast's MSTL inherits.
-pub const INNER_PASSES: usize = 5;
+/// Inner-loop passes MSTL uses per STL run. statsmodels (and so statsforecast's MSTL) uses five
+/// without robustness weights; two gave the same day-ahead accuracy on nyc_taxi (MSTL+ARI MASE
+/// 0.811 vs 0.817) at less than half the time, so two it is.
+pub const INNER_PASSES: usize = 2;
 
 /// Smallest odd integer ≥ x.
 fn next_odd(x: f64) -> usize {
