@@ -52,6 +52,18 @@ pub enum EngineError {
         reason: String,
     },
     /// Binding or serving a listener failed.
+    /// The database failed; the engine stops acting rather than act blind.
+    #[error("database: {0}")]
+    Store(#[from] hivesched_store::StoreError),
+    /// The task journal is in a state the engine cannot continue from.
+    #[error("task journal: {0}")]
+    Journal(String),
+    /// The decision core refused (invalid configuration) or its forecaster failed.
+    #[error(transparent)]
+    Policy(#[from] hivesched_policy::PolicyError),
+    /// The forecaster failed.
+    #[error("forecast failed: {0}")]
+    Forecast(#[from] hivesched_policy::ForecastFailure),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }

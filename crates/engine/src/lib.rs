@@ -4,11 +4,25 @@
 //!   the production client with timeouts, retries and a per-agent circuit breaker.
 //! - [`fake_fleet`]: a reference fleet that honours the contract, in process and over HTTP,
 //!   for tests, demos and fleet implementers.
+//! - [`service`]: the [`Engine`]: tick loop, decisions recorded before acting, shadow mode.
+//! - [`executor`]: the task journal written before the actuator is called, limits, idempotency.
+//! - [`bulk`]: sequential / parallel / staged bulk operations with rollback.
+//! - [`recovery`]: reconciling unfinished tasks after a crash.
+//! - [`clock`], [`metrics`], [`fleet_view`]: time, Prometheus metrics, the fleet snapshot.
 //! - [`error`]: the crate's one error type.
 
 pub mod actuator;
+pub mod bulk;
+pub mod clock;
 pub mod error;
+pub mod executor;
 pub mod fake_fleet;
+pub mod fleet_view;
 mod lock;
+pub mod metrics;
+pub mod recovery;
+pub mod service;
 
 pub use error::EngineError;
+pub use metrics::EngineMetrics;
+pub use service::{Engine, EngineConfig, EngineEvent, ForecasterFactory};
