@@ -72,6 +72,51 @@ impl<M: Model> Model for Named<M> {
     }
 }
 
+/// Seasonal candidates pinned to calendar `seasons` (named with an `@cal` suffix), for a series
+/// whose detected seasons leave some calendar period out; see [`Ensemble::with_calendar`]. The
+/// level-reverting ones (MSTL+AR, regression) are left out: on a series without a clear cycle
+/// they pulled forecasts back across level shifts (grok_asg_anomaly MASE 0.99 → 1.64).
+pub fn calendar_candidates(seasons: &[usize]) -> Vec<Arc<dyn Model>> {
+    warm_candidates(seasons)
+        .into_iter()
+        .filter(|m| !matches!(m.name().as_str(), "MSTL+AR" | "Regression"))
+        .map(|inner| {
+            Arc::new(Pinned {
+                name: format!("{}@cal", inner.name()),
+                inner,
+                seasons: seasons.to_vec(),
+            }) as Arc<dyn Model>
+        })
+        .collect()
+}
+
+/// A model that always uses its own seasons (those with two full cycles in the history).
+struct Pinned {
+    name: String,
+    inner: Arc<dyn Model>,
+    seasons: Vec<usize>,
+}
+
+impl Model for Pinned {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn fit(
+        &self,
+        y: &[f64],
+        _seasons: &[usize],
+    ) -> Result<Box<dyn crate::Fitted>, crate::ForecastError> {
+        let usable: Vec<usize> = self
+            .seasons
+            .iter()
+            .copied()
+            .filter(|&p| 2 * p <= y.len())
+            .collect();
+        self.inner.fit(y, &usable)
+    }
+}
+
 /// Candidates under cold start: naive, seasonal naive on whatever cycle fits, and AR.
 pub fn cold_candidates() -> Vec<Arc<dyn Model>> {
     vec![

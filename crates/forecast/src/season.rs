@@ -151,6 +151,16 @@ pub fn detect_seasons(y: &[f64], step_s: Option<f64>) -> Seasonality {
     out
 }
 
+/// ACF a calendar period needs for its seasonal models to be worth a backtest even when it is
+/// not accepted as a season (see [`has_weak_cycle`]).
+pub const WEAK_ACF: f64 = 0.1;
+
+/// Whether `y` shows at least a weak cycle at period `p` (detrended ACF ≥ [`WEAK_ACF`]): too weak
+/// to call a season, strong enough that the ensemble should try seasonal models on it.
+pub fn has_weak_cycle(y: &[f64], p: usize) -> bool {
+    detrended_acf(y, p, p).is_some_and(|acf| acf[p] >= WEAK_ACF)
+}
+
 /// Centred moving average of width `w` (a 2×w average when `w` is even, so it stays centred);
 /// element i corresponds to `y[i + offset]` with `offset` returned alongside.
 fn centred_moving_average(y: &[f64], w: usize) -> (Vec<f64>, usize) {

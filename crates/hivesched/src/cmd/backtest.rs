@@ -14,7 +14,7 @@ use hivesched_forecast::pipeline;
 use hivesched_forecast::season::calendar_periods;
 
 use super::forecast::{
-    clamp_at_zero, level_key, load_series, parse_levels, parse_season, print_line,
+    calendar, clamp_at_zero, level_key, load_series, parse_levels, parse_season, print_line,
 };
 
 /// Arguments of `hivesched backtest`.
@@ -78,12 +78,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut scores: Vec<Score> = Vec::new();
     for name in &names {
-        let model = catalog::by_name(name, horizon).with_context(|| {
-            format!(
-                "--models: unknown model {name:?}; known: {}",
-                catalog::names().join(", ")
+        let model: std::sync::Arc<dyn hivesched_forecast::Model> = if name
+            .eq_ignore_ascii_case("auto")
+        {
+            std::sync::Arc::new(
+                hivesched_forecast::Ensemble::new(horizon).with_calendar(&calendar(series.step_s)),
             )
-        })?;
+        } else {
+            catalog::by_name(name, horizon).with_context(|| {
+                format!(
+                    "--models: unknown model {name:?}; known: {}",
+                    catalog::names().join(", ")
+                )
+            })?
+        };
         let mut forecast = |train: &[f64]| {
             pipeline::run(
                 model.as_ref(),

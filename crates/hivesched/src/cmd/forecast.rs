@@ -150,8 +150,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut extra = Map::new();
     let (describe, forecast) =
         if args.model.eq_ignore_ascii_case("auto") || args.model.eq_ignore_ascii_case("ensemble") {
-            let fitted =
-                Ensemble::new(args.horizon).fit_ensemble(&prepared.values, &prepared.seasons)?;
+            let fitted = Ensemble::new(args.horizon)
+                .with_calendar(&calendar(series.step_s))
+                .fit_ensemble(&prepared.values, &prepared.seasons)?;
             extra.insert("cold_start".into(), json!(fitted.cold_start().is_some()));
             if let Some(reason) = fitted.cold_start() {
                 extra.insert("cold_start_reason".into(), json!(reason));
@@ -207,6 +208,13 @@ pub fn print_line(s: &str) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{s}").context("writing to stdout")?;
     out.flush().context("writing to stdout")
+}
+
+/// Daily and weekly periods of a step of `step_s` seconds (those of at least two steps).
+pub fn calendar(step_s: f64) -> Vec<usize> {
+    hivesched_forecast::season::calendar_periods(step_s)
+        .map(|(d, w)| [d, w].into_iter().filter(|&p| p >= 2).collect())
+        .unwrap_or_default()
 }
 
 /// Demand cannot be negative: clamp a single model's forecast and bounds at zero.
