@@ -1,0 +1,459 @@
+//! The service's configuration: a TOML file overlaid by `HIVE_*` environment variables, checked
+//! key by key so every error names the key it is about.
+//!
+//! Keys are flat where they concern the service (`listen`, `database_url`, `jwt_secret`,
+//! `tick_interval`, …, the `[actuator]` table); every other key is a key of
+//! [`SchedulerConfig`] (`shadow`, `capacity`, `[rails]`, …). An environment variable names a
+//! key by its dotted path in upper case with `__` for the dots: `HIVE_DATABASE_URL`,
+//! `HIVE_RAILS__MIN_AWAKE`, `HIVE_ACTUATOR__BASE_URL`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use hivesched_policy::SchedulerConfig;
+use serde::{Deserialize, Serialize};
+use toml::{Table, Value};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+
+/// Prefix of the environment variables that override keys.
+pub const ENV_PREFIX: &str = "HIVE_";
+
+/// Keys whose environment values are always taken as text (a secret of digits stays a string).
+const TEXT_KEYS: [&str; 5] = [
+    "listen",
+    "database_url",
+    "jwt_secret",
+    "actuator.kind",
+    "actuator.base_url",
+];
+
+/// Environment variables with the prefix that are not configuration keys.
+const NOT_KEYS: [&str; 3] = [
+    "HIVE_LOG",
+    "HIVE_TEST_POSTGRES_URL",
+    "HIVE_TEST_REQUIRE_SERVICES",
+];
+
+/// Top-level keys that belong to the service rather than to the scheduler.
+const SERVICE_KEYS: [&str; 7] = [
+    "listen",
+    "database_url",
+    "jwt_secret",
+    "tick_interval",
+    "max_body_bytes",
+    "request_timeout",
+    "actuator",
+];
+
+/// Settings that may change while the service runs (through `PUT /api/v1/config`); each change
+/// is stored as a new configuration version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSettings {
+    /// Seconds between two ticks of the engine (1 to 3600).
+    pub tick_interval: u64,
+    /// The scheduler's rails and safety settings (see `policy::SchedulerConfig`).
+    #[schema(value_type = Object)]
+    pub scheduler: SchedulerConfig,
+}
+
+impl RuntimeSettings {
+    /// Checks every value; the error names the key as the API body spells it.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if !(1..=3600).contains(&self.tick_interval) {
+            return Err(ApiError::invalid_value(
+                "tick_interval",
+                format!("{} is not between 1 and 3600 seconds", self.tick_interval),
+            ));
+        }
+        self.scheduler.validate().map_err(|e| match e {
+            hivesched_policy::PolicyError::InvalidConfig { key, reason } => {
+                ApiError::invalid_value(format!("scheduler.{key}"), reason)
+            }
+            other => ApiError::Internal(other.to_string()),
+        })
+    }
+
+    /// The tick interval as a duration.
+    pub fn tick(&self) -> Duration {
+        Duration::from_secs(self.tick_interval)
+    }
+}
+
+/// Where the engine sends sleeps and wakes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ActuatorSettings {
+    /// The fleet's HTTP API (the actuator contract).
+    Http {
+        /// Base URL, e.g. `http://fleet.internal:9000`.
+        base_url: String,
+    },
+    /// The built-in fake fleet, in process: for demos and trials.
+    Fake {
+        /// Number of agents (`agent-0` …).
+        #[serde(default = "default_fake_agents")]
+        agents: u32,
+    },
+}
+
+fn default_fake_agents() -> u32 {
+    20
+}
+
+/// The whole configuration of `hivesched serve`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// HS256 signing secret; `None` is only allowed in demo mode.
+    pub jwt_secret: Option<String>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Requests running longer are answered 503 `timeout`.
+    pub request_timeout: Duration,
+    /// Where actions go.
+    pub actuator: ActuatorSettings,
+    /// Settings also changeable at run time.
+    pub settings: RuntimeSettings,
+}
+
+/// The service keys as they appear in the file (durations in seconds).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceKeys {
+    #[serde(default = "default_listen")]
+    listen: String,
+    #[serde(default = "default_database_url")]
+    database_url: String,
+    #[serde(default)]
+    jwt_secret: Option<String>,
+    #[serde(default = "default_tick_interval")]
+    tick_interval: u64,
+    #[serde(default = "default_max_body_bytes")]
+    max_body_bytes: usize,
+    #[serde(default = "default_request_timeout")]
+    request_timeout: u64,
+    #[serde(default = "default_actuator")]
+    actuator: ActuatorSettings,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+/// Default database: a SQLite file in the working directory, created on first start.
+pub fn default_database_url() -> String {
+    "sqlite://hivesched.db?mode=rwc".to_owned()
+}
+fn default_tick_interval() -> u64 {
+    10
+}
+fn default_max_body_bytes() -> usize {
+    1024 * 1024
+}
+fn default_request_timeout() -> u64 {
+    30
+}
+fn default_actuator() -> ActuatorSettings {
+    ActuatorSettings::Fake {
+        agents: default_fake_agents(),
+    }
+}
+
+impl ServiceConfig {
+    /// Reads `path` (if given), overlays `HIVE_*` variables from `env`, and checks everything.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ApiError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|source| ApiError::Io {
+                context: format!("reading {}", p.display()),
+                source,
+            })?,
+            None => String::new(),
+        };
+        Self::from_toml(&text, env)
+    }
+
+    /// Parses TOML text, overlays `HIVE_*` variables from `env`, and checks everything.
+    pub fn from_toml(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ApiError> {
+        let mut table: Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ApiError::config("(file)", e.message().to_owned()))?;
+        overlay_env(&mut table, env)?;
+        let (service, scheduler): (Table, Table) = table
+            .into_iter()
+            .partition(|(k, _)| SERVICE_KEYS.contains(&k.as_str()));
+        let keys: ServiceKeys = typed(service, "")?;
+        let scheduler: SchedulerConfig = typed(scheduler, "")?;
+        let listen = keys
+            .listen
+            .parse()
+            .map_err(|e| ApiError::config("listen", format!("{e} (expected HOST:PORT)")))?;
+        hivesched_store::Backend::from_url(&keys.database_url)
+            .map_err(|e| ApiError::config("database_url", e.to_string()))?;
+        if let Some(secret) = &keys.jwt_secret {
+            crate::auth::TokenKeys::new(secret.as_bytes())?;
+        }
+        if keys.max_body_bytes < 1024 {
+            return Err(ApiError::config("max_body_bytes", "must be at least 1024"));
+        }
+        if !(1..=3600).contains(&keys.request_timeout) {
+            return Err(ApiError::config(
+                "request_timeout",
+                "must be between 1 and 3600 seconds",
+            ));
+        }
+        match &keys.actuator {
+            ActuatorSettings::Http { base_url }
+                if !(base_url.starts_with("http://") || base_url.starts_with("https://")) =>
+            {
+                return Err(ApiError::config(
+                    "actuator.base_url",
+                    "must start with http:// or https://",
+                ));
+            }
+            ActuatorSettings::Fake { agents } if *agents == 0 || *agents > 100_000 => {
+                return Err(ApiError::config(
+                    "actuator.agents",
+                    "must be between 1 and 100000",
+                ));
+            }
+            _ => {}
+        }
+        let settings = RuntimeSettings {
+            tick_interval: keys.tick_interval,
+            scheduler,
+        };
+        settings.validate().map_err(|e| match e {
+            ApiError::InvalidValue { field, message } => {
+                ApiError::config(field.trim_start_matches("scheduler.").to_owned(), message)
+            }
+            other => other,
+        })?;
+        Ok(ServiceConfig {
+            listen,
+            database_url: keys.database_url,
+            jwt_secret: keys.jwt_secret,
+            max_body_bytes: keys.max_body_bytes,
+            request_timeout: Duration::from_secs(keys.request_timeout),
+            actuator: keys.actuator,
+            settings,
+        })
+    }
+
+    /// The effective configuration as TOML, with the secret and database password redacted.
+    pub fn to_redacted_toml(&self) -> Result<String, ApiError> {
+        let mut table = Table::new();
+        table.insert("listen".into(), Value::String(self.listen.to_string()));
+        table.insert(
+            "database_url".into(),
+            Value::String(redact_url(&self.database_url)),
+        );
+        table.insert(
+            "jwt_secret".into(),
+            Value::String(match &self.jwt_secret {
+                Some(_) => "(set, redacted)".into(),
+                None => "(not set)".into(),
+            }),
+        );
+        table.insert(
+            "tick_interval".into(),
+            Value::Integer(self.settings.tick_interval as i64),
+        );
+        table.insert(
+            "max_body_bytes".into(),
+            Value::Integer(self.max_body_bytes as i64),
+        );
+        table.insert(
+            "request_timeout".into(),
+            Value::Integer(self.request_timeout.as_secs() as i64),
+        );
+        table.insert("actuator".into(), to_value(&self.actuator)?);
+        if let Value::Table(scheduler) = to_value(&self.settings.scheduler)? {
+            table.extend(scheduler);
+        }
+        toml::to_string_pretty(&table).map_err(|e| ApiError::Internal(e.to_string()))
+    }
+}
+
+fn to_value<T: Serialize>(v: &T) -> Result<Value, ApiError> {
+    Value::try_from(v).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Deserializes a table into `T`, naming the offending key (prefixed by `prefix`) on error.
+fn typed<T: serde::de::DeserializeOwned>(table: Table, prefix: &str) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(Value::Table(table)).map_err(|err| {
+        let path = err.path().to_string();
+        let (field, message) = crate::extract::name_field(&path, &err.into_inner().to_string());
+        let field = if field == "(body)" {
+            "(file)".to_owned()
+        } else {
+            format!("{prefix}{field}")
+        };
+        ApiError::config(field, message)
+    })
+}
+
+/// Applies `HIVE_A__B=value` as key `a.b`, creating tables on the way.
+fn overlay_env(
+    table: &mut Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ApiError> {
+    let mut vars: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !NOT_KEYS.contains(&k.as_str()))
+        .collect();
+    vars.sort();
+    for (name, raw) in vars {
+        let path: Vec<String> = name[ENV_PREFIX.len()..]
+            .split("__")
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let dotted = path.join(".");
+        if path.iter().any(String::is_empty) {
+            return Err(ApiError::config(name, "empty key segment"));
+        }
+        let value = if TEXT_KEYS.contains(&dotted.as_str()) {
+            Value::String(raw)
+        } else {
+            scalar(&raw)
+        };
+        let mut node = &mut *table;
+        for segment in &path[..path.len() - 1] {
+            let entry = node
+                .entry(segment.clone())
+                .or_insert_with(|| Value::Table(Table::new()));
+            node = match entry {
+                Value::Table(t) => t,
+                _ => return Err(ApiError::config(dotted, "is not a table in the file")),
+            };
+        }
+        node.insert(path[path.len() - 1].clone(), value);
+    }
+    Ok(())
+}
+
+/// An environment value as TOML: `true`, `12`, `0.5`, `[1, 2]` keep their type; anything else
+/// is text.
+fn scalar(raw: &str) -> Value {
+    format!("v = {raw}")
+        .parse::<Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| Value::String(raw.to_owned()))
+}
+
+/// The URL with any password replaced, for printing.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}://{user}:***@{}", &url[..scheme], &url[at + 1..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = ServiceConfig::from_toml("", env(&[])).unwrap();
+        assert_eq!(c.database_url, "sqlite://hivesched.db?mode=rwc");
+        assert!(c.settings.scheduler.shadow);
+        assert_eq!(c.settings.tick_interval, 10);
+        assert_eq!(c.jwt_secret, None);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let c = ServiceConfig::from_toml(
+            "tick_interval = 5\n[rails]\nmin_awake = 3\n",
+            env(&[
+                ("HIVE_RAILS__MIN_AWAKE", "7"),
+                ("HIVE_DATABASE_URL", "sqlite::memory:"),
+                ("HIVE_JWT_SECRET", "12345678901234567890123456789012"),
+                ("HIVE_SHADOW", "false"),
+                ("HIVE_LOG", "debug"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.settings.scheduler.rails.min_awake, 7);
+        assert_eq!(c.settings.tick_interval, 5);
+        assert_eq!(c.database_url, "sqlite::memory:");
+        assert_eq!(
+            c.jwt_secret.as_deref(),
+            Some("12345678901234567890123456789012")
+        );
+        assert!(!c.settings.scheduler.shadow);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            ("[rails]\nmin_awake = \"x\"\n", "rails.min_awake"),
+            (
+                "[rails]\nmax_in_transition = 2.0\n",
+                "rails.max_in_transition",
+            ),
+            ("bogus = 1\n", "bogus"),
+            ("[rails]\nbogus = 1\n", "rails.bogus"),
+            ("tick_interval = 0\n", "tick_interval"),
+            ("listen = \"nowhere\"\n", "listen"),
+            ("database_url = \"mysql://x\"\n", "database_url"),
+            ("jwt_secret = \"short\"\n", "jwt_secret"),
+            (
+                "[actuator]\nkind = \"http\"\nbase_url = \"ftp://x\"\n",
+                "actuator.base_url",
+            ),
+        ];
+        for (text, key) in cases {
+            match ServiceConfig::from_toml(text, env(&[])) {
+                Err(ApiError::Config { key: k, .. }) => assert_eq!(k, key, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn printing_redacts_secrets() {
+        let c = ServiceConfig::from_toml(
+            "jwt_secret = \"super-secret-value-of-32-bytes-at-least\"\n\
+             database_url = \"postgres://u:pw@db/x\"\n",
+            env(&[]),
+        )
+        .unwrap();
+        let out = c.to_redacted_toml().unwrap();
+        assert!(
+            !out.contains("super-secret") && !out.contains(":pw@"),
+            "{out}"
+        );
+        assert!(out.contains("min_awake"), "{out}");
+        // What is printed parses back to the same settings.
+        let back: Table = out.parse().unwrap();
+        assert_eq!(back["tick_interval"].as_integer(), Some(10));
+    }
+}

@@ -1,0 +1,26 @@
+//! The HTTP API of Hive Scheduler: one [`run`] that builds the state, merges each resource's
+//! router, applies the layers and serves with graceful shutdown.
+//!
+//! - [`config`]: the TOML file + `HIVE_*` environment configuration.
+//! - [`auth`]: JWT roles per route and one-time authorization codes.
+//! - [`routes`]: one module per resource, each owning its router and OpenAPI description.
+//! - [`error`]: the one error type and its JSON rendering.
+//! - [`audit`]: a hash-chained audit record for every change.
+//! - [`metrics`]: the Prometheus registry and HTTP request metrics.
+
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+mod random;
+pub mod routes;
+pub mod server;
+pub mod state;
+
+pub use config::{RuntimeSettings, ServiceConfig};
+pub use error::ApiError;
+pub use routes::openapi_json;
+pub use server::{Mode, Server, run};

@@ -1,0 +1,495 @@
+//! The fleet: register agents, take their heartbeats (one or a batch), list and inspect them.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use hivesched_policy::{Agent, AgentId, AgentState, Pin, Time};
+use hivesched_store::{AgentEventRecord, AgentRecord, Heartbeat, NewAgentEvent, StoreError};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::audit::{self, Change};
+use crate::auth::{Auth, Operator, Viewer};
+use crate::clock;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+
+use crate::state::AppState;
+
+/// Largest heartbeat batch accepted in one request.
+pub const MAX_HEARTBEAT_BATCH: usize = 10_000;
+
+/// How far in the future a reported time may be (clock skew between agent and server).
+const MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// The agent routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_agents, register_agent))
+        .routes(routes!(get_agent))
+        .routes(routes!(heartbeat))
+        .routes(routes!(heartbeat_batch))
+}
+
+/// Lifecycle state of an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStateDto {
+    /// Serving work.
+    Awake,
+    /// Writing its checkpoint.
+    PreparingSleep,
+    /// Compacting its context.
+    Consolidating,
+    /// Not running, not billed.
+    Asleep,
+    /// Restoring from its checkpoint.
+    Waking,
+    /// A transition failed.
+    Error,
+}
+
+impl From<AgentStateDto> for AgentState {
+    fn from(s: AgentStateDto) -> Self {
+        match s {
+            AgentStateDto::Awake => AgentState::Awake,
+            AgentStateDto::PreparingSleep => AgentState::PreparingSleep,
+            AgentStateDto::Consolidating => AgentState::Consolidating,
+            AgentStateDto::Asleep => AgentState::Asleep,
+            AgentStateDto::Waking => AgentState::Waking,
+            AgentStateDto::Error => AgentState::Error,
+        }
+    }
+}
+
+impl From<AgentState> for AgentStateDto {
+    fn from(s: AgentState) -> Self {
+        match s {
+            AgentState::Awake => AgentStateDto::Awake,
+            AgentState::PreparingSleep => AgentStateDto::PreparingSleep,
+            AgentState::Consolidating => AgentStateDto::Consolidating,
+            AgentState::Asleep => AgentStateDto::Asleep,
+            AgentState::Waking => AgentStateDto::Waking,
+            AgentState::Error => AgentStateDto::Error,
+        }
+    }
+}
+
+/// An operator pin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PinDto {
+    /// Keep the agent awake.
+    Awake,
+    /// Keep the agent asleep.
+    Asleep,
+}
+
+impl From<PinDto> for Pin {
+    fn from(p: PinDto) -> Self {
+        match p {
+            PinDto::Awake => Pin::Awake,
+            PinDto::Asleep => Pin::Asleep,
+        }
+    }
+}
+
+impl From<Pin> for PinDto {
+    fn from(p: Pin) -> Self {
+        match p {
+            Pin::Awake => PinDto::Awake,
+            Pin::Asleep => PinDto::Asleep,
+        }
+    }
+}
+
+/// One agent as the scheduler knows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentView {
+    /// Fleet-wide identifier.
+    pub id: String,
+    /// Current state.
+    pub state: AgentStateDto,
+    /// Working right now (never put to sleep).
+    pub busy: bool,
+    /// Operator flag: never put to sleep.
+    pub do_not_disrupt: bool,
+    /// Operator pin.
+    pub pin: Option<PinDto>,
+    /// When the override (pin, do-not-disrupt) lapses; `null` means until removed.
+    pub override_until: Option<DateTime<Utc>>,
+    /// Since when the agent has been idle.
+    pub idle_since: Option<DateTime<Utc>>,
+    /// When the agent entered its state.
+    pub last_transition: DateTime<Utc>,
+    /// When a wake last started.
+    pub last_wake: Option<DateTime<Utc>>,
+    /// When a sleep last started.
+    pub last_sleep: Option<DateTime<Utc>>,
+    /// Context a sleep would consolidate, in tokens.
+    pub context_tokens: u64,
+    /// Work items waiting, from the last heartbeat.
+    pub queue_depth: u32,
+    /// When the agent last reported.
+    pub last_heartbeat: Option<DateTime<Utc>>,
+}
+
+impl From<&AgentRecord> for AgentView {
+    fn from(r: &AgentRecord) -> Self {
+        let a = &r.agent;
+        AgentView {
+            id: a.id.0.clone(),
+            state: a.state.into(),
+            busy: a.busy,
+            do_not_disrupt: a.do_not_disrupt,
+            pin: a.pin.map(Into::into),
+            override_until: r.pin_until.map(clock::to_api),
+            idle_since: a.idle_since.map(clock::to_api),
+            last_transition: clock::to_api(a.last_transition),
+            last_wake: a.last_wake.map(clock::to_api),
+            last_sleep: a.last_sleep.map(clock::to_api),
+            context_tokens: a.context_tokens,
+            queue_depth: r.queue_depth,
+            last_heartbeat: r.last_heartbeat.map(clock::to_api),
+        }
+    }
+}
+
+/// Every agent, with counts per state.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AgentList {
+    /// The agents, ordered by id.
+    pub agents: Vec<AgentView>,
+    /// Number of agents.
+    pub total: usize,
+    /// Agents currently awake.
+    pub awake: usize,
+    /// Agents currently asleep.
+    pub asleep: usize,
+}
+
+/// One entry of an agent's history.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AgentEventView {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Short machine name, e.g. `registered`, `override_set`.
+    pub kind: String,
+    /// Details.
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+impl From<AgentEventRecord> for AgentEventView {
+    fn from(r: AgentEventRecord) -> Self {
+        AgentEventView {
+            at: clock::to_api(r.event.at),
+            kind: r.event.kind,
+            detail: r.event.detail,
+        }
+    }
+}
+
+/// An agent and its recent history.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AgentDetail {
+    /// The agent.
+    pub agent: AgentView,
+    /// Its newest events, newest first (at most 50).
+    pub events: Vec<AgentEventView>,
+}
+
+/// Registration of a new agent.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterAgent {
+    /// Identifier: 1 to 128 characters of letters, digits, `.`, `_`, `:` and `-`.
+    pub id: String,
+    /// Its state now (default `awake`).
+    #[serde(default)]
+    pub state: Option<AgentStateDto>,
+    /// Whether it is working now (default false).
+    #[serde(default)]
+    pub busy: bool,
+    /// Never put it to sleep (default false).
+    #[serde(default)]
+    pub do_not_disrupt: bool,
+    /// Context it holds, in tokens.
+    #[serde(default)]
+    pub context_tokens: u64,
+    /// Why it is registered (recorded in the audit log).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// One agent's report about itself.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatBody {
+    /// Its state as it sees it.
+    pub state: AgentStateDto,
+    /// Whether it is working on something.
+    pub busy: bool,
+    /// Work items waiting (default 0).
+    #[serde(default)]
+    pub queue_depth: u32,
+    /// Context a sleep would consolidate, in tokens (default 0).
+    #[serde(default)]
+    pub context_tokens: u64,
+    /// When the agent observed this (default: when the server received it).
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// A heartbeat in a batch: the body of a single heartbeat plus the agent id.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchHeartbeat {
+    /// Which agent reports.
+    pub agent: String,
+    /// Its state as it sees it.
+    pub state: AgentStateDto,
+    /// Whether it is working on something.
+    pub busy: bool,
+    /// Work items waiting (default 0).
+    #[serde(default)]
+    pub queue_depth: u32,
+    /// Context a sleep would consolidate, in tokens (default 0).
+    #[serde(default)]
+    pub context_tokens: u64,
+    /// When the agent observed this (default: when the server received it).
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// A batch of heartbeats.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatBatch {
+    /// 1 to 10 000 heartbeats; the newest per agent wins.
+    pub heartbeats: Vec<BatchHeartbeat>,
+}
+
+/// How many reports were taken.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    /// Items accepted.
+    pub accepted: usize,
+}
+
+/// Checks an agent id: non-empty, bounded, and free of characters that break URLs and logs.
+pub fn check_agent_id(field: &str, id: &str) -> Result<(), ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_value(
+            field,
+            "must be 1 to 128 characters of letters, digits, '.', '_', ':' and '-'",
+        ))
+    }
+}
+
+/// Resolves an optional reported time: defaults to `now`, refuses times too far ahead.
+fn reported_time(field: &str, at: Option<DateTime<Utc>>, now: Time) -> Result<Time, ApiError> {
+    let Some(at) = at else { return Ok(now) };
+    let t = clock::from_api(at);
+    if t.as_millis() > now.as_millis() + MAX_FUTURE_SKEW_MS {
+        return Err(ApiError::invalid_value(
+            field,
+            "is more than 5 minutes in the future",
+        ));
+    }
+    Ok(t)
+}
+
+/// List every agent.
+#[utoipa::path(get, path = "/agents", tag = "agents",
+    security(("bearer" = ["viewer"])),
+    responses((status = 200, body = AgentList), (status = 401, body = ErrorBody)))]
+async fn list_agents(
+    _auth: Auth<Viewer>,
+    State(state): State<AppState>,
+) -> Result<Json<AgentList>, ApiError> {
+    let records = state.store.list_agents().await?;
+    let agents: Vec<AgentView> = records.iter().map(AgentView::from).collect();
+    let count = |s| agents.iter().filter(|a| a.state == s).count();
+    Ok(Json(AgentList {
+        total: agents.len(),
+        awake: count(AgentStateDto::Awake),
+        asleep: count(AgentStateDto::Asleep),
+        agents,
+    }))
+}
+
+/// Register an agent (audited as `agent.register`).
+#[utoipa::path(post, path = "/agents", tag = "agents", request_body = RegisterAgent,
+    security(("bearer" = ["operator"])),
+    responses((status = 201, body = AgentView), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn register_agent(
+    auth: Auth<Operator>,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RegisterAgent>,
+) -> Result<(StatusCode, Json<AgentView>), ApiError> {
+    check_agent_id("id", &body.id)?;
+    let id = AgentId(body.id.clone());
+    match state.store.get_agent(&id).await {
+        Ok(_) => {
+            return Err(ApiError::Conflict(format!(
+                "agent {} is already registered",
+                body.id
+            )));
+        }
+        Err(StoreError::NotFound { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let now = clock::now();
+    let mut agent = Agent::awake(body.id.clone(), now);
+    agent.state = body.state.map_or(AgentState::Awake, Into::into);
+    agent.busy = body.busy;
+    agent.do_not_disrupt = body.do_not_disrupt;
+    agent.context_tokens = body.context_tokens;
+    if body.busy {
+        agent.idle_since = None;
+    }
+    let record = AgentRecord {
+        agent,
+        pin_until: None,
+        queue_depth: 0,
+        last_heartbeat: None,
+    };
+    state.store.upsert_agent(&record).await?;
+    let view = AgentView::from(&record);
+    state
+        .store
+        .record_agent_events(&[NewAgentEvent {
+            at: now,
+            agent: id,
+            kind: "registered".into(),
+            detail: serde_json::json!({ "by": auth.claims.sub }),
+        }])
+        .await?;
+    audit::record(
+        &state.store,
+        &auth.claims.sub,
+        Change {
+            action: "agent.register",
+            target: &body.id,
+            before: serde_json::Value::Null,
+            after: audit::json(&view),
+            reason: body.reason.as_deref().unwrap_or("registered via API"),
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// One agent and its recent events.
+#[utoipa::path(get, path = "/agents/{id}", tag = "agents",
+    params(("id" = String, Path, description = "Agent id")),
+    security(("bearer" = ["viewer"])),
+    responses((status = 200, body = AgentDetail), (status = 404, body = ErrorBody)))]
+async fn get_agent(
+    _auth: Auth<Viewer>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<AgentDetail>, ApiError> {
+    let id = AgentId(id);
+    let record = state.store.get_agent(&id).await?;
+    let events = state.store.list_agent_events(Some(&id), 50).await?;
+    Ok(Json(AgentDetail {
+        agent: AgentView::from(&record),
+        events: events.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// One agent's heartbeat; an unknown agent is registered as it reports.
+#[utoipa::path(post, path = "/agents/{id}/heartbeat", tag = "agents", request_body = HeartbeatBody,
+    params(("id" = String, Path, description = "Agent id")),
+    security(("bearer" = ["operator"])),
+    responses((status = 202, body = Accepted), (status = 422, body = ErrorBody)))]
+async fn heartbeat(
+    _auth: Auth<Operator>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<HeartbeatBody>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    check_agent_id("id", &id)?;
+    let beat = Heartbeat {
+        agent: AgentId(id),
+        at: reported_time("at", body.at, clock::now())?,
+        state: body.state.into(),
+        busy: body.busy,
+        queue_depth: body.queue_depth,
+        context_tokens: body.context_tokens,
+    };
+    state.store.record_heartbeats(&[beat]).await?;
+    Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: 1 })))
+}
+
+/// Many agents' heartbeats in one request (the efficient path for large fleets).
+#[utoipa::path(post, path = "/heartbeats", tag = "agents", request_body = HeartbeatBatch,
+    security(("bearer" = ["operator"])),
+    responses((status = 202, body = Accepted), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn heartbeat_batch(
+    _auth: Auth<Operator>,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<HeartbeatBatch>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let n = body.heartbeats.len();
+    if n == 0 || n > MAX_HEARTBEAT_BATCH {
+        return Err(ApiError::invalid_value(
+            "heartbeats",
+            format!("must hold 1 to {MAX_HEARTBEAT_BATCH} entries, got {n}"),
+        ));
+    }
+    let now = clock::now();
+    let beats = body
+        .heartbeats
+        .into_iter()
+        .enumerate()
+        .map(|(i, hb)| {
+            check_agent_id(&format!("heartbeats[{i}].agent"), &hb.agent)?;
+            Ok(Heartbeat {
+                agent: AgentId(hb.agent),
+                at: reported_time(&format!("heartbeats[{i}].at"), hb.at, now)?,
+                state: hb.state.into(),
+                busy: hb.busy,
+                queue_depth: hb.queue_depth,
+                context_tokens: hb.context_tokens,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    state.store.record_heartbeats(&beats).await?;
+    Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: n })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_ids_are_checked() {
+        assert!(check_agent_id("id", "agent-7.eu:1_a").is_ok());
+        for bad in ["", "a b", "a/b", &"x".repeat(129)] {
+            assert!(check_agent_id("id", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn future_reports_are_refused() {
+        let now = Time::from_millis(1_000_000_000);
+        let later = clock::to_api(Time::from_millis(now.as_millis() + 3_600_000));
+        assert!(reported_time("at", Some(later), now).is_err());
+        assert_eq!(reported_time("at", None, now).unwrap(), now);
+    }
+}

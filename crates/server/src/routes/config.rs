@@ -1,0 +1,121 @@
+//! Runtime configuration: read the current version, or validate and store a new one.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::audit::{self, Change};
+use crate::auth::{Admin, Auth, Viewer};
+use crate::clock;
+use crate::config::RuntimeSettings;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+/// The configuration routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_config, update_config))
+}
+
+/// One stored configuration version.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConfigView {
+    /// Version number; pass it as `base_version` to update.
+    pub version: i64,
+    /// The settings.
+    pub settings: RuntimeSettings,
+    /// Who saved it.
+    pub author: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new configuration version.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigUpdate {
+    /// The version this edit is based on; a newer stored version makes the update fail with 409.
+    pub base_version: i64,
+    /// The complete new settings.
+    pub settings: RuntimeSettings,
+    /// Why (recorded with the version and in the audit log).
+    pub reason: String,
+}
+
+async fn current(state: &AppState) -> Result<ConfigView, ApiError> {
+    let v = state
+        .store
+        .current_config::<RuntimeSettings>()
+        .await?
+        .ok_or_else(|| ApiError::Internal("no configuration stored".into()))?;
+    Ok(ConfigView {
+        version: v.version,
+        settings: v.config,
+        author: v.author,
+        reason: v.reason,
+        created_at: clock::to_api(v.created_at),
+    })
+}
+
+/// The configuration in force.
+#[utoipa::path(get, path = "/config", tag = "config",
+    security(("bearer" = ["viewer"])),
+    responses((status = 200, body = ConfigView)))]
+async fn get_config(
+    _auth: Auth<Viewer>,
+    State(state): State<AppState>,
+) -> Result<Json<ConfigView>, ApiError> {
+    current(&state).await.map(Json)
+}
+
+/// Validate and store new settings as the next version, and apply them to the engine
+/// (audited as `config.update`).
+#[utoipa::path(put, path = "/config", tag = "config", request_body = ConfigUpdate,
+    security(("bearer" = ["admin"])),
+    responses((status = 200, body = ConfigView), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn update_config(
+    auth: Auth<Admin>,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ConfigUpdate>,
+) -> Result<Json<ConfigView>, ApiError> {
+    body.settings.validate().map_err(|e| match e {
+        ApiError::InvalidValue { field, message } => {
+            ApiError::invalid_value(format!("settings.{field}"), message)
+        }
+        other => other,
+    })?;
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::invalid_value("reason", "must not be empty"));
+    }
+    let before = current(&state).await?;
+    state
+        .store
+        .save_config(
+            body.base_version,
+            &body.settings,
+            &auth.claims.sub,
+            &body.reason,
+            clock::now(),
+        )
+        .await?;
+    audit::record(
+        &state.store,
+        &auth.claims.sub,
+        Change {
+            action: "config.update",
+            target: "config",
+            before: audit::json(&before.settings),
+            after: audit::json(&body.settings),
+            reason: &body.reason,
+        },
+    )
+    .await?;
+    current(&state).await.map(Json)
+}

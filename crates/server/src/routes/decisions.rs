@@ -1,0 +1,195 @@
+//! Scheduling decisions with their reasons, newest first, paged by cursor.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use hivesched_policy::{Decision, Time};
+use hivesched_store::{DecisionCursor, DecisionRecord};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Auth, Viewer};
+use crate::clock;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiQuery;
+use crate::state::AppState;
+
+/// The decision routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_decisions))
+}
+
+/// Paging of the decision list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DecisionQuery {
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// An action admitted by every rail.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ActionView {
+    /// Agent to move.
+    pub agent: String,
+    /// `sleep` or `wake`.
+    pub kind: String,
+    /// Tier that produced it: `immediate`, `scheduled`, `predictive`, `safety`.
+    pub tier: String,
+    /// Why, from the fixed vocabulary (e.g. `IdleBeyondBreakEven`).
+    pub reason: String,
+    /// Jitter before it starts, in milliseconds.
+    pub delay_ms: u64,
+}
+
+/// Actions a rail or safety behaviour held back.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BlockedView {
+    /// Agent concerned, or `null` for a count.
+    pub agent: Option<String>,
+    /// `sleep` or `wake`.
+    pub kind: String,
+    /// How many actions this stands for.
+    pub count: u32,
+    /// The rail or behaviour, e.g. `SleepRateLimited`.
+    pub reason: String,
+}
+
+/// One scheduling decision.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DecisionView {
+    /// Database id.
+    pub id: i64,
+    /// When it was made.
+    pub at: DateTime<Utc>,
+    /// `normal`, `fail_safe`, `hold` or `emergency`.
+    pub mode: String,
+    /// Recorded only, not executed.
+    pub shadow: bool,
+    /// Awake agents wanted.
+    pub target_awake: u32,
+    /// Fewest awake agents it would sleep down to.
+    pub sleep_floor: u32,
+    /// Tier whose need set the target.
+    pub tier: String,
+    /// Admitted actions.
+    pub actions: Vec<ActionView>,
+    /// Held-back actions with reasons.
+    pub blocked: Vec<BlockedView>,
+    /// One sentence explaining it.
+    pub explanation: String,
+}
+
+/// A page of decisions.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DecisionPage {
+    /// Newest first.
+    pub decisions: Vec<DecisionView>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The serde name of an enum value (its wire form), e.g. `fail_safe`.
+fn name<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn view(r: &DecisionRecord) -> DecisionView {
+    let d: &Decision = &r.decision;
+    DecisionView {
+        id: r.id,
+        at: clock::to_api(d.at),
+        mode: name(&d.mode),
+        shadow: d.shadow,
+        target_awake: d.target_awake,
+        sleep_floor: d.sleep_floor,
+        tier: name(&d.tier),
+        actions: d
+            .actions
+            .iter()
+            .map(|a| ActionView {
+                agent: a.agent.0.clone(),
+                kind: name(&a.kind),
+                tier: name(&a.tier),
+                reason: name(&a.reason),
+                delay_ms: a.delay_ms,
+            })
+            .collect(),
+        blocked: d
+            .blocked
+            .iter()
+            .map(|b| BlockedView {
+                agent: b.agent.as_ref().map(|a| a.0.clone()),
+                kind: name(&b.kind),
+                count: b.count,
+                reason: name(&b.reason),
+            })
+            .collect(),
+        explanation: d.explanation.clone(),
+    }
+}
+
+/// `at_ms.id`, opaque to clients.
+fn encode_cursor(c: DecisionCursor) -> String {
+    format!("{}.{}", c.at.as_millis(), c.id)
+}
+
+fn decode_cursor(s: &str) -> Result<DecisionCursor, ApiError> {
+    let bad = || ApiError::invalid_value("cursor", "is not a cursor returned by this API");
+    let (at, id) = s.split_once('.').ok_or_else(bad)?;
+    Ok(DecisionCursor {
+        at: Time::from_millis(at.parse().map_err(|_| bad())?),
+        id: id.parse().map_err(|_| bad())?,
+    })
+}
+
+/// Decisions, newest first.
+#[utoipa::path(get, path = "/decisions", tag = "decisions", params(DecisionQuery),
+    security(("bearer" = ["viewer"])),
+    responses((status = 200, body = DecisionPage), (status = 422, body = ErrorBody)))]
+async fn list_decisions(
+    _auth: Auth<Viewer>,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<DecisionQuery>,
+) -> Result<Json<DecisionPage>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid_value(
+            "limit",
+            "must be between 1 and 500",
+        ));
+    }
+    let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let records = state.store.list_decisions(after, limit).await?;
+    let next_cursor = (records.len() == limit as usize)
+        .then(|| records.last().map(|r| encode_cursor(r.cursor())))
+        .flatten();
+    Ok(Json(DecisionPage {
+        decisions: records.iter().map(view).collect(),
+        next_cursor,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let c = DecisionCursor {
+            at: Time::from_millis(1_700_000_000_000),
+            id: 42,
+        };
+        assert_eq!(decode_cursor(&encode_cursor(c)).unwrap(), c);
+        assert!(decode_cursor("x.1").is_err());
+        assert!(decode_cursor("12").is_err());
+    }
+}

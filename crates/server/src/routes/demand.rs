@@ -1,0 +1,82 @@
+//! Demand ingestion: the observed load the scheduler plans against, in batches.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use hivesched_store::DemandSample;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Auth, Operator};
+use crate::clock;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::routes::agents::Accepted;
+use crate::state::AppState;
+
+/// Largest demand batch accepted in one request.
+pub const MAX_DEMAND_BATCH: usize = 10_000;
+
+/// The demand routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ingest_demand))
+}
+
+/// One observation of demand.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DemandPoint {
+    /// When it was observed.
+    pub at: DateTime<Utc>,
+    /// Work arriving in the interval ending at `at`, in the unit of `capacity` (finite, >= 0).
+    pub value: f64,
+}
+
+/// A batch of demand observations.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DemandBatch {
+    /// 1 to 10 000 samples, in any order.
+    pub samples: Vec<DemandPoint>,
+}
+
+/// Record demand samples.
+#[utoipa::path(post, path = "/demand", tag = "demand", request_body = DemandBatch,
+    security(("bearer" = ["operator"])),
+    responses((status = 202, body = Accepted), (status = 422, body = ErrorBody)))]
+async fn ingest_demand(
+    _auth: Auth<Operator>,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<DemandBatch>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let n = body.samples.len();
+    if n == 0 || n > MAX_DEMAND_BATCH {
+        return Err(ApiError::invalid_value(
+            "samples",
+            format!("must hold 1 to {MAX_DEMAND_BATCH} entries, got {n}"),
+        ));
+    }
+    let samples = body
+        .samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if s.value.is_finite() && s.value >= 0.0 {
+                Ok(DemandSample {
+                    at: clock::from_api(s.at),
+                    value: s.value,
+                })
+            } else {
+                Err(ApiError::invalid_value(
+                    format!("samples[{i}].value"),
+                    "must be a finite number >= 0",
+                ))
+            }
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    state.store.insert_demand(&samples).await?;
+    Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: n })))
+}

@@ -1,0 +1,145 @@
+//! Per-agent overrides: pin awake or asleep, do-not-disrupt, optionally until a time.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::{DateTime, Utc};
+use hivesched_policy::AgentId;
+use hivesched_store::NewAgentEvent;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::audit::{self, Change};
+use crate::auth::{Auth, Operator};
+use crate::clock;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::routes::agents::{AgentView, PinDto};
+use crate::state::AppState;
+
+/// The override routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(set_override, clear_override))
+}
+
+/// An agent's override; replaces whatever override it had.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideBody {
+    /// Pin awake or asleep; `null` or absent for no pin.
+    #[serde(default)]
+    pub pin: Option<PinDto>,
+    /// Never put the agent to sleep (default false).
+    #[serde(default)]
+    pub do_not_disrupt: bool,
+    /// When the override lapses by itself; absent means until cleared. Must be in the future.
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
+    /// Why (recorded in the audit log).
+    pub reason: String,
+}
+
+/// Why an override is cleared.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ClearQuery {
+    /// Why (recorded in the audit log).
+    pub reason: Option<String>,
+}
+
+async fn apply(
+    state: &AppState,
+    actor: &str,
+    id: String,
+    body: OverrideBody,
+    action: &str,
+) -> Result<AgentView, ApiError> {
+    let now = clock::now();
+    let until = body.until.map(clock::from_api);
+    if until.is_some_and(|u| u <= now) {
+        return Err(ApiError::invalid_value("until", "must be in the future"));
+    }
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::invalid_value("reason", "must not be empty"));
+    }
+    let agent = AgentId(id);
+    let mut record = state.store.get_agent(&agent).await?;
+    let before = AgentView::from(&record);
+    record.agent.pin = body.pin.map(Into::into);
+    record.agent.do_not_disrupt = body.do_not_disrupt;
+    record.pin_until = if body.pin.is_some() || body.do_not_disrupt {
+        until
+    } else {
+        None
+    };
+    state.store.upsert_agent(&record).await?;
+    let after = AgentView::from(&record);
+    state
+        .store
+        .record_agent_events(&[NewAgentEvent {
+            at: now,
+            agent: agent.clone(),
+            kind: action.replace('.', "_"),
+            detail: serde_json::json!({
+                "by": actor,
+                "pin": after.pin,
+                "do_not_disrupt": after.do_not_disrupt,
+                "until": after.override_until,
+            }),
+        }])
+        .await?;
+    audit::record(
+        &state.store,
+        actor,
+        Change {
+            action,
+            target: &agent.0,
+            before: audit::json(&before),
+            after: audit::json(&after),
+            reason: &body.reason,
+        },
+    )
+    .await?;
+    Ok(after)
+}
+
+/// Set an agent's override (audited as `agent.override`).
+#[utoipa::path(put, path = "/agents/{id}/override", tag = "overrides", request_body = OverrideBody,
+    params(("id" = String, Path, description = "Agent id")),
+    security(("bearer" = ["operator"])),
+    responses((status = 200, body = AgentView), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn set_override(
+    auth: Auth<Operator>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<OverrideBody>,
+) -> Result<Json<AgentView>, ApiError> {
+    apply(&state, &auth.claims.sub, id, body, "agent.override")
+        .await
+        .map(Json)
+}
+
+/// Remove an agent's pin and do-not-disrupt flag (audited as `agent.override_cleared`).
+#[utoipa::path(delete, path = "/agents/{id}/override", tag = "overrides",
+    params(("id" = String, Path, description = "Agent id"), ClearQuery),
+    security(("bearer" = ["operator"])),
+    responses((status = 200, body = AgentView), (status = 404, body = ErrorBody)))]
+async fn clear_override(
+    auth: Auth<Operator>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ClearQuery>,
+) -> Result<Json<AgentView>, ApiError> {
+    let body = OverrideBody {
+        pin: None,
+        do_not_disrupt: false,
+        until: None,
+        reason: q.reason.unwrap_or_else(|| "cleared via API".into()),
+    };
+    apply(&state, &auth.claims.sub, id, body, "agent.override_cleared")
+        .await
+        .map(Json)
+}

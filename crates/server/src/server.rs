@@ -1,0 +1,226 @@
+//! One `run()`: build the state, merge the resource routers, apply the layers, serve until
+//! SIGTERM/SIGINT.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::Uri;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use hivesched_store::Store;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{Role, TokenKeys};
+use crate::config::{RuntimeSettings, ServiceConfig};
+use crate::error::ApiError;
+use crate::extract::BodyLimit;
+use crate::metrics::{self, HttpMetrics};
+use crate::state::AppState;
+use crate::{audit, clock, routes};
+
+/// How the server is started: `serve` insists on a configured signing secret, `demo` makes one
+/// up for the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Production: refuse to start without `jwt_secret`.
+    Serve,
+    /// Demo: a random secret when none is configured (tokens die with the process).
+    Demo,
+}
+
+/// A bound, ready server: its address is known before it serves, so callers (the demo, tests)
+/// can print it or connect to it.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Connects the store, loads the runtime settings, builds the routes and binds the listener.
+    pub async fn start(config: &ServiceConfig, mode: Mode) -> Result<Server, ApiError> {
+        let keys = Arc::new(signing_keys(config, mode)?);
+        let store = Store::connect(&config.database_url).await?;
+        let settings = load_settings(&store, &config.settings).await?;
+        tracing::info!(
+            tick_interval = settings.tick_interval,
+            shadow = settings.scheduler.shadow,
+            "runtime settings loaded"
+        );
+        let mut registry = Registry::default();
+        let http_metrics = HttpMetrics::register(&mut registry);
+        let (api, doc) = routes::api().split_for_parts();
+        let openapi = doc
+            .to_pretty_json()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let state = AppState {
+            store,
+            keys,
+            registry: Arc::new(registry),
+            http_metrics,
+            openapi: Arc::new(openapi + "\n"),
+        };
+        let router = layered(api, &state, config);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ApiError::Io {
+                context: format!("binding {}", config.listen),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ApiError::Io {
+            context: "reading the bound address".into(),
+            source,
+        })?;
+        Ok(Server {
+            listener,
+            router,
+            state,
+            addr,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Mints a token signed with this server's key (the demo prints an admin token).
+    pub fn mint_token(&self, subject: &str, role: Role, ttl: Duration) -> Result<String, ApiError> {
+        let now = (clock::now().as_millis() / 1000).max(0) as u64;
+        self.state.keys.mint(subject, role, ttl, now)
+    }
+
+    /// The store the server uses.
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ApiError> {
+        tracing::info!(addr = %self.addr, "listening");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|source| ApiError::Io {
+                context: "serving HTTP".into(),
+                source,
+            })?;
+        self.state.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Starts the server and serves until SIGTERM or SIGINT.
+pub async fn run(config: &ServiceConfig, mode: Mode) -> Result<(), ApiError> {
+    Server::start(config, mode)
+        .await?
+        .serve(shutdown_signal())
+        .await
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+fn signing_keys(config: &ServiceConfig, mode: Mode) -> Result<TokenKeys, ApiError> {
+    match (&config.jwt_secret, mode) {
+        (Some(secret), _) => TokenKeys::new(secret.as_bytes()),
+        (None, Mode::Demo) => TokenKeys::new(hex::encode(crate::random::bytes::<32>()?).as_bytes()),
+        (None, Mode::Serve) => Err(ApiError::config(
+            "jwt_secret",
+            "required: set jwt_secret in the config file or HIVE_JWT_SECRET \
+             (at least 32 bytes; only `hivesched demo` runs without one)",
+        )),
+    }
+}
+
+/// The stored runtime settings; on a fresh database, the file's settings become version 1.
+async fn load_settings(
+    store: &Store,
+    from_file: &RuntimeSettings,
+) -> Result<RuntimeSettings, ApiError> {
+    if let Some(current) = store.current_config::<RuntimeSettings>().await? {
+        if &current.config != from_file {
+            tracing::warn!(
+                version = current.version,
+                "using the stored configuration; the file's scheduler settings differ \
+                 (change them with PUT /api/v1/config)"
+            );
+        }
+        return Ok(current.config);
+    }
+    let reason = "initial configuration from the config file";
+    store
+        .save_config(0, from_file, "system", reason, clock::now())
+        .await?;
+    audit::record(
+        store,
+        "system",
+        audit::Change {
+            action: "config.init",
+            target: "config",
+            before: serde_json::Value::Null,
+            after: audit::json(from_file),
+            reason,
+        },
+    )
+    .await?;
+    Ok(from_file.clone())
+}
+
+/// The routes with their state and every layer: trace → metrics → timeout → body limit.
+fn layered(api: Router<AppState>, state: &AppState, config: &ServiceConfig) -> Router {
+    let timeout = config.request_timeout;
+    api.fallback(|uri: Uri| async move { ApiError::NoRoute(uri.path().to_owned()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(axum::Extension(BodyLimit(config.max_body_bytes)))
+        .layer(middleware::from_fn_with_state(timeout, deadline))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state.clone())
+}
+
+/// Answers 503 `timeout` when a request runs past the configured deadline.
+async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
