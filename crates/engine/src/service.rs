@@ -100,6 +100,7 @@ struct Inner {
     events: broadcast::Sender<EngineEvent>,
     last_decision: Mutex<Option<Decision>>,
     last_forecast: Mutex<Option<(Time, f64)>>,
+    history: Mutex<Option<DemandHistory>>,
     tick_lock: tokio::sync::Mutex<()>,
 }
 
@@ -177,6 +178,7 @@ impl Engine {
                 events,
                 last_decision: Mutex::new(None),
                 last_forecast: Mutex::new(None),
+                history: Mutex::new(None),
                 tick_lock: tokio::sync::Mutex::new(()),
             }),
         };
@@ -262,19 +264,32 @@ impl Engine {
         self.inner.clock.now()
     }
 
+    /// The demand history up to `now`. The first call reads the whole window; later calls read
+    /// only samples newer than the last one seen, so a tick does not re-read weeks of demand.
     async fn history(&self, now: Time) -> Result<DemandHistory, EngineError> {
         let cfg = self.config();
-        let samples = self
-            .inner
-            .store
-            .demand_range(now.minus(cfg.history_window), now)
-            .await?;
-        let capacity = (cfg.history_window.as_secs_f64() / cfg.demand_step.as_secs_f64().max(1e-3))
-            .ceil() as usize;
-        let mut history = DemandHistory::new(cfg.demand_step, capacity.max(16));
-        for s in samples {
+        let cached = lock(&self.inner.history).clone();
+        let (mut history, from) = match cached {
+            Some(h) if h.step() == cfg.demand_step => {
+                let from = h.last().map_or(now.minus(cfg.history_window), |(t, _)| {
+                    t.plus(Duration::from_millis(1))
+                });
+                (h, from)
+            }
+            _ => {
+                let capacity = (cfg.history_window.as_secs_f64()
+                    / cfg.demand_step.as_secs_f64().max(1e-3))
+                .ceil() as usize;
+                (
+                    DemandHistory::new(cfg.demand_step, capacity.max(16)),
+                    now.minus(cfg.history_window),
+                )
+            }
+        };
+        for s in self.inner.store.demand_range(from, now).await? {
             history.push(s.at, s.value);
         }
+        *lock(&self.inner.history) = Some(history.clone());
         Ok(history)
     }
 
