@@ -38,11 +38,12 @@ const NOT_KEYS: [&str; 3] = [
 ];
 
 /// Top-level keys that belong to the service rather than to the scheduler.
-const SERVICE_KEYS: [&str; 7] = [
+const SERVICE_KEYS: [&str; 8] = [
     "listen",
     "database_url",
     "jwt_secret",
     "tick_interval",
+    "demand_step",
     "max_body_bytes",
     "request_timeout",
     "actuator",
@@ -117,6 +118,8 @@ pub struct ServiceConfig {
     pub max_body_bytes: usize,
     /// Requests running longer are answered 503 `timeout`.
     pub request_timeout: Duration,
+    /// Interval of the demand series the forecaster works on (one sample per step).
+    pub demand_step: Duration,
     /// Where actions go.
     pub actuator: ActuatorSettings,
     /// Settings also changeable at run time.
@@ -135,6 +138,8 @@ struct ServiceKeys {
     jwt_secret: Option<String>,
     #[serde(default = "default_tick_interval")]
     tick_interval: u64,
+    #[serde(default = "default_demand_step")]
+    demand_step: u64,
     #[serde(default = "default_max_body_bytes")]
     max_body_bytes: usize,
     #[serde(default = "default_request_timeout")]
@@ -152,6 +157,9 @@ pub fn default_database_url() -> String {
 }
 fn default_tick_interval() -> u64 {
     10
+}
+fn default_demand_step() -> u64 {
+    60
 }
 fn default_max_body_bytes() -> usize {
     1024 * 1024
@@ -213,6 +221,12 @@ impl ServiceConfig {
                 "must be between 1 and 3600 seconds",
             ));
         }
+        if !(1..=86_400).contains(&keys.demand_step) {
+            return Err(ApiError::config(
+                "demand_step",
+                "must be between 1 and 86400 seconds",
+            ));
+        }
         match &keys.actuator {
             ActuatorSettings::Http { base_url }
                 if !(base_url.starts_with("http://") || base_url.starts_with("https://")) =>
@@ -246,6 +260,7 @@ impl ServiceConfig {
             jwt_secret: keys.jwt_secret,
             max_body_bytes: keys.max_body_bytes,
             request_timeout: Duration::from_secs(keys.request_timeout),
+            demand_step: Duration::from_secs(keys.demand_step),
             actuator: keys.actuator,
             settings,
         })
@@ -277,6 +292,10 @@ impl ServiceConfig {
         table.insert(
             "request_timeout".into(),
             Value::Integer(self.request_timeout.as_secs() as i64),
+        );
+        table.insert(
+            "demand_step".into(),
+            Value::Integer(self.demand_step.as_secs() as i64),
         );
         table.insert("actuator".into(), to_value(&self.actuator)?);
         if let Value::Table(scheduler) = to_value(&self.settings.scheduler)? {

@@ -75,6 +75,9 @@ pub enum ApiError {
     /// The request did not finish within `request_timeout`.
     #[error("request did not finish within the server's timeout")]
     Timeout,
+    /// A dependency (the forecaster, the fleet) cannot answer now; the request may be retried.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// The database failed; the request may be retried.
     #[error("database unavailable: {0}")]
     Database(String),
@@ -129,6 +132,7 @@ impl ApiError {
             ApiError::NotFound { .. } => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::Timeout => "timeout",
+            ApiError::Unavailable(_) => "unavailable",
             ApiError::Database(_) => "database_unavailable",
             ApiError::Config { .. } => "invalid_config",
             ApiError::Io { .. } | ApiError::Internal(_) => "internal",
@@ -149,7 +153,7 @@ impl ApiError {
             ApiError::NoRoute(_) | ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Config { .. } | ApiError::Io { .. } | ApiError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -229,6 +233,19 @@ impl From<hivesched_policy::PolicyError> for ApiError {
             hivesched_policy::PolicyError::InvalidConfig { key, reason } => {
                 ApiError::invalid_value(key, reason)
             }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<hivesched_engine::EngineError> for ApiError {
+    fn from(e: hivesched_engine::EngineError) -> Self {
+        use hivesched_engine::EngineError as E;
+        match e {
+            E::InvalidConfig { key, reason } => ApiError::invalid_value(key, reason),
+            E::Store(e) => e.into(),
+            E::Policy(e) => e.into(),
+            E::Forecast(e) => ApiError::Unavailable(format!("forecast: {e}")),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -11,13 +11,20 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::Uri;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use hivesched_engine::actuator::{DynActuator, HttpActuator, HttpActuatorConfig};
+use hivesched_engine::clock::{Clock, SystemClock};
+use hivesched_engine::executor::ExecutorLimits;
+use hivesched_engine::fake_fleet::{FakeFleet, FakeFleetConfig};
+use hivesched_engine::{Engine, EngineConfig, ForecasterFactory};
+use hivesched_policy::SeasonalNaive;
 use hivesched_store::Store;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{Role, TokenKeys};
-use crate::config::{RuntimeSettings, ServiceConfig};
+use crate::config::{ActuatorSettings, RuntimeSettings, ServiceConfig};
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::metrics::{self, HttpMetrics};
@@ -36,7 +43,6 @@ pub enum Mode {
 
 /// A bound, ready server: its address is known before it serves, so callers (the demo, tests)
 /// can print it or connect to it.
-#[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
     router: Router,
@@ -45,8 +51,21 @@ pub struct Server {
 }
 
 impl Server {
-    /// Connects the store, loads the runtime settings, builds the routes and binds the listener.
+    /// Starts on the wall clock with the actuator the configuration names.
     pub async fn start(config: &ServiceConfig, mode: Mode) -> Result<Server, ApiError> {
+        let actuator = actuator(&config.actuator)?;
+        Server::start_with(config, mode, Arc::new(SystemClock), actuator).await
+    }
+
+    /// Connects the store, loads the runtime settings, starts the engine (which first
+    /// reconciles unfinished tasks), restores the controls, builds the routes and binds.
+    /// The demo passes a faster clock and its own fake fleet.
+    pub async fn start_with(
+        config: &ServiceConfig,
+        mode: Mode,
+        clock: Arc<dyn Clock>,
+        actuator: Arc<dyn DynActuator>,
+    ) -> Result<Server, ApiError> {
         let keys = Arc::new(signing_keys(config, mode)?);
         let store = Store::connect(&config.database_url).await?;
         let settings = load_settings(&store, &config.settings).await?;
@@ -55,7 +74,23 @@ impl Server {
             shadow = settings.scheduler.shadow,
             "runtime settings loaded"
         );
+        let engine_config = EngineConfig {
+            limits: ExecutorLimits {
+                sleeps_per_minute: sleeps_per_minute(&settings),
+                ..ExecutorLimits::default()
+            },
+            scheduler: settings.scheduler.clone(),
+            tick_interval: settings.tick(),
+            demand_step: config.demand_step,
+            ..EngineConfig::default()
+        };
+        let forecasters: ForecasterFactory = Arc::new(|| Box::new(SeasonalNaive::default()));
+        let (engine, recovery) =
+            Engine::start(store.clone(), actuator, engine_config, clock, forecasters).await?;
+        tracing::info!(?recovery, "engine started");
+        routes::controls::restore(&store, &engine).await?;
         let mut registry = Registry::default();
+        engine.metrics().register(&mut registry);
         let http_metrics = HttpMetrics::register(&mut registry);
         let (api, doc) = routes::api().split_for_parts();
         let openapi = doc
@@ -63,6 +98,7 @@ impl Server {
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let state = AppState {
             store,
+            engine,
             keys,
             registry: Arc::new(registry),
             http_metrics,
@@ -103,19 +139,33 @@ impl Server {
         &self.state.store
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
+    /// The engine, for callers that drive ticks themselves (tests) or watch its events.
+    pub fn engine(&self) -> &Engine {
+        &self.state.engine
+    }
+
+    /// Runs the engine's tick loop and serves HTTP until `shutdown` resolves; then stops
+    /// accepting, lets in-flight requests finish, and lets the engine finish (or leave
+    /// journaled) the tasks in flight before the store is closed.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ApiError> {
         tracing::info!(addr = %self.addr, "listening");
-        axum::serve(self.listener, self.router)
+        let (stop_engine, stopped) = watch::channel(false);
+        let engine = self.state.engine.clone();
+        let ticking = tokio::spawn(async move { engine.run(stopped).await });
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|source| ApiError::Io {
-                context: "serving HTTP".into(),
-                source,
-            })?;
+            .await;
+        let _ = stop_engine.send(true);
+        if let Err(e) = ticking.await {
+            tracing::error!(error = %e, "engine loop ended abnormally");
+        }
+        served.map_err(|source| ApiError::Io {
+            context: "serving HTTP".into(),
+            source,
+        })?;
         self.state.store.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -153,6 +203,31 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown signal received");
+}
+
+/// The actuator the configuration names.
+pub fn actuator(settings: &ActuatorSettings) -> Result<Arc<dyn DynActuator>, ApiError> {
+    Ok(match settings {
+        ActuatorSettings::Http { base_url } => Arc::new(
+            HttpActuator::new(HttpActuatorConfig::new(base_url.clone()))
+                .map_err(|e| ApiError::config("actuator.base_url", e.to_string()))?,
+        ),
+        ActuatorSettings::Fake { agents } => Arc::new(
+            FakeFleet::new(FakeFleetConfig {
+                agents: *agents,
+                ..FakeFleetConfig::default()
+            })
+            .map_err(|e| ApiError::config("actuator.agents", e.to_string()))?,
+        ),
+    })
+}
+
+/// The executor's sleep limit per minute, from the sleep-rate rail (at least 1).
+fn sleeps_per_minute(settings: &RuntimeSettings) -> u32 {
+    let rails = &settings.scheduler.rails;
+    let per_minute =
+        f64::from(rails.sleep_rate) * 60.0 / rails.sleep_rate_window.as_secs_f64().max(1.0);
+    (per_minute.ceil() as u32).max(1)
 }
 
 fn signing_keys(config: &ServiceConfig, mode: Mode) -> Result<TokenKeys, ApiError> {

@@ -1,7 +1,9 @@
-//! What every handler can reach: the store, the token keys, the metrics and the limits.
+//! What every handler can reach: the store, the engine, the token keys and the metrics.
 
 use std::sync::Arc;
 
+use hivesched_engine::Engine;
+use hivesched_policy::Time;
 use hivesched_store::Store;
 use prometheus_client::registry::Registry;
 
@@ -9,10 +11,12 @@ use crate::auth::TokenKeys;
 use crate::metrics::HttpMetrics;
 
 /// Shared state of the server; cheap to clone (everything inside is shared).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppState {
     /// The database.
     pub store: Store,
+    /// The automation engine: ticks, controls, forecasts, bulk operations.
+    pub engine: Engine,
     /// Verifies bearer tokens.
     pub keys: Arc<TokenKeys>,
     /// Every metric family, the engine's and the server's, for `/metrics`.
@@ -21,4 +25,12 @@ pub struct AppState {
     pub http_metrics: HttpMetrics,
     /// The OpenAPI document, served at `/api/v1/openapi.json`.
     pub openapi: Arc<String>,
+}
+
+impl AppState {
+    /// Now on the engine's clock, the time base of heartbeats, demand and overrides (the demo
+    /// runs it faster than the wall clock). Audit records and codes use the wall clock.
+    pub fn now(&self) -> Time {
+        self.engine.now()
+    }
 }

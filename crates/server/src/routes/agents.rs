@@ -351,7 +351,7 @@ async fn register_agent(
         Err(StoreError::NotFound { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    let now = clock::now();
+    let now = state.now();
     let mut agent = Agent::awake(body.id.clone(), now);
     agent.state = body.state.map_or(AgentState::Awake, Into::into);
     agent.busy = body.busy;
@@ -425,7 +425,7 @@ async fn heartbeat(
     check_agent_id("id", &id)?;
     let beat = Heartbeat {
         agent: AgentId(id),
-        at: reported_time("at", body.at, clock::now())?,
+        at: reported_time("at", body.at, state.now())?,
         state: body.state.into(),
         busy: body.busy,
         queue_depth: body.queue_depth,
@@ -452,7 +452,7 @@ async fn heartbeat_batch(
             format!("must hold 1 to {MAX_HEARTBEAT_BATCH} entries, got {n}"),
         ));
     }
-    let now = clock::now();
+    let now = state.now();
     let beats = body
         .heartbeats
         .into_iter()

@@ -75,7 +75,8 @@ async fn get_config(
 }
 
 /// Validate and store new settings as the next version, and apply them to the engine
-/// (audited as `config.update`).
+/// (audited as `config.update`). Scheduler settings apply from the next tick; a changed
+/// `tick_interval` applies when the service restarts.
 #[utoipa::path(put, path = "/config", tag = "config", request_body = ConfigUpdate,
     security(("bearer" = ["admin"])),
     responses((status = 200, body = ConfigView), (status = 409, body = ErrorBody),
@@ -105,6 +106,11 @@ async fn update_config(
             clock::now(),
         )
         .await?;
+    // Stored first (the compare-and-set decides between concurrent edits), then applied; the
+    // settings passed the same validation the engine runs.
+    state
+        .engine
+        .update_config(body.settings.scheduler.clone())?;
     audit::record(
         &state.store,
         &auth.claims.sub,

@@ -3,8 +3,10 @@
 pub mod agents;
 pub mod audit;
 pub mod config;
+pub mod controls;
 pub mod decisions;
 pub mod demand;
+pub mod forecast;
 pub mod health;
 pub mod overrides;
 pub mod tasks;
@@ -60,6 +62,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(tasks::router())
         .merge(overrides::router())
         .merge(config::router())
+        .merge(controls::router())
+        .merge(forecast::router())
         .merge(audit::router())
         .merge(health::openapi_router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())

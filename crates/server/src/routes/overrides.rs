@@ -56,7 +56,7 @@ async fn apply(
     body: OverrideBody,
     action: &str,
 ) -> Result<AgentView, ApiError> {
-    let now = clock::now();
+    let now = state.now();
     let until = body.until.map(clock::from_api);
     if until.is_some_and(|u| u <= now) {
         return Err(ApiError::invalid_value("until", "must be in the future"));

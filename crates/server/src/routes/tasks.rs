@@ -1,24 +1,103 @@
 //! The automation task journal: what the engine did or is doing, per agent and per bulk run.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use hivesched_policy::AgentId;
-use hivesched_store::{TaskFilter, TaskRecord, TaskStatus};
+use hivesched_engine::bulk::BulkRequest;
+use hivesched_policy::{ActionKind, AgentId};
+use hivesched_store::{BulkStrategy, TaskFilter, TaskRecord, TaskStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Auth, Viewer};
+use crate::audit::{self, Change};
+use crate::auth::{Auth, Operator, Viewer};
 use crate::clock;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiQuery;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::routes::agents::check_agent_id;
 use crate::state::AppState;
 
-/// The task routes.
+/// Most agents one bulk operation may move.
+pub const MAX_BULK_AGENTS: usize = 10_000;
+
+/// The task and bulk-operation routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_tasks))
+    OpenApiRouter::new()
+        .routes(routes!(list_tasks))
+        .routes(routes!(submit_bulk))
+        .routes(routes!(get_bulk))
+}
+
+/// Direction of an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionDto {
+    /// Put to sleep.
+    Sleep,
+    /// Wake.
+    Wake,
+}
+
+/// How a bulk operation moves its agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyDto {
+    /// One agent at a time.
+    Sequential,
+    /// All at once, within the concurrency limit.
+    Parallel,
+    /// In stages; a stage where more than half fails stops the run and wakes what it slept.
+    Staged,
+}
+
+/// A bulk operation request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkBody {
+    /// Agents to move (1 to 10 000, no duplicates).
+    pub agents: Vec<String>,
+    /// Sleep or wake.
+    pub action: ActionDto,
+    /// How to move them.
+    pub strategy: StrategyDto,
+    /// Agents per stage for `staged` (default: a quarter of the agents).
+    #[serde(default)]
+    pub stage_size: Option<usize>,
+    /// Why (journal and audit log).
+    pub reason: String,
+}
+
+/// A submitted bulk operation.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BulkSubmitted {
+    /// Its id, for `GET /api/v1/bulk/{id}` and the task list's `bulk_id`.
+    pub id: String,
+}
+
+/// A bulk operation's progress.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BulkView {
+    /// Id.
+    pub id: String,
+    /// `sleep` or `wake`.
+    pub action: ActionDto,
+    /// Strategy.
+    pub strategy: StrategyDto,
+    /// Overall status.
+    pub status: TaskStatusDto,
+    /// Who submitted it.
+    pub actor: String,
+    /// When it was submitted.
+    pub created_at: DateTime<Utc>,
+    /// When its status last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Tasks per status (`pending`, `succeeded`, …).
+    pub tasks: BTreeMap<String, u64>,
 }
 
 /// Where a task stands.
@@ -165,5 +244,99 @@ async fn list_tasks(
         .await?;
     Ok(Json(TaskList {
         tasks: records.iter().map(TaskView::from).collect(),
+    }))
+}
+
+/// Start a bulk sleep or wake (audited as `bulk.submit`); runs in the background.
+#[utoipa::path(post, path = "/bulk", tag = "tasks", request_body = BulkBody,
+    security(("bearer" = ["operator"])),
+    responses((status = 202, body = BulkSubmitted), (status = 422, body = ErrorBody)))]
+async fn submit_bulk(
+    auth: Auth<Operator>,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<BulkBody>,
+) -> Result<(StatusCode, Json<BulkSubmitted>), ApiError> {
+    if body.agents.is_empty() || body.agents.len() > MAX_BULK_AGENTS {
+        return Err(ApiError::invalid_value(
+            "agents",
+            format!("must list 1 to {MAX_BULK_AGENTS} agents"),
+        ));
+    }
+    for (i, a) in body.agents.iter().enumerate() {
+        check_agent_id(&format!("agents[{i}]"), a)?;
+    }
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::invalid_value("reason", "must not be empty"));
+    }
+    let request = BulkRequest {
+        agents: body.agents.iter().cloned().map(AgentId).collect(),
+        kind: match body.action {
+            ActionDto::Sleep => ActionKind::Sleep,
+            ActionDto::Wake => ActionKind::Wake,
+        },
+        strategy: match body.strategy {
+            StrategyDto::Sequential => BulkStrategy::Sequential,
+            StrategyDto::Parallel => BulkStrategy::Parallel,
+            StrategyDto::Staged => BulkStrategy::Staged,
+        },
+        stage_size: body.stage_size,
+        reason: body.reason.clone(),
+    };
+    request.validate()?;
+    // Audited before it starts, so the trail shows the intent even if the run is interrupted.
+    audit::record(
+        &state.store,
+        &auth.claims.sub,
+        Change {
+            action: "bulk.submit",
+            target: "fleet",
+            before: serde_json::Value::Null,
+            after: audit::json(&request),
+            reason: &body.reason,
+        },
+    )
+    .await?;
+    let id = state.engine.submit_bulk(&auth.claims.sub, request)?;
+    Ok((StatusCode::ACCEPTED, Json(BulkSubmitted { id })))
+}
+
+/// A bulk operation's status and task counts.
+#[utoipa::path(get, path = "/bulk/{id}", tag = "tasks",
+    params(("id" = String, Path, description = "Bulk operation id")),
+    security(("bearer" = ["viewer"])),
+    responses((status = 200, body = BulkView), (status = 404, body = ErrorBody)))]
+async fn get_bulk(
+    _auth: Auth<Viewer>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<BulkView>, ApiError> {
+    let status = state.engine.bulk_status(&id).await?;
+    let op = status.operation;
+    Ok(Json(BulkView {
+        id: op.operation.id,
+        action: match op.operation.kind {
+            ActionKind::Sleep => ActionDto::Sleep,
+            ActionKind::Wake => ActionDto::Wake,
+        },
+        strategy: match op.operation.strategy {
+            BulkStrategy::Sequential => StrategyDto::Sequential,
+            BulkStrategy::Parallel => StrategyDto::Parallel,
+            BulkStrategy::Staged => StrategyDto::Staged,
+        },
+        status: op.status.into(),
+        actor: op.operation.actor,
+        created_at: clock::to_api(op.operation.created_at),
+        updated_at: clock::to_api(op.updated_at),
+        tasks: status
+            .tasks
+            .into_iter()
+            .map(|(s, n)| {
+                let name = match serde_json::to_value(s) {
+                    Ok(serde_json::Value::String(s)) => s,
+                    _ => format!("{s:?}"),
+                };
+                (name, n)
+            })
+            .collect(),
     }))
 }

@@ -1,0 +1,99 @@
+//! The demand forecast the planner provisions on, with its upper quantile.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Auth, Viewer};
+use crate::clock;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiQuery;
+use crate::state::AppState;
+
+/// Longest horizon served, in demand steps.
+pub const MAX_HORIZON: usize = 2016;
+
+/// The forecast routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_forecast))
+}
+
+/// How far to forecast.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ForecastQuery {
+    /// Steps of `demand_step` after the newest sample, 1 to 2016 (default 60).
+    pub horizon: Option<usize>,
+}
+
+/// One forecast step.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ForecastPoint {
+    /// Step number, from 1.
+    pub step: usize,
+    /// Approximate time of the step (newest sample time, or now, plus `step` × `step_s`).
+    pub at: DateTime<Utc>,
+    /// Point forecast.
+    pub mean: f64,
+    /// Upper bound of the prediction interval the planner provisions on.
+    pub upper: f64,
+}
+
+/// A forecast.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ForecastView {
+    /// Model that produced it.
+    pub model: String,
+    /// Seconds per step.
+    pub step_s: u64,
+    /// The steps.
+    pub points: Vec<ForecastPoint>,
+}
+
+/// Forecast demand with its upper interval bound.
+#[utoipa::path(get, path = "/forecast", tag = "forecast", params(ForecastQuery),
+    security(("bearer" = ["viewer"])),
+    responses((status = 200, body = ForecastView), (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+async fn get_forecast(
+    _auth: Auth<Viewer>,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ForecastQuery>,
+) -> Result<Json<ForecastView>, ApiError> {
+    let horizon = q.horizon.unwrap_or(60);
+    if !(1..=MAX_HORIZON).contains(&horizon) {
+        return Err(ApiError::invalid_value(
+            "horizon",
+            format!("must be between 1 and {MAX_HORIZON}"),
+        ));
+    }
+    let step = state.engine.config().demand_step;
+    let origin = match state.store.latest_demand().await? {
+        Some(s) => s.at,
+        None => state.now(),
+    };
+    let f = state.engine.forecast(horizon).await?;
+    let points = f
+        .mean
+        .iter()
+        .zip(&f.upper)
+        .take(horizon)
+        .enumerate()
+        .map(|(i, (&mean, &upper))| ForecastPoint {
+            step: i + 1,
+            at: clock::to_api(origin.plus(step * (i as u32 + 1))),
+            mean,
+            upper,
+        })
+        .collect();
+    Ok(Json(ForecastView {
+        model: f.model,
+        step_s: step.as_secs(),
+        points,
+    }))
+}

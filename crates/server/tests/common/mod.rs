@@ -1,0 +1,192 @@
+//! Boots the real server on 127.0.0.1:0 against SQLite (and PostgreSQL when
+//! `HIVE_TEST_POSTGRES_URL` is set) and talks to it over HTTP.
+
+#![allow(dead_code)] // each test binary uses a different part of this helper
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use hivesched_server::auth::{Role, TokenKeys};
+use hivesched_server::{Mode, Server, ServiceConfig};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
+
+/// Database URLs to run a test against: a fresh SQLite file, plus PostgreSQL when configured.
+pub fn backends() -> Vec<String> {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "hivesched-server-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut urls = vec![format!("sqlite://{}/db.sqlite?mode=rwc", dir.display())];
+    match std::env::var("HIVE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => urls.push(url),
+        _ if std::env::var("HIVE_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("HIVE_TEST_REQUIRE_SERVICES=1 but HIVE_TEST_POSTGRES_URL is not set")
+        }
+        _ => eprintln!("skipping PostgreSQL: HIVE_TEST_POSTGRES_URL is not set"),
+    }
+    urls
+}
+
+/// A running server and a client for it.
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub store: hivesched_store::Store,
+    pub database_url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub fn config(database_url: &str, extra_toml: &str) -> ServiceConfig {
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\ndatabase_url = \"{database_url}\"\njwt_secret = \"{SECRET}\"\n\
+         tick_interval = 3600\nmax_body_bytes = 65536\n{extra_toml}\n\
+         [actuator]\nkind = \"fake\"\nagents = 4\n"
+    );
+    ServiceConfig::from_toml(&text, Vec::new()).unwrap()
+}
+
+impl TestServer {
+    pub async fn start(database_url: &str) -> TestServer {
+        Self::start_with(config(database_url, "")).await
+    }
+
+    pub async fn start_with(cfg: ServiceConfig) -> TestServer {
+        let server = Server::start(&cfg, Mode::Serve).await.unwrap();
+        let base = format!("http://{}", server.local_addr());
+        let store = server.store().clone();
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            server
+                .serve(async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        TestServer {
+            base,
+            client: reqwest::Client::new(),
+            store,
+            database_url: cfg.database_url.clone(),
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+fn now_secs() -> u64 {
+    jsonwebtoken::get_current_timestamp()
+}
+
+/// A valid token for `role`.
+pub fn token(role: Role) -> String {
+    TokenKeys::new(SECRET.as_bytes())
+        .unwrap()
+        .mint(
+            &format!("test-{role}"),
+            role,
+            Duration::from_secs(600),
+            now_secs(),
+        )
+        .unwrap()
+}
+
+/// A token that expired an hour ago.
+pub fn expired_token() -> String {
+    TokenKeys::new(SECRET.as_bytes())
+        .unwrap()
+        .mint(
+            "late",
+            Role::Admin,
+            Duration::from_secs(60),
+            now_secs() - 3600,
+        )
+        .unwrap()
+}
+
+/// An admin token signed with another secret.
+pub fn forged_token() -> String {
+    TokenKeys::new(b"some-other-secret-that-is-long-enough!!")
+        .unwrap()
+        .mint("mallory", Role::Admin, Duration::from_secs(600), now_secs())
+        .unwrap()
+}
+
+/// A fresh emergency code stored in `store`.
+pub async fn code(store: &hivesched_store::Store) -> String {
+    hivesched_server::auth::issue_code(
+        store,
+        hivesched_server::auth::CODE_PURPOSE_EMERGENCY,
+        "test",
+        Duration::from_secs(600),
+        hivesched_server::clock::now(),
+    )
+    .await
+    .unwrap()
+}
