@@ -311,7 +311,7 @@ async fn the_breaker_opens_after_consecutive_failures_and_half_opens_after_coold
         },
         breaker: BreakerConfig {
             failure_threshold: 3,
-            cooldown: Duration::from_millis(300),
+            cooldown: Duration::from_millis(800),
         },
         ..HttpActuatorConfig::new(&s.base)
     })
@@ -344,7 +344,7 @@ async fn the_breaker_opens_after_consecutive_failures_and_half_opens_after_coold
     assert_eq!(a.circuit_state(&id("agent-5")), CircuitState::Closed);
 
     // Half-open: one failure reopens at once.
-    tokio::time::sleep(Duration::from_millis(320)).await;
+    tokio::time::sleep(Duration::from_millis(850)).await;
     assert_eq!(a.circuit_state(&broken), CircuitState::HalfOpen);
     let probe = a.sleep(&broken, &request("k-1", 1)).await;
     assert!(
@@ -355,7 +355,7 @@ async fn the_breaker_opens_after_consecutive_failures_and_half_opens_after_coold
     assert_eq!(a.circuit_state(&broken), CircuitState::Open);
 
     // Half-open again: a success closes it, and the same key still acts only once.
-    tokio::time::sleep(Duration::from_millis(320)).await;
+    tokio::time::sleep(Duration::from_millis(850)).await;
     let healed = a.sleep(&broken, &request("k-1", 1)).await;
     assert_eq!(healed.expect("healed"), Outcome::Accepted);
     assert_eq!(a.circuit_state(&broken), CircuitState::Closed);
