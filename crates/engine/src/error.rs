@@ -51,7 +51,6 @@ pub enum EngineError {
         /// Why the value is not acceptable.
         reason: String,
     },
-    /// Binding or serving a listener failed.
     /// The database failed; the engine stops acting rather than act blind.
     #[error("database: {0}")]
     Store(#[from] hivesched_store::StoreError),
@@ -64,6 +63,7 @@ pub enum EngineError {
     /// The forecaster failed.
     #[error("forecast failed: {0}")]
     Forecast(#[from] hivesched_policy::ForecastFailure),
+    /// Binding or serving a listener failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
