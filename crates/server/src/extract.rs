@@ -64,8 +64,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
+        // serde_json reports some type mismatches (a number where an enum is expected) as
+        // syntax errors: if the body is valid JSON, the fault is the field's value.
+        let valid_json = || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
         match inner.classify() {
             serde_json::error::Category::Data => field_error(&path, &inner.to_string()),
+            serde_json::error::Category::Syntax if valid_json() => {
+                field_error(&path, &format!("invalid value: {inner}"))
+            }
             _ => ApiError::MalformedJson(inner.to_string()),
         }
     })
