@@ -38,7 +38,9 @@ const NOT_KEYS: [&str; 3] = [
 ];
 
 /// Top-level keys that belong to the service rather than to the scheduler.
-const SERVICE_KEYS: [&str; 8] = [
+const SERVICE_KEYS: [&str; 10] = [
+    "max_concurrent_tasks",
+    "sleeps_per_minute",
     "listen",
     "database_url",
     "jwt_secret",
@@ -120,6 +122,10 @@ pub struct ServiceConfig {
     pub request_timeout: Duration,
     /// Interval of the demand series the forecaster works on (one sample per step).
     pub demand_step: Duration,
+    /// Automation tasks calling the fleet at once.
+    pub max_concurrent_tasks: usize,
+    /// Sleeps the executor starts per minute of real time, bulk operations included.
+    pub sleeps_per_minute: u32,
     /// Where actions go.
     pub actuator: ActuatorSettings,
     /// Settings also changeable at run time.
@@ -140,6 +146,10 @@ struct ServiceKeys {
     tick_interval: u64,
     #[serde(default = "default_demand_step")]
     demand_step: u64,
+    #[serde(default = "default_max_concurrent_tasks")]
+    max_concurrent_tasks: usize,
+    #[serde(default = "default_sleeps_per_minute")]
+    sleeps_per_minute: u32,
     #[serde(default = "default_max_body_bytes")]
     max_body_bytes: usize,
     #[serde(default = "default_request_timeout")]
@@ -156,6 +166,12 @@ pub fn default_database_url() -> String {
     "sqlite://hivesched.db?mode=rwc".to_owned()
 }
 fn default_tick_interval() -> u64 {
+    10
+}
+fn default_max_concurrent_tasks() -> usize {
+    5
+}
+fn default_sleeps_per_minute() -> u32 {
     10
 }
 fn default_demand_step() -> u64 {
@@ -221,6 +237,15 @@ impl ServiceConfig {
                 "must be between 1 and 3600 seconds",
             ));
         }
+        if !(1..=1000).contains(&keys.max_concurrent_tasks) {
+            return Err(ApiError::config(
+                "max_concurrent_tasks",
+                "must be between 1 and 1000",
+            ));
+        }
+        if keys.sleeps_per_minute == 0 {
+            return Err(ApiError::config("sleeps_per_minute", "must be at least 1"));
+        }
         if !(1..=86_400).contains(&keys.demand_step) {
             return Err(ApiError::config(
                 "demand_step",
@@ -261,6 +286,8 @@ impl ServiceConfig {
             max_body_bytes: keys.max_body_bytes,
             request_timeout: Duration::from_secs(keys.request_timeout),
             demand_step: Duration::from_secs(keys.demand_step),
+            max_concurrent_tasks: keys.max_concurrent_tasks,
+            sleeps_per_minute: keys.sleeps_per_minute,
             actuator: keys.actuator,
             settings,
         })
@@ -296,6 +323,14 @@ impl ServiceConfig {
         table.insert(
             "demand_step".into(),
             Value::Integer(self.demand_step.as_secs() as i64),
+        );
+        table.insert(
+            "max_concurrent_tasks".into(),
+            Value::Integer(self.max_concurrent_tasks as i64),
+        );
+        table.insert(
+            "sleeps_per_minute".into(),
+            Value::Integer(i64::from(self.sleeps_per_minute)),
         );
         table.insert("actuator".into(), to_value(&self.actuator)?);
         if let Value::Table(scheduler) = to_value(&self.settings.scheduler)? {

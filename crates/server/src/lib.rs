@@ -7,14 +7,18 @@
 //! - [`error`]: the one error type and its JSON rendering.
 //! - [`audit`]: a hash-chained audit record for every change.
 //! - [`metrics`]: the Prometheus registry and HTTP request metrics.
+//! - [`demo`]: `hivesched demo`, the service with the fake fleet replaying a bundled trace.
+//! - [`ops`]: database-only operator commands (issue a code, verify the audit chain).
 
 pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod ops;
 mod random;
 pub mod routes;
 pub mod server;
@@ -22,5 +26,6 @@ pub mod state;
 
 pub use config::{RuntimeSettings, ServiceConfig};
 pub use error::ApiError;
+pub use hivesched_store::AuditVerification;
 pub use routes::openapi_json;
 pub use server::{Mode, Server, run};

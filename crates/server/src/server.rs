@@ -76,8 +76,8 @@ impl Server {
         );
         let engine_config = EngineConfig {
             limits: ExecutorLimits {
-                sleeps_per_minute: sleeps_per_minute(&settings),
-                ..ExecutorLimits::default()
+                max_concurrent: config.max_concurrent_tasks,
+                sleeps_per_minute: config.sleeps_per_minute,
             },
             scheduler: settings.scheduler.clone(),
             tick_interval: settings.tick(),
@@ -220,14 +220,6 @@ pub fn actuator(settings: &ActuatorSettings) -> Result<Arc<dyn DynActuator>, Api
             .map_err(|e| ApiError::config("actuator.agents", e.to_string()))?,
         ),
     })
-}
-
-/// The executor's sleep limit per minute, from the sleep-rate rail (at least 1).
-fn sleeps_per_minute(settings: &RuntimeSettings) -> u32 {
-    let rails = &settings.scheduler.rails;
-    let per_minute =
-        f64::from(rails.sleep_rate) * 60.0 / rails.sleep_rate_window.as_secs_f64().max(1.0);
-    (per_minute.ceil() as u32).max(1)
 }
 
 fn signing_keys(config: &ServiceConfig, mode: Mode) -> Result<TokenKeys, ApiError> {

@@ -1,0 +1,216 @@
+//! `hivesched demo`: the whole service on a fresh machine with nothing installed — embedded
+//! SQLite, the in-process fake fleet, and the bundled NYC-taxi trace replayed as demand on a
+//! clock that runs one 30-minute trace step per tick, so something happens every tick.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use hivesched_engine::clock::{Clock, ScaledClock};
+use hivesched_engine::fake_fleet::{FakeFleet, FakeFleetConfig};
+use hivesched_policy::{SchedulerConfig, Time};
+use hivesched_store::{DemandSample, Store};
+
+use crate::auth::Role;
+use crate::config::{ActuatorSettings, RuntimeSettings, ServiceConfig};
+use crate::error::ApiError;
+use crate::server::{Mode, Server};
+
+/// The bundled trace (Numenta Anomaly Benchmark, MIT; see `data/README.md`).
+const BUNDLED_TRACE: &str = include_str!("../../../data/nyc_taxi.csv");
+
+/// Real seconds per tick; one trace step (30 minutes) passes per tick.
+const TICK_SECS: u64 = 2;
+/// Trace step of the bundled trace.
+const STEP_SECS: u64 = 1800;
+/// Trace history loaded before the replay starts, so forecasts have a week to work with.
+const WARM_UP_DAYS: i64 = 7;
+/// Fleet size and per-agent capacity used by the README's simulation of the same trace.
+const AGENTS: u32 = 45;
+const CAPACITY: f64 = 1000.0;
+
+/// Where and how the demo runs.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory of the SQLite database (created if needed; a previous demo database is
+    /// replaced so every run starts at the beginning of the trace).
+    pub data_dir: PathBuf,
+}
+
+/// A demo ready to serve: its URL, an admin token and the database it writes.
+pub struct Demo {
+    server: Server,
+    samples: Vec<DemandSample>,
+    clock: Arc<dyn Clock>,
+    /// `http://ADDR`.
+    pub url: String,
+    /// A 24-hour admin token for this run (the signing secret is random per run).
+    pub admin_token: String,
+    /// The database URL, for `hivesched auth issue-code --database` and `audit verify`.
+    pub database_url: String,
+}
+
+/// Parses `timestamp,value` rows (NAB format) into samples.
+fn parse_trace(text: &str) -> Result<Vec<DemandSample>, ApiError> {
+    text.lines()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            let bad = || ApiError::Internal(format!("bundled trace line {}: {line:?}", i + 1));
+            let (ts, value) = line.split_once(',').ok_or_else(bad)?;
+            let at = NaiveDateTime::parse_from_str(ts.trim(), "%Y-%m-%d %H:%M:%S")
+                .map_err(|_| bad())?
+                .and_utc();
+            Ok(DemandSample {
+                at: Time::from_millis(at.timestamp_millis()),
+                value: value.trim().parse().map_err(|_| bad())?,
+            })
+        })
+        .collect()
+}
+
+/// The demo's configuration: acting (not shadow) against the fake fleet, the README's fleet
+/// size and capacity, and limits scaled to the fast clock.
+fn demo_config(options: &DemoOptions, database_url: String) -> ServiceConfig {
+    let mut scheduler = SchedulerConfig {
+        shadow: false,
+        capacity: CAPACITY,
+        // A sample arrives every step; allow two before demand counts as stale.
+        demand_staleness: Duration::from_secs(2 * STEP_SECS),
+        ..SchedulerConfig::default()
+    };
+    scheduler.rails.min_awake = 2;
+    ServiceConfig {
+        listen: options.listen,
+        database_url,
+        jwt_secret: None,
+        max_body_bytes: 1024 * 1024,
+        request_timeout: Duration::from_secs(30),
+        demand_step: Duration::from_secs(STEP_SECS),
+        max_concurrent_tasks: 5,
+        // The executor's limit counts real minutes, and a real minute is 15 trace hours here.
+        sleeps_per_minute: 600,
+        actuator: ActuatorSettings::Fake { agents: AGENTS },
+        settings: RuntimeSettings {
+            tick_interval: TICK_SECS,
+            scheduler,
+        },
+    }
+}
+
+/// Removes a previous demo database (the file and its WAL companions) so the replay restarts.
+fn remove_old_database(db: &Path) -> Result<(), ApiError> {
+    for suffix in ["", "-wal", "-shm"] {
+        let path = PathBuf::from(format!("{}{suffix}", db.display()));
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(ApiError::Io {
+                    context: format!("removing {}", path.display()),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Demo {
+    /// Prepares the data directory, starts the service on the fast clock with the fake fleet,
+    /// and loads a week of trace history.
+    pub async fn start(options: &DemoOptions) -> Result<Demo, ApiError> {
+        let samples = parse_trace(BUNDLED_TRACE)?;
+        let first = samples
+            .first()
+            .ok_or_else(|| ApiError::Internal("the bundled trace is empty".into()))?
+            .at;
+        std::fs::create_dir_all(&options.data_dir).map_err(|source| ApiError::Io {
+            context: format!("creating {}", options.data_dir.display()),
+            source,
+        })?;
+        let db = options.data_dir.join("hivesched.db");
+        remove_old_database(&db)?;
+        let database_url = format!("sqlite://{}?mode=rwc", db.display());
+        let config = demo_config(options, database_url.clone());
+        let origin = Time::from_millis(first.as_millis() + WARM_UP_DAYS * 86_400_000);
+        let factor = (STEP_SECS / TICK_SECS) as f64;
+        let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(origin, factor));
+        let scaled = |secs: f64| Duration::from_secs_f64(secs / factor);
+        let fleet = FakeFleet::new(FakeFleetConfig {
+            agents: AGENTS,
+            checkpoint: scaled(60.0),
+            consolidation: scaled(540.0),
+            wake_latency: scaled(600.0),
+            failure_rate: 0.0,
+            seed: 7,
+        })?;
+        let store = Store::connect(&database_url).await?;
+        let history: Vec<DemandSample> =
+            samples.iter().filter(|s| s.at < origin).cloned().collect();
+        store.insert_demand(&history).await?;
+        store.close().await;
+        let server =
+            Server::start_with(&config, Mode::Demo, Arc::clone(&clock), Arc::new(fleet)).await?;
+        let url = format!("http://{}", server.local_addr());
+        let admin_token =
+            server.mint_token("demo-admin", Role::Admin, Duration::from_secs(86_400))?;
+        Ok(Demo {
+            server,
+            samples,
+            clock,
+            url,
+            admin_token,
+            database_url,
+        })
+    }
+
+    /// Replays the trace as demand (each sample once the fast clock reaches it) and serves
+    /// until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ApiError> {
+        let store = self.server.store().clone();
+        let clock = self.clock;
+        let samples = self.samples;
+        let replay = tokio::spawn(async move {
+            let mut next = samples.partition_point(|s| s.at < clock.now());
+            let mut ticker = tokio::time::interval(Duration::from_millis(250));
+            while next < samples.len() {
+                ticker.tick().await;
+                let due = samples[next..].partition_point(|s| s.at <= clock.now());
+                if due == 0 {
+                    continue;
+                }
+                if let Err(e) = store.insert_demand(&samples[next..next + due]).await {
+                    tracing::warn!(error = %e, "demo demand replay failed; retrying");
+                    continue;
+                }
+                next += due;
+            }
+            tracing::info!("the demo trace is fully replayed");
+        });
+        let result = self.server.serve(shutdown).await;
+        replay.abort();
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_trace_parses() {
+        let samples = parse_trace(BUNDLED_TRACE).unwrap();
+        assert_eq!(samples.len(), 10_320);
+        assert!(samples.windows(2).all(|w| w[0].at < w[1].at));
+        assert_eq!(samples[0].value, 10844.0);
+    }
+}

@@ -1,0 +1,30 @@
+//! Operator commands that work on the database without a running server: issuing one-time
+//! codes and verifying the audit chain (`hivesched auth issue-code`, `hivesched audit verify`).
+
+use std::time::Duration;
+
+use hivesched_store::{AuditVerification, Store};
+
+use crate::auth::{CODE_PURPOSE_EMERGENCY, issue_code};
+use crate::clock;
+use crate::error::ApiError;
+
+/// Issues an emergency-control code valid for `ttl`, stored hashed in `database_url`.
+pub async fn issue_emergency_code(
+    database_url: &str,
+    issued_by: &str,
+    ttl: Duration,
+) -> Result<String, ApiError> {
+    let store = Store::connect(database_url).await?;
+    let code = issue_code(&store, CODE_PURPOSE_EMERGENCY, issued_by, ttl, clock::now()).await;
+    store.close().await;
+    code
+}
+
+/// Walks the audit chain in `database_url` and reports the first broken record, if any.
+pub async fn verify_audit(database_url: &str) -> Result<AuditVerification, ApiError> {
+    let store = Store::connect(database_url).await?;
+    let verification = store.verify_audit_chain().await;
+    store.close().await;
+    Ok(verification?)
+}
