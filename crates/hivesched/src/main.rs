@@ -20,9 +20,13 @@ enum Command {
     Forecast(cmd::forecast::Args),
     /// Rolling-origin backtest of every forecasting model on a series.
     Backtest(cmd::backtest::Args),
+    /// Serve a reference fake fleet that honours the actuator contract.
+    FakeFleet(cmd::fake_fleet::Args),
 }
 
 fn main() -> std::process::ExitCode {
+    // One TLS crypto backend for the whole process (reqwest and anything else using rustls).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -37,5 +41,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(args) => cmd::simulate::run(args),
         Command::Forecast(args) => cmd::forecast::run(args),
         Command::Backtest(args) => cmd::backtest::run(args),
+        Command::FakeFleet(args) => cmd::fake_fleet::run(args),
     }
 }
