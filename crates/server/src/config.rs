@@ -348,7 +348,10 @@ fn to_value<T: Serialize>(v: &T) -> Result<Value, ApiError> {
 fn typed<T: serde::de::DeserializeOwned>(table: Table, prefix: &str) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(Value::Table(table)).map_err(|err| {
         let path = err.path().to_string();
-        let (field, message) = crate::extract::name_field(&path, &err.into_inner().to_string());
+        let inner = err.into_inner().to_string();
+        // toml repeats the key on a second line ("in `rails.min_awake`"): the key is named below.
+        let first_line = inner.lines().next().unwrap_or_default();
+        let (field, message) = crate::extract::name_field(&path, first_line);
         let field = if field == "(body)" {
             "(file)".to_owned()
         } else {
