@@ -14,6 +14,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the service on SQLite with the built-in fake fleet replaying the bundled trace.
+    Demo(cmd::demo::Args),
+    /// Run the scheduler service with its HTTP API.
+    Serve(cmd::serve::Args),
     /// Replay a demand trace against every policy and score them.
     Simulate(cmd::simulate::Args),
     /// Forecast the steps after the end of a series.
@@ -22,6 +26,12 @@ enum Command {
     Backtest(cmd::backtest::Args),
     /// Serve a reference fake fleet that honours the actuator contract.
     FakeFleet(cmd::fake_fleet::Args),
+    /// Mint API tokens and issue one-time authorization codes.
+    Auth(cmd::auth::Args),
+    /// Verify the audit log's hash chain.
+    Audit(cmd::audit::Args),
+    /// Validate a configuration file and print the effective configuration.
+    Config(cmd::config::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,5 +52,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Forecast(args) => cmd::forecast::run(args),
         Command::Backtest(args) => cmd::backtest::run(args),
         Command::FakeFleet(args) => cmd::fake_fleet::run(args),
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Auth(args) => cmd::auth::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
+        Command::Config(args) => cmd::config::run(args),
     }
 }
