@@ -1,0 +1,384 @@
+//! The forecast crate's backtest-weighted ensemble behind the planner's [`Forecaster`] trait.
+//!
+//! Fitting the ensemble costs tens of milliseconds (every candidate is backtested on several
+//! origins), far too much to redo on every tick, so it **refits on a schedule**: every
+//! [`EnsembleConfig::refit_every`] of history (default 6 h). Each fit forecasts
+//! `horizon + steps until the next refit` steps; until the next refit every call is served from
+//! that forecast, sliced to start right after the newest sample. The upper bound is the
+//! ensemble's upper interval at [`EnsembleConfig::level`] (default 95 %). A fit error is returned
+//! as [`ForecastFailure::Model`], so the scheduler fails safe and its breaker counts it.
+//!
+//! The last fit is kept as a [`ModelRecord`] (model, parameters, backtest accuracy, fit time)
+//! for the service to persist in its model registry.
+
+use std::time::{Duration, Instant};
+
+use hivesched_forecast::ensemble::MemberInfo;
+use hivesched_forecast::pipeline::{self, SeasonSpec};
+use hivesched_forecast::season::calendar_periods;
+use hivesched_forecast::{Ensemble, Fitted};
+use hivesched_policy::time::{duration_ms, steps_covering};
+use hivesched_policy::{DemandForecast, DemandHistory, ForecastFailure, Forecaster, Time};
+
+/// Settings of [`EnsembleForecaster`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnsembleConfig {
+    /// History time between refits (at least one step is used).
+    pub refit_every: Duration,
+    /// Level in percent of the upper interval the planner provisions on.
+    pub level: f64,
+    /// Most recent history the ensemble is fitted on (the backtests use at most four weeks too).
+    pub max_history: Duration,
+}
+
+impl Default for EnsembleConfig {
+    fn default() -> Self {
+        EnsembleConfig {
+            refit_every: Duration::from_secs(6 * 3600),
+            level: 95.0,
+            max_history: Duration::from_secs(28 * 86_400),
+        }
+    }
+}
+
+/// Model registry record of one fit, ready to be persisted by the service.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ModelRecord {
+    /// The fitted ensemble as described by the forecast crate, e.g. `Ensemble[MSTL[48,336]+AR(2) 0.33, …]`.
+    pub model: String,
+    /// Fitted parameters (members, member parameters, scale, ranking, cold start, failures).
+    pub params: serde_json::Value,
+    /// Members chosen, with weights and backtest MAE.
+    pub members: Vec<MemberInfo>,
+    /// Measured accuracy: every backtested candidate's MAE over the rolling-origin backtest,
+    /// divided by the mean demand of the history, best first (empty under cold start).
+    pub backtest_relative_mae: Vec<(String, f64)>,
+    /// Seasonal periods (steps) the fit used.
+    pub seasons: Vec<usize>,
+    /// Points of history fitted on (after cleaning and level-shift trimming).
+    pub history_points: usize,
+    /// Steps forecast at this fit (`horizon` + steps until the next refit).
+    pub horizon: usize,
+    /// Time of the newest sample the fit saw.
+    pub fitted_at: Time,
+    /// Wall-clock time of preparation, fit and forecast, milliseconds.
+    pub fit_ms: f64,
+    /// Why the ensemble was in cold start, if it was.
+    pub cold_start: Option<String>,
+    /// Repairs made to the history (gaps filled, spikes pulled back, trimming).
+    pub warnings: Vec<String>,
+}
+
+/// The forecast of the last fit, served until the next refit.
+#[derive(Debug, Clone)]
+struct Cached {
+    /// Newest sample when the fit was made: `mean[0]` is the step after it.
+    origin: Time,
+    mean: Vec<f64>,
+    upper: Vec<f64>,
+    model: String,
+}
+
+/// [`Forecaster`] on top of the backtest-weighted [`Ensemble`], refitted on a schedule.
+#[derive(Debug, Clone)]
+pub struct EnsembleForecaster {
+    config: EnsembleConfig,
+    cached: Option<Cached>,
+    record: Option<ModelRecord>,
+    fits: u64,
+}
+
+impl EnsembleForecaster {
+    /// A forecaster that has not fitted yet; the first call fits.
+    pub fn new(config: EnsembleConfig) -> Self {
+        EnsembleForecaster {
+            config,
+            cached: None,
+            record: None,
+            fits: 0,
+        }
+    }
+
+    /// Registry record of the last successful fit.
+    pub fn last_fit(&self) -> Option<&ModelRecord> {
+        self.record.as_ref()
+    }
+
+    /// Fits attempted so far (successful or not).
+    pub fn fits(&self) -> u64 {
+        self.fits
+    }
+
+    /// Prepares the recent history, fits the ensemble and forecasts `h` steps after `origin`.
+    fn fit(&mut self, history: &DemandHistory, origin: Time, h: usize) -> Result<Cached, String> {
+        self.fits += 1;
+        let start = Instant::now();
+        let step = history.step();
+        let step_s = step.as_secs_f64();
+        let raw = recent_grid(history, self.config.max_history);
+        let prepared =
+            pipeline::prepare(&raw, Some(step_s), &SeasonSpec::Auto).map_err(|e| e.to_string())?;
+        let calendar: Vec<usize> = calendar_periods(step_s)
+            .map(|(d, w)| [d, w].into_iter().filter(|&p| p >= 2).collect())
+            .unwrap_or_default();
+        let fitted = Ensemble::new(h)
+            .with_calendar(&calendar)
+            .fit_ensemble(&prepared.values, &prepared.seasons)
+            .map_err(|e| e.to_string())?;
+        let forecast = fitted
+            .forecast(h, &[self.config.level])
+            .map_err(|e| e.to_string())?;
+        let hi = forecast
+            .intervals
+            .first()
+            .map(|iv| iv.hi.as_slice())
+            .ok_or("the ensemble returned no interval")?;
+        if forecast.mean.len() < h || hi.len() < h {
+            return Err(format!("the ensemble returned {} of {h} steps", hi.len()));
+        }
+        let mean: Vec<f64> = forecast.mean.iter().map(|v| v.max(0.0)).collect();
+        let upper: Vec<f64> = hi.iter().zip(&mean).map(|(u, m)| u.max(*m)).collect();
+        if mean.iter().chain(&upper).any(|v| !v.is_finite()) {
+            return Err("the ensemble returned a non-finite forecast".into());
+        }
+        let model = fitted.describe();
+        self.record = Some(ModelRecord {
+            model: model.clone(),
+            params: fitted.params(),
+            members: fitted.members(),
+            backtest_relative_mae: fitted.ranking().to_vec(),
+            seasons: prepared.seasons.clone(),
+            history_points: prepared.values.len(),
+            horizon: h,
+            fitted_at: origin,
+            fit_ms: start.elapsed().as_secs_f64() * 1000.0,
+            cold_start: fitted.cold_start().map(str::to_owned),
+            warnings: prepared.warnings(),
+        });
+        Ok(Cached {
+            origin,
+            mean,
+            upper,
+            model,
+        })
+    }
+}
+
+/// The last `window` of `history` on a regular grid of its step; missing steps are NaN, for the
+/// forecast crate's cleaner to fill and report.
+fn recent_grid(history: &DemandHistory, window: Duration) -> Vec<f64> {
+    let (times, values) = (history.times(), history.values());
+    let step = duration_ms(history.step()).max(1);
+    let Some(&newest) = times.last() else {
+        return Vec::new();
+    };
+    let from = newest.minus(window);
+    let first = times.partition_point(|t| *t < from);
+    let t0 = times[first].as_millis();
+    let slot = |t: Time| ((t.as_millis() - t0) as f64 / step as f64).round() as usize;
+    let mut grid = vec![f64::NAN; slot(newest) + 1];
+    for (t, v) in times[first..].iter().zip(&values[first..]) {
+        let i = slot(*t).min(grid.len() - 1);
+        grid[i] = *v;
+    }
+    grid
+}
+
+impl Forecaster for EnsembleForecaster {
+    fn name(&self) -> String {
+        "ensemble".into()
+    }
+
+    fn forecast(
+        &mut self,
+        history: &DemandHistory,
+        horizon: usize,
+    ) -> Result<DemandForecast, ForecastFailure> {
+        let Some((newest, _)) = history.last() else {
+            return Err(ForecastFailure::NotEnoughHistory { got: 0, need: 1 });
+        };
+        let step_ms = duration_ms(history.step()).max(1);
+        let refit_steps = steps_covering(self.config.refit_every, history.step()).max(1) as usize;
+        // Steps since the last fit; `None` when there is no fit or the history went backwards.
+        let offset = |c: &Cached| {
+            let ms = newest.as_millis().checked_sub(c.origin.as_millis())?;
+            usize::try_from((ms as f64 / step_ms as f64).round() as i64).ok()
+        };
+        let reuse = self
+            .cached
+            .as_ref()
+            .and_then(|c| offset(c).filter(|&k| k < refit_steps && k + horizon <= c.mean.len()));
+        let k = match reuse {
+            Some(k) => k,
+            None => {
+                self.cached = None;
+                let fit = self
+                    .fit(history, newest, horizon + refit_steps)
+                    .map_err(|e| ForecastFailure::Model(format!("ensemble: {e}")))?;
+                self.cached = Some(fit);
+                0
+            }
+        };
+        let c = self.cached.as_ref().ok_or_else(|| {
+            ForecastFailure::Model("ensemble: no fitted forecast to serve".into())
+        })?;
+        Ok(DemandForecast {
+            mean: c.mean[k..k + horizon].to_vec(),
+            upper: c.upper[k..k + horizon].to_vec(),
+            model: c.model.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const HALF_HOUR: u64 = 1800;
+
+    fn history(step_s: u64, values: &[f64]) -> DemandHistory {
+        let mut h = DemandHistory::new(Duration::from_secs(step_s), 100_000);
+        for (i, v) in values.iter().enumerate() {
+            h.push(Time::from_secs(i as i64 * step_s as i64), *v);
+        }
+        h
+    }
+
+    /// A daily cycle at half-hour steps, with deterministic jitter.
+    fn daily(n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| {
+                let phase = (i % 48) as f64 / 48.0 * std::f64::consts::TAU;
+                200.0 + 150.0 * phase.sin() + ((i * 7919) % 17) as f64
+            })
+            .collect()
+    }
+
+    /// Ok with finite, non-negative values and upper ≥ mean, or a model / history error.
+    fn check(result: Result<DemandForecast, ForecastFailure>, horizon: usize) {
+        match result {
+            Ok(f) => {
+                assert_eq!(f.mean.len(), horizon);
+                assert_eq!(f.upper.len(), horizon);
+                f.validate(horizon).unwrap();
+                for (m, u) in f.mean.iter().zip(&f.upper) {
+                    assert!(*m >= 0.0 && u >= m, "mean {m} upper {u}");
+                }
+            }
+            Err(ForecastFailure::Model(_) | ForecastFailure::NotEnoughHistory { .. }) => {}
+            Err(e) => panic!("unexpected failure {e}"),
+        }
+    }
+
+    #[test]
+    fn short_and_constant_histories_give_finite_forecasts_or_errors() {
+        for n in 0..=120 {
+            let mut f = EnsembleForecaster::new(EnsembleConfig::default());
+            check(f.forecast(&history(HALF_HOUR, &daily(n)), 2), 2);
+        }
+        for level in [0.0, 7.0, 1e9] {
+            for n in [1, 2, 3, 10, 97, 400, 1500] {
+                let mut f = EnsembleForecaster::new(EnsembleConfig::default());
+                check(f.forecast(&history(HALF_HOUR, &vec![level; n]), 14), 14);
+            }
+        }
+    }
+
+    #[test]
+    fn empty_history_is_not_enough() {
+        let mut f = EnsembleForecaster::new(EnsembleConfig::default());
+        let err = f.forecast(&history(HALF_HOUR, &[]), 2).unwrap_err();
+        assert_eq!(err, ForecastFailure::NotEnoughHistory { got: 0, need: 1 });
+        assert_eq!(f.fits(), 0);
+    }
+
+    #[test]
+    fn a_fit_error_is_a_model_failure() {
+        let mut f = EnsembleForecaster::new(EnsembleConfig {
+            level: 150.0,
+            ..EnsembleConfig::default()
+        });
+        let err = f.forecast(&history(HALF_HOUR, &daily(200)), 2).unwrap_err();
+        assert!(matches!(err, ForecastFailure::Model(_)), "{err}");
+        assert!(f.last_fit().is_none());
+    }
+
+    #[test]
+    fn refits_only_on_schedule_and_serves_the_slice_between() {
+        let values = daily(48 * 5);
+        let mut f = EnsembleForecaster::new(EnsembleConfig::default());
+        let mut h = DemandHistory::new(Duration::from_secs(HALF_HOUR), 100_000);
+        let mut previous: Option<DemandForecast> = None;
+        for (i, v) in values.iter().enumerate() {
+            h.push(Time::from_secs(i as i64 * HALF_HOUR as i64), *v);
+            let fc = f.forecast(&h, 2).unwrap();
+            // 6 h = 12 steps: fits at samples 1, 13, 25, ...
+            assert_eq!(f.fits(), (i / 12 + 1) as u64, "after sample {}", i + 1);
+            if i % 12 != 0 {
+                // Between refits: the last fit's forecast, one step further on.
+                let k = i % 12;
+                let c = f.cached.as_ref().unwrap();
+                assert_eq!(fc.mean, c.mean[k..k + 2]);
+                assert_eq!(fc.upper, c.upper[k..k + 2]);
+                assert_eq!(fc.mean[0], previous.unwrap().mean[1]);
+            }
+            previous = Some(fc);
+        }
+        assert_eq!(f.fits(), 20);
+        let record = f.last_fit().unwrap();
+        assert_eq!(record.horizon, 14);
+        assert_eq!(record.fitted_at, Time::from_secs(228 * HALF_HOUR as i64));
+        assert!(record.model.starts_with("Ensemble["), "{}", record.model);
+        assert!(!record.backtest_relative_mae.is_empty());
+        assert!(record.fit_ms >= 0.0);
+    }
+
+    #[test]
+    fn refit_interval_is_configurable_and_a_longer_horizon_refits() {
+        let mut f = EnsembleForecaster::new(EnsembleConfig {
+            refit_every: Duration::from_secs(3600),
+            ..EnsembleConfig::default()
+        });
+        let values = daily(100);
+        let mut h = DemandHistory::new(Duration::from_secs(HALF_HOUR), 100_000);
+        for (i, v) in values.iter().enumerate() {
+            h.push(Time::from_secs(i as i64 * HALF_HOUR as i64), *v);
+            f.forecast(&h, 3).unwrap();
+        }
+        assert_eq!(f.fits(), 50);
+        // The cached forecast covers 3 + 2 steps; asking for more forces a fit.
+        f.forecast(&h, 3).unwrap();
+        assert_eq!(f.fits(), 50);
+        f.forecast(&h, 10).unwrap();
+        assert_eq!(f.fits(), 51);
+    }
+
+    #[test]
+    fn gaps_in_the_history_are_filled_not_fatal() {
+        let mut h = DemandHistory::new(Duration::from_secs(HALF_HOUR), 100_000);
+        for (i, v) in daily(300).iter().enumerate() {
+            if !(100..130).contains(&i) {
+                h.push(Time::from_secs(i as i64 * HALF_HOUR as i64), *v);
+            }
+        }
+        assert_eq!(recent_grid(&h, Duration::from_secs(86_400 * 28)).len(), 300);
+        check(
+            EnsembleForecaster::new(EnsembleConfig::default()).forecast(&h, 2),
+            2,
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn any_history_gives_finite_forecasts_or_errors(
+            values in prop::collection::vec(
+                prop_oneof![Just(0.0), Just(f64::NAN), Just(-5.0), 0.0..1e6f64], 0..300),
+            horizon in 1usize..20,
+        ) {
+            let mut f = EnsembleForecaster::new(EnsembleConfig::default());
+            check(f.forecast(&history(HALF_HOUR, &values), horizon), horizon);
+        }
+    }
+}
