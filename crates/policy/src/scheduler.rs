@@ -15,8 +15,8 @@ use crate::rails::{self, RailContext, SleepLog, jitter_delay_ms};
 use crate::select::{pin_mismatches, sleep_candidates, wake_candidates};
 use crate::{
     Action, ActionKind, Agent, AgentId, Blocked, Breaker, BreakerState, Decision, DemandHistory,
-    EmergencyStop, Fleet, Mode, Observation, Policy, PolicyError, Reason, Recommendation,
-    SchedulerConfig, Tier, Time,
+    EmergencyMode, EmergencyStop, Fleet, Mode, Observation, Policy, PolicyError, Reason,
+    Recommendation, SchedulerConfig, Tier, Time,
 };
 
 /// What one tick needs from the outside world.
@@ -332,31 +332,16 @@ impl Scheduler {
                 }
                 wake_to = all;
             }
-            for kind in [ActionKind::Sleep, ActionKind::Wake] {
-                let halted = match kind {
-                    ActionKind::Sleep => stop.mode.halts_sleeps(),
-                    ActionKind::Wake => stop.mode.halts_wakes(),
-                };
-                let n = actions.iter().filter(|a| a.kind == kind).count() as u32;
-                if halted && n > 0 {
-                    actions.retain(|a| a.kind != kind);
-                    blocked.push(count_block(kind, n, Reason::EmergencyStop));
-                }
-            }
+            halt(&mut actions, &mut blocked, stop.mode, Reason::EmergencyStop);
         }
 
         if let Some(pause) = self.pause.as_ref().filter(|p| p.active(now)) {
-            for kind in [ActionKind::Sleep, ActionKind::Wake] {
-                let halted = match kind {
-                    ActionKind::Sleep => pause.mode.halts_sleeps(),
-                    ActionKind::Wake => pause.mode.halts_wakes(),
-                };
-                let n = actions.iter().filter(|a| a.kind == kind).count() as u32;
-                if halted && n > 0 {
-                    actions.retain(|a| a.kind != kind);
-                    blocked.push(count_block(kind, n, Reason::OperatorPause));
-                }
-            }
+            halt(
+                &mut actions,
+                &mut blocked,
+                pause.mode,
+                Reason::OperatorPause,
+            );
         }
 
         for a in &mut actions {
@@ -457,6 +442,26 @@ fn action(agent: &Agent, kind: ActionKind, tier: Tier, reason: Reason) -> Action
         tier,
         reason,
         delay_ms: 0,
+    }
+}
+
+/// Removes the actions of every direction `mode` halts, recording them as held back by `reason`.
+fn halt(
+    actions: &mut Vec<Action>,
+    blocked: &mut Vec<Blocked>,
+    mode: EmergencyMode,
+    reason: Reason,
+) {
+    for kind in [ActionKind::Sleep, ActionKind::Wake] {
+        let halted = match kind {
+            ActionKind::Sleep => mode.halts_sleeps(),
+            ActionKind::Wake => mode.halts_wakes(),
+        };
+        let n = actions.iter().filter(|a| a.kind == kind).count() as u32;
+        if halted && n > 0 {
+            actions.retain(|a| a.kind != kind);
+            blocked.push(count_block(kind, n, reason));
+        }
     }
 }
 
