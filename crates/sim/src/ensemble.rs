@@ -185,10 +185,6 @@ fn recent_grid(history: &DemandHistory, window: Duration) -> Vec<f64> {
 }
 
 impl Forecaster for EnsembleForecaster {
-    fn name(&self) -> String {
-        "ensemble".into()
-    }
-
     fn forecast(
         &mut self,
         history: &DemandHistory,

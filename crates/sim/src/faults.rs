@@ -137,10 +137,6 @@ impl FaultyForecaster {
 }
 
 impl Forecaster for FaultyForecaster {
-    fn name(&self) -> String {
-        self.inner.name()
-    }
-
     fn forecast(
         &mut self,
         history: &DemandHistory,

@@ -197,6 +197,7 @@ pub fn run_policy(
     let six_weeks = (6.0 * 7.0 * 86_400.0 / trace.interval_s).ceil() as usize;
     let mut history = DemandHistory::new(step, six_weeks.max(64));
     let mut audit = RailAudit::new(cfg.rails());
+    let cooldown = cfg.rails().agent_cooldown;
     let mut rng = fastrand::Rng::with_seed(cfg.faults.seed);
     let mut rows = Vec::with_capacity(trace.values.len());
     let mut extras = RunExtras {
@@ -251,7 +252,7 @@ pub fn run_policy(
                     sleeps += 1;
                     if applied
                         .previous_wake
-                        .is_some_and(|w| now.since(w) < cfg.rails().agent_cooldown)
+                        .is_some_and(|w| now.since(w) < cooldown)
                     {
                         in_cooldown += 1;
                     }

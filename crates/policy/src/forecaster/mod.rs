@@ -39,8 +39,6 @@ impl DemandForecast {
 
 /// A source of demand forecasts with an upper quantile.
 pub trait Forecaster: Send {
-    /// Name for decisions and reports.
-    fn name(&self) -> String;
     /// Forecasts the `horizon` steps after the newest sample of `history`.
     fn forecast(
         &mut self,

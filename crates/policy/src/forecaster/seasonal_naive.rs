@@ -135,10 +135,6 @@ fn regular_values(history: &DemandHistory) -> Vec<f64> {
 }
 
 impl Forecaster for SeasonalNaive {
-    fn name(&self) -> String {
-        "seasonal-naive".into()
-    }
-
     fn forecast(
         &mut self,
         history: &DemandHistory,
