@@ -1,7 +1,7 @@
 //! The fleet as the scheduler sees it at a tick: the agents the service knows (pins,
 //! do-not-disrupt, idle times, last moves) with their states refreshed from the fleet's own API.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use hivesched_policy::{Agent, AgentId, Fleet, Time};
 use hivesched_store::{AgentRecord, NewAgentEvent, Store};
@@ -27,6 +27,9 @@ pub async fn read_fleet(
     let live = actuator.boxed_list_agents().await;
     let fleet_reachable = live.is_ok();
     let mut events = Vec::new();
+    // Ids, not copies: an agent can change state and lose its pin in one tick; sorted, so
+    // concurrent writers lock rows in one order.
+    let mut changed_ids = BTreeSet::new();
     for status in live.unwrap_or_default() {
         let AgentStatus {
             id,
@@ -71,7 +74,7 @@ pub async fn read_fleet(
         record.agent.busy = busy;
         record.agent.context_tokens = context_tokens;
         if changed {
-            store.upsert_agent(record).await?;
+            changed_ids.insert(id.clone());
         }
     }
     for record in records.values_mut() {
@@ -84,9 +87,14 @@ pub async fn read_fleet(
                 kind: "pin_expired".into(),
                 detail: serde_json::json!({}),
             });
-            store.upsert_agent(record).await?;
+            changed_ids.insert(record.agent.id.clone());
         }
     }
+    let changed: Vec<AgentRecord> = changed_ids
+        .iter()
+        .filter_map(|id| records.get(id).cloned())
+        .collect();
+    store.upsert_agents(&changed).await?;
     if !events.is_empty() {
         store.record_agent_events(&events).await?;
     }

@@ -69,7 +69,11 @@ pub(crate) fn get_bool(row: &AnyRow, column: &'static str) -> Result<bool> {
 
 /// Reads a non-negative BIGINT column into an unsigned type.
 pub(crate) fn get_unsigned<T: TryFrom<i64>>(row: &AnyRow, column: &'static str) -> Result<T> {
-    let v = get::<i64>(row, column)?;
+    unsigned(column, get::<i64>(row, column)?)
+}
+
+/// Converts a BIGINT read from `column` into an unsigned type, naming the column if negative.
+pub(crate) fn unsigned<T: TryFrom<i64>>(column: &'static str, v: i64) -> Result<T> {
     T::try_from(v).map_err(|_| StoreError::Corrupt {
         column,
         detail: format!("{v} out of range"),

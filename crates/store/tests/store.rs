@@ -8,6 +8,7 @@ on_every_backend!(
     migrations_are_idempotent,
     config_versions_are_compare_and_set,
     agents_upsert_get_list_delete,
+    agents_upsert_in_batches_and_list_back_exactly,
     heartbeats_follow_agent_semantics,
     heartbeats_take_ten_thousand_agents_in_one_batch,
     agent_events_round_trip,
@@ -164,6 +165,53 @@ mod cases {
             Err(StoreError::NotFound { .. })
         ));
         assert_eq!(s.list_agents().await.unwrap().len(), 1);
+    }
+
+    pub async fn agents_upsert_in_batches_and_list_back_exactly(ctx: Ctx) {
+        let s = &ctx.store;
+        // Ids that need escaping in the JSON the list is read through, and more agents than
+        // one multi-row statement binds.
+        let odd = ["quote\"d", "back\\slash", "ünïcødé-ü", "tab\there", "a'b"];
+        let mut records: Vec<hivesched_store::AgentRecord> = (0..3_000)
+            .map(|i| format!("agent-{i:05}"))
+            .chain(odd.iter().map(|s| (*s).to_owned()))
+            .enumerate()
+            .map(|(i, id)| hivesched_store::AgentRecord {
+                agent: Agent {
+                    busy: i % 2 == 0,
+                    idle_since: (i % 2 == 1).then(|| t(i as i64)),
+                    context_tokens: i as u64 * 1_000,
+                    pin: (i % 7 == 0).then_some(Pin::Awake),
+                    ..Agent::awake(id.as_str(), t(10))
+                },
+                pin_until: (i % 7 == 0).then(|| t(50_000)),
+                queue_depth: (i % 5) as u32,
+                last_heartbeat: Some(t(20)),
+            })
+            .collect();
+        s.upsert_agents(&records).await.unwrap();
+        records.sort_by(|a, b| a.agent.id.cmp(&b.agent.id));
+        let listed = s.list_agents().await.unwrap();
+        assert_eq!(listed.len(), records.len());
+        let mut listed_sorted = listed.clone();
+        listed_sorted.sort_by(|a, b| a.agent.id.cmp(&b.agent.id));
+        assert_eq!(listed_sorted, records);
+        for id in odd {
+            let one = s.get_agent(&AgentId::from(id)).await.unwrap();
+            assert_eq!(one.agent.id.0, id);
+        }
+        // A second batch replaces rows in place.
+        for r in &mut records {
+            r.agent.state = AgentState::Asleep;
+        }
+        s.upsert_agents(&records).await.unwrap();
+        assert!(
+            s.list_agents()
+                .await
+                .unwrap()
+                .iter()
+                .all(|r| r.agent.state == AgentState::Asleep)
+        );
     }
 
     pub async fn heartbeats_follow_agent_semantics(ctx: Ctx) {
