@@ -6,6 +6,7 @@
 //! - [`routes`]: one module per resource, each owning its router and OpenAPI description.
 //! - [`error`]: the one error type and its JSON rendering.
 //! - [`audit`]: a hash-chained audit record for every change.
+//! - [`heartbeats`]: group commit of single-agent heartbeats.
 //! - [`metrics`]: the Prometheus registry and HTTP request metrics.
 //! - [`demo`]: `hivesched demo`, the service with the fake fleet replaying a bundled trace.
 //! - [`ops`]: database-only operator commands (issue a code, verify the audit chain).
@@ -17,6 +18,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod heartbeats;
 pub mod metrics;
 pub mod ops;
 mod random;

@@ -27,6 +27,7 @@ use crate::auth::{Role, TokenKeys};
 use crate::config::{ActuatorSettings, RuntimeSettings, ServiceConfig};
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
+use crate::heartbeats::HeartbeatWriter;
 use crate::metrics::{self, HttpMetrics};
 use crate::state::AppState;
 use crate::{audit, clock, routes};
@@ -97,6 +98,7 @@ impl Server {
             .to_pretty_json()
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let state = AppState {
+            heartbeats: HeartbeatWriter::spawn(store.clone()),
             store,
             engine,
             keys,

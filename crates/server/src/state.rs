@@ -8,6 +8,7 @@ use hivesched_store::Store;
 use prometheus_client::registry::Registry;
 
 use crate::auth::TokenKeys;
+use crate::heartbeats::HeartbeatWriter;
 use crate::metrics::HttpMetrics;
 
 /// Shared state of the server; cheap to clone (everything inside is shared).
@@ -15,6 +16,8 @@ use crate::metrics::HttpMetrics;
 pub struct AppState {
     /// The database.
     pub store: Store,
+    /// Commits single heartbeats in groups (see [`crate::heartbeats`]).
+    pub heartbeats: HeartbeatWriter,
     /// The automation engine: ticks, controls, forecasts, bulk operations.
     pub engine: Engine,
     /// Verifies bearer tokens.

@@ -431,7 +431,7 @@ async fn heartbeat(
         queue_depth: body.queue_depth,
         context_tokens: body.context_tokens,
     };
-    state.store.record_heartbeats(&[beat]).await?;
+    state.heartbeats.record(beat).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: 1 })))
 }
 
