@@ -101,6 +101,11 @@ struct Cached {
     model: String,
 }
 
+/// The two ways a cached fit is served: as fitted, or anchored to the newest sample.
+const CANDIDATES: usize = 2;
+const FIT: usize = 0;
+const ANCHORED: usize = 1;
+
 /// One served forecast, kept until every step of it has been observed.
 #[derive(Debug, Clone)]
 struct Served {
@@ -108,22 +113,40 @@ struct Served {
     origin: Time,
     /// Observed minus the fit's forecast at the origin (0 right after a fit).
     residual: f64,
-    /// The served mean, per lead.
-    mean: Vec<f64>,
-    /// The fit's own forecast (before anchoring), per lead.
+    /// The fit's own forecast, per lead.
     fit: Vec<f64>,
+    /// Anchor weight used, per lead.
+    weights: Vec<f64>,
     /// Leads already scored.
     scored: usize,
 }
 
-/// Realised errors of the served forecasts, per lead, tracked as their steps are observed.
+impl Served {
+    /// Mean of `candidate` at `lead` (clamped ≥ 0, as served).
+    fn mean(&self, candidate: usize, lead: usize) -> f64 {
+        let fit = self.fit[lead - 1];
+        match candidate {
+            FIT => fit.max(0.0),
+            _ => (fit + self.weights[lead - 1] * self.residual).max(0.0),
+        }
+    }
+}
+
+/// Realised errors of both candidates, per lead, tracked as the steps they forecast arrive.
 #[derive(Debug, Clone, Default)]
 struct ErrorTracker {
     pending: VecDeque<Served>,
-    /// Per lead (index 0 = one step ahead): observed minus served mean, oldest first.
-    errors: Vec<VecDeque<f64>>,
+    /// Per candidate, per lead (index 0 = one step ahead): observed minus mean, oldest first.
+    errors: [Vec<VecDeque<f64>>; CANDIDATES],
     /// Per lead: (residual at the origin, observed minus the fit's forecast), oldest first.
     pairs: Vec<VecDeque<(f64, f64)>>,
+}
+
+fn push_bounded<T>(queue: &mut VecDeque<T>, value: T, window: usize) {
+    queue.push_back(value);
+    while queue.len() > window {
+        queue.pop_front();
+    }
 }
 
 impl ErrorTracker {
@@ -134,31 +157,30 @@ impl ErrorTracker {
         };
         let step_ms = duration_ms(history.step()).max(1);
         for served in &mut self.pending {
-            while served.scored < served.mean.len() {
+            while served.scored < served.fit.len() {
                 let lead = served.scored + 1;
                 let at = Time::from_millis(served.origin.as_millis() + lead as i64 * step_ms);
                 if at > newest {
                     break;
                 }
                 if let Some(actual) = history.value_at(at) {
-                    if self.errors.len() < lead {
-                        self.errors.resize_with(lead, VecDeque::new);
+                    if self.pairs.len() < lead {
                         self.pairs.resize_with(lead, VecDeque::new);
+                        for errors in &mut self.errors {
+                            errors.resize_with(lead, VecDeque::new);
+                        }
                     }
-                    let (errors, pairs) = (&mut self.errors[lead - 1], &mut self.pairs[lead - 1]);
-                    errors.push_back(actual - served.mean[lead - 1]);
-                    pairs.push_back((served.residual, actual - served.fit[lead - 1]));
-                    while errors.len() > window {
-                        errors.pop_front();
+                    for (candidate, errors) in self.errors.iter_mut().enumerate() {
+                        let error = actual - served.mean(candidate, lead);
+                        push_bounded(&mut errors[lead - 1], error, window);
                     }
-                    while pairs.len() > window {
-                        pairs.pop_front();
-                    }
+                    let pair = (served.residual, actual - served.fit[lead - 1]);
+                    push_bounded(&mut self.pairs[lead - 1], pair, window);
                 }
                 served.scored = lead;
             }
         }
-        self.pending.retain(|s| s.scored < s.mean.len());
+        self.pending.retain(|s| s.scored < s.fit.len());
     }
 
     /// Keeps a served forecast for scoring (one per origin; an older origin resets the queue).
@@ -187,16 +209,26 @@ impl ErrorTracker {
         }
     }
 
-    /// Empirical quantile `q` of the served errors at `lead`; `None` below `min` errors.
-    fn quantile(&self, lead: usize, q: f64, min: usize) -> Option<f64> {
-        let errors = self
-            .errors
-            .get(lead - 1)
-            .filter(|e| e.len() >= min.max(1))?;
-        let mut values: Vec<f64> = errors.iter().copied().collect();
-        let k = ((values.len() - 1) as f64 * q).round() as usize;
-        let (_, nth, _) = values.select_nth_unstable_by(k, f64::total_cmp);
-        Some(*nth)
+    /// The candidate to serve at `lead` and the quantile `q` of its errors: the one whose upper
+    /// bound (mean + error quantile) would have been lowest on average over the window at the
+    /// same coverage, i.e. the smallest quantile minus mean error. `None` until every candidate
+    /// has `min` errors at this lead.
+    fn choose(&self, lead: usize, q: f64, min: usize) -> Option<(usize, f64)> {
+        let mut best: Option<(f64, usize, f64)> = None;
+        for candidate in [ANCHORED, FIT] {
+            let errors = self.errors[candidate]
+                .get(lead - 1)
+                .filter(|e| e.len() >= min.max(1))?;
+            let mut values: Vec<f64> = errors.iter().copied().collect();
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            let k = ((values.len() - 1) as f64 * q).round() as usize;
+            let (_, quantile, _) = values.select_nth_unstable_by(k, f64::total_cmp);
+            let score = *quantile - mean;
+            if best.is_none_or(|(b, _, _)| score < b) {
+                best = Some((score, candidate, *quantile));
+            }
+        }
+        best.map(|(_, candidate, quantile)| (candidate, quantile))
     }
 }
 
@@ -348,28 +380,32 @@ impl Forecaster for EnsembleForecaster {
             _ => newest_value - c.mean[k - 1],
         };
         let q = self.config.level / 100.0;
+        let served = Served {
+            origin: newest,
+            residual,
+            fit: c.mean[k..k + horizon].to_vec(),
+            weights: (1..=horizon)
+                .map(|lead| self.tracker.anchor_weight(lead, min))
+                .collect(),
+            scored: 0,
+        };
         let mut mean = Vec::with_capacity(horizon);
         let mut upper = Vec::with_capacity(horizon);
         for lead in 1..=horizon {
-            let (fit, band) = (
-                c.mean[k + lead - 1],
-                c.upper[k + lead - 1] - c.mean[k + lead - 1],
-            );
-            let m = (fit + self.tracker.anchor_weight(lead, min) * residual).max(0.0);
-            let margin = self.tracker.quantile(lead, q, min).unwrap_or(band);
+            let (m, margin) = match self.tracker.choose(lead, q, min) {
+                Some((candidate, quantile)) => (served.mean(candidate, lead), quantile),
+                None => {
+                    let i = k + lead - 1;
+                    (served.mean(ANCHORED, lead), c.upper[i] - c.mean[i])
+                }
+            };
             mean.push(m);
             upper.push(m + margin.max(0.0));
         }
         if mean.iter().chain(&upper).any(|v| !v.is_finite()) {
             return Err(ForecastFailure::NotFinite);
         }
-        self.tracker.serve(Served {
-            origin: newest,
-            residual,
-            mean: mean.clone(),
-            fit: c.mean[k..k + horizon].to_vec(),
-            scored: 0,
-        });
+        self.tracker.serve(served);
         Ok(DemandForecast {
             mean,
             upper,
@@ -469,9 +505,17 @@ mod tests {
             for lead in 1..=2 {
                 let w = f.tracker.anchor_weight(lead, 24);
                 assert!((0.0..=1.0).contains(&w));
-                let want = (c.mean[k + lead - 1] + w * residual).max(0.0);
-                assert_eq!(fc.mean[lead - 1], want, "sample {i} lead {lead}");
-                assert!(fc.upper[lead - 1] >= fc.mean[lead - 1]);
+                let fit = c.mean[k + lead - 1];
+                let anchored = (fit + w * residual).max(0.0);
+                let got = fc.mean[lead - 1];
+                assert!(
+                    got == anchored || got == fit.max(0.0),
+                    "sample {i} lead {lead}"
+                );
+                if f.tracker.choose(lead, 0.95, 24).is_none() {
+                    assert_eq!(got, anchored, "sample {i} lead {lead}");
+                }
+                assert!(fc.upper[lead - 1] >= got);
             }
         }
         assert_eq!(f.fits(), 20);
@@ -512,50 +556,74 @@ mod tests {
         }
     }
 
-    #[test]
-    fn tracker_scores_served_forecasts_and_estimates_quantiles_and_weights() {
-        let step = Duration::from_secs(HALF_HOUR);
-        // Observed: 100 + a deterministic wobble; every origin serves 100 at both leads and
-        // reports a residual of twice the lead-1 error to come, so the lead-1 slope is 0.5.
-        let wobble = |i: usize| ((i * 37) % 11) as f64 - 5.0;
-        let n = 60;
-        let mut h = DemandHistory::new(step, 1000);
+    /// Feeds `n` samples of 100 + `wobble(i)`, serving 100 at leads 1 and 2 from every origin
+    /// with the residual `residual(i)` and anchor weight `weight`.
+    fn track(
+        n: usize,
+        window: usize,
+        weight: f64,
+        residual: impl Fn(usize) -> f64,
+    ) -> ErrorTracker {
+        let mut h = DemandHistory::new(Duration::from_secs(HALF_HOUR), 1000);
         let mut tracker = ErrorTracker::default();
-        let (window, min) = (20, 10);
         for i in 0..n {
-            h.push(
-                Time::from_secs(i as i64 * HALF_HOUR as i64),
-                100.0 + wobble(i),
-            );
+            let at = Time::from_secs(i as i64 * HALF_HOUR as i64);
+            h.push(at, 100.0 + wobble(i));
             tracker.observe(&h, window);
-            if i < min {
-                assert_eq!(tracker.quantile(1, 0.95, min), None, "origin {i}");
-                assert_eq!(tracker.anchor_weight(1, min), 1.0);
+            if i < 10 {
+                assert_eq!(tracker.choose(1, 0.95, 10), None, "origin {i}");
+                assert_eq!(tracker.anchor_weight(1, 10), 1.0);
             }
-            tracker.serve(Served {
-                origin: Time::from_secs(i as i64 * HALF_HOUR as i64),
-                residual: 2.0 * wobble(i + 1),
-                mean: vec![100.0, 100.0],
+            let served = Served {
+                origin: at,
+                residual: residual(i),
                 fit: vec![100.0, 100.0],
+                weights: vec![weight, weight],
                 scored: 0,
-            });
+            };
+            tracker.serve(served.clone());
             // Serving the same origin twice keeps one copy.
-            tracker.serve(tracker.pending.back().unwrap().clone());
+            tracker.serve(served);
         }
+        tracker
+    }
+
+    fn wobble(i: usize) -> f64 {
+        ((i * 37) % 11) as f64 - 5.0
+    }
+
+    #[test]
+    fn tracker_scores_both_candidates_and_estimates_weights() {
+        // The residual is twice the lead-1 error to come: the lead-1 slope is 0.5, and anchoring
+        // with weight 0.5 forecasts lead 1 exactly, so it is chosen with a zero margin.
+        let (n, window) = (60, 20);
+        let tracker = track(n, window, 0.5, |i| 2.0 * wobble(i + 1));
+        assert!((tracker.anchor_weight(1, 10) - 0.5).abs() < 1e-12);
+        assert_eq!(tracker.choose(1, 0.95, 10), Some((ANCHORED, 0.0)));
+        assert!(tracker.choose(2, 0.95, 10).is_some());
         // Origins 0..=58 are scored at lead 1, 0..=57 at lead 2; only the last 20 are kept.
-        assert_eq!(tracker.errors[0].len(), window);
+        let fit_errors: Vec<f64> = (n - window..n).map(wobble).collect();
+        assert_eq!(tracker.errors[FIT][0], fit_errors);
+        assert_eq!(tracker.errors[ANCHORED][1].len(), window);
         assert_eq!(tracker.pending.len(), 2);
-        let mut last: Vec<f64> = (n - window..n).map(wobble).collect();
-        last.sort_by(f64::total_cmp);
+    }
+
+    #[test]
+    fn tracker_serves_the_fit_when_anchoring_hurts() {
+        // A residual that says nothing about the next error: anchoring only adds ±50.
+        let (n, window) = (60, 20);
+        let tracker = track(n, window, 1.0, |i| if i % 2 == 0 { 50.0 } else { -50.0 });
+        let mut errors: Vec<f64> = (n - window..n).map(wobble).collect();
+        errors.sort_by(f64::total_cmp);
         let k = ((window - 1) as f64 * 0.95).round() as usize;
-        assert_eq!(tracker.quantile(1, 0.95, min), Some(last[k]));
-        assert!((tracker.anchor_weight(1, min) - 0.5).abs() < 1e-12);
+        assert_eq!(tracker.choose(1, 0.95, 10), Some((FIT, errors[k])));
         // An older origin (the history went backwards) drops what was pending.
+        let mut tracker = tracker;
         tracker.serve(Served {
             origin: Time::from_secs(0),
             residual: 0.0,
-            mean: vec![1.0],
             fit: vec![1.0],
+            weights: vec![1.0],
             scored: 0,
         });
         assert_eq!(tracker.pending.len(), 1);
