@@ -4,19 +4,23 @@
 //! origins), far too much to redo on every tick, so it **refits on a schedule**: every
 //! [`EnsembleConfig::refit_every`] of history (default 6 h). Each fit forecasts
 //! `horizon + steps until the next refit` steps. Every call between refits is served from that
-//! forecast, sliced to start right after the newest sample, and brought up to date:
+//! forecast, sliced to start right after the newest sample, in one of two ways per lead:
 //!
-//! - **Anchored to the newest sample.** The fit's error on the newest sample (observed minus what
-//!   the fit forecast for it) is carried forward: lead *j* gets `w_j ×` that residual, where `w_j`
+//! - **as fitted**, or
+//! - **anchored to the newest sample**: the fit's error on the newest sample (observed minus what
+//!   the fit forecast for it) is carried forward; lead *j* gets `w_j ×` that residual, where `w_j`
 //!   is the least-squares slope of the fit's error *j* steps later on the residual at the origin,
 //!   over the recent served origins, clamped to [0, 1] (1 until enough origins are scored).
 //!   Right after a fit the residual is 0: the fit has seen the newest sample.
-//! - **Upper bound from its own realised errors.** Every served forecast is scored when its
-//!   steps arrive; the upper bound at lead *j* is the served mean plus the empirical quantile at
-//!   [`EnsembleConfig::level`] of the served forecast's errors at lead *j* over the last
-//!   [`EnsembleConfig::error_window`] origins, as the built-in `SeasonalNaive` does. Until
-//!   [`EnsembleConfig::min_errors`] origins are scored at a lead, the ensemble's own interval at
-//!   that level (calibrated on backtests of the whole fit horizon) is used, shifted by the anchor.
+//!
+//! Every served forecast is scored, both ways, when its steps arrive. The **upper bound** at lead
+//! *j* is the mean plus the empirical quantile at [`EnsembleConfig::level`] of that way's
+//! realised errors at lead *j* over the last [`EnsembleConfig::error_window`] origins (as the
+//! built-in `SeasonalNaive` does), and the way served is the one whose bound would have been
+//! lower on average over that window at the same coverage (smallest quantile minus mean error).
+//! Until [`EnsembleConfig::min_errors`] origins are scored at a lead, the anchored mean is served
+//! with the ensemble's own interval at that level (calibrated on backtests of the whole fit
+//! horizon) as the margin.
 //!
 //! Forecasts are clamped ≥ 0. A fit error is returned as [`ForecastFailure::Model`], so the
 //! scheduler fails safe and its breaker counts it. Everything is a pure function of the history
