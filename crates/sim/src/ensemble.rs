@@ -225,7 +225,7 @@ impl ErrorTracker {
                 .filter(|e| e.len() >= min.max(1))?;
             let mut values: Vec<f64> = errors.iter().copied().collect();
             let mean = values.iter().sum::<f64>() / values.len() as f64;
-            let k = ((values.len() - 1) as f64 * q).round() as usize;
+            let k = ((values.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize;
             let (_, quantile, _) = values.select_nth_unstable_by(k, f64::total_cmp);
             let score = *quantile - mean;
             if best.is_none_or(|(b, _, _)| score < b) {
