@@ -3,14 +3,33 @@
 //! Fitting the ensemble costs tens of milliseconds (every candidate is backtested on several
 //! origins), far too much to redo on every tick, so it **refits on a schedule**: every
 //! [`EnsembleConfig::refit_every`] of history (default 6 h). Each fit forecasts
-//! `horizon + steps until the next refit` steps; until the next refit every call is served from
-//! that forecast, sliced to start right after the newest sample. The upper bound is the
-//! ensemble's upper interval at [`EnsembleConfig::level`] (default 95 %). A fit error is returned
-//! as [`ForecastFailure::Model`], so the scheduler fails safe and its breaker counts it.
+//! `horizon + steps until the next refit` steps. Every call between refits is served from that
+//! forecast, sliced to start right after the newest sample, in one of two ways per lead:
+//!
+//! - **as fitted**, or
+//! - **anchored to the newest sample**: the fit's error on the newest sample (observed minus what
+//!   the fit forecast for it) is carried forward; lead *j* gets `w_j ×` that residual, where `w_j`
+//!   is the least-squares slope of the fit's error *j* steps later on the residual at the origin,
+//!   over the recent served origins, clamped to [0, 1] (1 until enough origins are scored).
+//!   Right after a fit the residual is 0: the fit has seen the newest sample.
+//!
+//! Every served forecast is scored, both ways, when its steps arrive. The **upper bound** at lead
+//! *j* is the mean plus the empirical quantile at [`EnsembleConfig::level`] of that way's
+//! realised errors at lead *j* over the last [`EnsembleConfig::error_window`] origins (as the
+//! built-in `SeasonalNaive` does), and the way served is the one whose bound would have been
+//! lower on average over that window at the same coverage (smallest quantile minus mean error).
+//! Until [`EnsembleConfig::min_errors`] origins are scored at a lead, the anchored mean is served
+//! with the ensemble's own interval at that level (calibrated on backtests of the whole fit
+//! horizon) as the margin.
+//!
+//! Forecasts are clamped ≥ 0. A fit error is returned as [`ForecastFailure::Model`], so the
+//! scheduler fails safe and its breaker counts it. Everything is a pure function of the history
+//! seen so far: no clock enters a forecast.
 //!
 //! The last fit is kept as a [`ModelRecord`] (model, parameters, backtest accuracy, fit time)
 //! for the service to persist in its model registry.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use hivesched_forecast::ensemble::MemberInfo;
@@ -29,6 +48,11 @@ pub struct EnsembleConfig {
     pub level: f64,
     /// Most recent history the ensemble is fitted on (the backtests use at most four weeks too).
     pub max_history: Duration,
+    /// Most recent served origins whose realised errors set the upper bound and the anchor
+    /// weights, per lead (the built-in `SeasonalNaive` scores the same number of origins).
+    pub error_window: usize,
+    /// Origins scored at a lead before its realised errors replace the ensemble's interval.
+    pub min_errors: usize,
 }
 
 impl Default for EnsembleConfig {
@@ -37,6 +61,8 @@ impl Default for EnsembleConfig {
             refit_every: Duration::from_secs(6 * 3600),
             level: 95.0,
             max_history: Duration::from_secs(28 * 86_400),
+            error_window: 1008,
+            min_errors: 24,
         }
     }
 }
@@ -79,6 +105,137 @@ struct Cached {
     model: String,
 }
 
+/// The two ways a cached fit is served: as fitted, or anchored to the newest sample.
+const CANDIDATES: usize = 2;
+const FIT: usize = 0;
+const ANCHORED: usize = 1;
+
+/// One served forecast, kept until every step of it has been observed.
+#[derive(Debug, Clone)]
+struct Served {
+    /// Newest sample when it was served: lead 1 is the step after it.
+    origin: Time,
+    /// Observed minus the fit's forecast at the origin (0 right after a fit).
+    residual: f64,
+    /// The fit's own forecast, per lead.
+    fit: Vec<f64>,
+    /// Anchor weight used, per lead.
+    weights: Vec<f64>,
+    /// Leads already scored.
+    scored: usize,
+}
+
+impl Served {
+    /// Mean of `candidate` at `lead` (clamped ≥ 0, as served).
+    fn mean(&self, candidate: usize, lead: usize) -> f64 {
+        let fit = self.fit[lead - 1];
+        match candidate {
+            FIT => fit.max(0.0),
+            _ => (fit + self.weights[lead - 1] * self.residual).max(0.0),
+        }
+    }
+}
+
+/// Realised errors of both candidates, per lead, tracked as the steps they forecast arrive.
+#[derive(Debug, Clone, Default)]
+struct ErrorTracker {
+    pending: VecDeque<Served>,
+    /// Per candidate, per lead (index 0 = one step ahead): observed minus mean, oldest first.
+    errors: [Vec<VecDeque<f64>>; CANDIDATES],
+    /// Per lead: (residual at the origin, observed minus the fit's forecast), oldest first.
+    pairs: Vec<VecDeque<(f64, f64)>>,
+}
+
+fn push_bounded<T>(queue: &mut VecDeque<T>, value: T, window: usize) {
+    queue.push_back(value);
+    while queue.len() > window {
+        queue.pop_front();
+    }
+}
+
+impl ErrorTracker {
+    /// Scores every pending lead whose step is at or before the newest sample.
+    fn observe(&mut self, history: &DemandHistory, window: usize) {
+        let Some((newest, _)) = history.last() else {
+            return;
+        };
+        let step_ms = duration_ms(history.step()).max(1);
+        for served in &mut self.pending {
+            while served.scored < served.fit.len() {
+                let lead = served.scored + 1;
+                let at = Time::from_millis(served.origin.as_millis() + lead as i64 * step_ms);
+                if at > newest {
+                    break;
+                }
+                if let Some(actual) = history.value_at(at) {
+                    if self.pairs.len() < lead {
+                        self.pairs.resize_with(lead, VecDeque::new);
+                        for errors in &mut self.errors {
+                            errors.resize_with(lead, VecDeque::new);
+                        }
+                    }
+                    for (candidate, errors) in self.errors.iter_mut().enumerate() {
+                        let error = actual - served.mean(candidate, lead);
+                        push_bounded(&mut errors[lead - 1], error, window);
+                    }
+                    let pair = (served.residual, actual - served.fit[lead - 1]);
+                    push_bounded(&mut self.pairs[lead - 1], pair, window);
+                }
+                served.scored = lead;
+            }
+        }
+        self.pending.retain(|s| s.scored < s.fit.len());
+    }
+
+    /// Keeps a served forecast for scoring (one per origin; an older origin resets the queue).
+    fn serve(&mut self, served: Served) {
+        match self.pending.back() {
+            Some(last) if last.origin == served.origin => return,
+            Some(last) if last.origin > served.origin => self.pending.clear(),
+            _ => {}
+        }
+        self.pending.push_back(served);
+    }
+
+    /// Weight of the origin's residual at `lead`: the least-squares slope of the fit's later
+    /// error on it, in [0, 1]; 1 until `min` origins are scored.
+    fn anchor_weight(&self, lead: usize, min: usize) -> f64 {
+        let Some(pairs) = self.pairs.get(lead - 1).filter(|p| p.len() >= min) else {
+            return 1.0;
+        };
+        let (re, rr) = pairs
+            .iter()
+            .fold((0.0, 0.0), |(re, rr), (r, e)| (re + r * e, rr + r * r));
+        if rr > 0.0 && re.is_finite() && rr.is_finite() {
+            (re / rr).clamp(0.0, 1.0)
+        } else {
+            1.0
+        }
+    }
+
+    /// The candidate to serve at `lead` and the quantile `q` of its errors: the one whose upper
+    /// bound (mean + error quantile) would have been lowest on average over the window at the
+    /// same coverage, i.e. the smallest quantile minus mean error. `None` until every candidate
+    /// has `min` errors at this lead.
+    fn choose(&self, lead: usize, q: f64, min: usize) -> Option<(usize, f64)> {
+        let mut best: Option<(f64, usize, f64)> = None;
+        for candidate in [ANCHORED, FIT] {
+            let errors = self.errors[candidate]
+                .get(lead - 1)
+                .filter(|e| e.len() >= min.max(1))?;
+            let mut values: Vec<f64> = errors.iter().copied().collect();
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            let k = ((values.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize;
+            let (_, quantile, _) = values.select_nth_unstable_by(k, f64::total_cmp);
+            let score = *quantile - mean;
+            if best.is_none_or(|(b, _, _)| score < b) {
+                best = Some((score, candidate, *quantile));
+            }
+        }
+        best.map(|(_, candidate, quantile)| (candidate, quantile))
+    }
+}
+
 /// [`Forecaster`] on top of the backtest-weighted [`Ensemble`], refitted on a schedule.
 #[derive(Debug, Clone)]
 pub struct EnsembleForecaster {
@@ -86,6 +243,7 @@ pub struct EnsembleForecaster {
     cached: Option<Cached>,
     record: Option<ModelRecord>,
     fits: u64,
+    tracker: ErrorTracker,
 }
 
 impl EnsembleForecaster {
@@ -96,6 +254,7 @@ impl EnsembleForecaster {
             cached: None,
             record: None,
             fits: 0,
+            tracker: ErrorTracker::default(),
         }
     }
 
@@ -190,7 +349,7 @@ impl Forecaster for EnsembleForecaster {
         history: &DemandHistory,
         horizon: usize,
     ) -> Result<DemandForecast, ForecastFailure> {
-        let Some((newest, _)) = history.last() else {
+        let Some((newest, newest_value)) = history.last() else {
             return Err(ForecastFailure::NotEnoughHistory { got: 0, need: 1 });
         };
         let step_ms = duration_ms(history.step()).max(1);
@@ -218,9 +377,42 @@ impl Forecaster for EnsembleForecaster {
         let c = self.cached.as_ref().ok_or_else(|| {
             ForecastFailure::Model("ensemble: no fitted forecast to serve".into())
         })?;
+        let (window, min) = (self.config.error_window, self.config.min_errors);
+        self.tracker.observe(history, window);
+        let residual = match k {
+            0 => 0.0,
+            _ => newest_value - c.mean[k - 1],
+        };
+        let q = self.config.level / 100.0;
+        let served = Served {
+            origin: newest,
+            residual,
+            fit: c.mean[k..k + horizon].to_vec(),
+            weights: (1..=horizon)
+                .map(|lead| self.tracker.anchor_weight(lead, min))
+                .collect(),
+            scored: 0,
+        };
+        let mut mean = Vec::with_capacity(horizon);
+        let mut upper = Vec::with_capacity(horizon);
+        for lead in 1..=horizon {
+            let (m, margin) = match self.tracker.choose(lead, q, min) {
+                Some((candidate, quantile)) => (served.mean(candidate, lead), quantile),
+                None => {
+                    let i = k + lead - 1;
+                    (served.mean(ANCHORED, lead), c.upper[i] - c.mean[i])
+                }
+            };
+            mean.push(m);
+            upper.push(m + margin.max(0.0));
+        }
+        if mean.iter().chain(&upper).any(|v| !v.is_finite()) {
+            return Err(ForecastFailure::NotFinite);
+        }
+        self.tracker.serve(served);
         Ok(DemandForecast {
-            mean: c.mean[k..k + horizon].to_vec(),
-            upper: c.upper[k..k + horizon].to_vec(),
+            mean,
+            upper,
             model: c.model.clone(),
         })
     }
@@ -305,21 +497,30 @@ mod tests {
         let values = daily(48 * 5);
         let mut f = EnsembleForecaster::new(EnsembleConfig::default());
         let mut h = DemandHistory::new(Duration::from_secs(HALF_HOUR), 100_000);
-        let mut previous: Option<DemandForecast> = None;
         for (i, v) in values.iter().enumerate() {
             h.push(Time::from_secs(i as i64 * HALF_HOUR as i64), *v);
             let fc = f.forecast(&h, 2).unwrap();
             // 6 h = 12 steps: fits at samples 1, 13, 25, ...
             assert_eq!(f.fits(), (i / 12 + 1) as u64, "after sample {}", i + 1);
-            if i % 12 != 0 {
-                // Between refits: the last fit's forecast, one step further on.
-                let k = i % 12;
-                let c = f.cached.as_ref().unwrap();
-                assert_eq!(fc.mean, c.mean[k..k + 2]);
-                assert_eq!(fc.upper, c.upper[k..k + 2]);
-                assert_eq!(fc.mean[0], previous.unwrap().mean[1]);
+            // The last fit's forecast, k steps further on, anchored to the newest sample.
+            let k = i % 12;
+            let c = f.cached.as_ref().unwrap();
+            let residual = if k == 0 { 0.0 } else { v - c.mean[k - 1] };
+            for lead in 1..=2 {
+                let w = f.tracker.anchor_weight(lead, 24);
+                assert!((0.0..=1.0).contains(&w));
+                let fit = c.mean[k + lead - 1];
+                let anchored = (fit + w * residual).max(0.0);
+                let got = fc.mean[lead - 1];
+                assert!(
+                    got == anchored || got == fit.max(0.0),
+                    "sample {i} lead {lead}"
+                );
+                if f.tracker.choose(lead, 0.95, 24).is_none() {
+                    assert_eq!(got, anchored, "sample {i} lead {lead}");
+                }
+                assert!(fc.upper[lead - 1] >= got);
             }
-            previous = Some(fc);
         }
         assert_eq!(f.fits(), 20);
         let record = f.last_fit().unwrap();
@@ -328,6 +529,108 @@ mod tests {
         assert!(record.model.starts_with("Ensemble["), "{}", record.model);
         assert!(!record.backtest_relative_mae.is_empty());
         assert!(record.fit_ms >= 0.0);
+    }
+
+    #[test]
+    fn anchors_to_the_newest_sample_and_falls_back_to_the_ensemble_band() {
+        let values = daily(48 * 5);
+        let mut f = EnsembleForecaster::new(EnsembleConfig::default());
+        let mut h = history(HALF_HOUR, &values);
+        let first = f.forecast(&h, 3).unwrap();
+        let c = f.cached.clone().unwrap();
+        // Right after a fit: its own forecast and interval.
+        for lead in 0..3 {
+            assert_eq!(first.mean[lead], c.mean[lead]);
+            assert!((first.upper[lead] - c.upper[lead]).abs() < 1e-9);
+        }
+        // The next sample comes in 300 above what the fit said: the forecast moves up by as much
+        // (weight 1 before any origin is scored), the margin is still the ensemble's band.
+        let observed = c.mean[0] + 300.0;
+        h.push(
+            Time::from_secs(values.len() as i64 * HALF_HOUR as i64),
+            observed,
+        );
+        let next = f.forecast(&h, 3).unwrap();
+        assert_eq!(f.fits(), 1);
+        for lead in 1..=3 {
+            let want = c.mean[lead] + 300.0;
+            assert!((next.mean[lead - 1] - want).abs() < 1e-9, "lead {lead}");
+            let band = c.upper[lead] - c.mean[lead];
+            assert!((next.upper[lead - 1] - next.mean[lead - 1] - band).abs() < 1e-9);
+        }
+    }
+
+    /// Feeds `n` samples of 100 + `wobble(i)`, serving 100 at leads 1 and 2 from every origin
+    /// with the residual `residual(i)` and anchor weight `weight`.
+    fn track(
+        n: usize,
+        window: usize,
+        weight: f64,
+        residual: impl Fn(usize) -> f64,
+    ) -> ErrorTracker {
+        let mut h = DemandHistory::new(Duration::from_secs(HALF_HOUR), 1000);
+        let mut tracker = ErrorTracker::default();
+        for i in 0..n {
+            let at = Time::from_secs(i as i64 * HALF_HOUR as i64);
+            h.push(at, 100.0 + wobble(i));
+            tracker.observe(&h, window);
+            if i < 10 {
+                assert_eq!(tracker.choose(1, 0.95, 10), None, "origin {i}");
+                assert_eq!(tracker.anchor_weight(1, 10), 1.0);
+            }
+            let served = Served {
+                origin: at,
+                residual: residual(i),
+                fit: vec![100.0, 100.0],
+                weights: vec![weight, weight],
+                scored: 0,
+            };
+            tracker.serve(served.clone());
+            // Serving the same origin twice keeps one copy.
+            tracker.serve(served);
+        }
+        tracker
+    }
+
+    fn wobble(i: usize) -> f64 {
+        ((i * 37) % 11) as f64 - 5.0
+    }
+
+    #[test]
+    fn tracker_scores_both_candidates_and_estimates_weights() {
+        // The residual is twice the lead-1 error to come: the lead-1 slope is 0.5, and anchoring
+        // with weight 0.5 forecasts lead 1 exactly, so it is chosen with a zero margin.
+        let (n, window) = (60, 20);
+        let tracker = track(n, window, 0.5, |i| 2.0 * wobble(i + 1));
+        assert!((tracker.anchor_weight(1, 10) - 0.5).abs() < 1e-12);
+        assert_eq!(tracker.choose(1, 0.95, 10), Some((ANCHORED, 0.0)));
+        assert!(tracker.choose(2, 0.95, 10).is_some());
+        // Origins 0..=58 are scored at lead 1, 0..=57 at lead 2; only the last 20 are kept.
+        let fit_errors: Vec<f64> = (n - window..n).map(wobble).collect();
+        assert_eq!(tracker.errors[FIT][0], fit_errors);
+        assert_eq!(tracker.errors[ANCHORED][1].len(), window);
+        assert_eq!(tracker.pending.len(), 2);
+    }
+
+    #[test]
+    fn tracker_serves_the_fit_when_anchoring_hurts() {
+        // A residual that says nothing about the next error: anchoring only adds ±50.
+        let (n, window) = (60, 20);
+        let tracker = track(n, window, 1.0, |i| if i % 2 == 0 { 50.0 } else { -50.0 });
+        let mut errors: Vec<f64> = (n - window..n).map(wobble).collect();
+        errors.sort_by(f64::total_cmp);
+        let k = ((window - 1) as f64 * 0.95).round() as usize;
+        assert_eq!(tracker.choose(1, 0.95, 10), Some((FIT, errors[k])));
+        // An older origin (the history went backwards) drops what was pending.
+        let mut tracker = tracker;
+        tracker.serve(Served {
+            origin: Time::from_secs(0),
+            residual: 0.0,
+            fit: vec![1.0],
+            weights: vec![1.0],
+            scored: 0,
+        });
+        assert_eq!(tracker.pending.len(), 1);
     }
 
     #[test]
