@@ -168,6 +168,16 @@ impl Ensemble {
             }
         }
         scored.sort_by(|a, b| a.mae.total_cmp(&b.mae));
+        // A candidate whose backtest forecasts equal a better-ranked one's (e.g. `SeasonalNaive@cal`
+        // when the shortest calendar period is the detected season) would count the same model
+        // twice in the equal-weight average; keep the first.
+        let mut kept: Vec<Scored> = Vec::with_capacity(scored.len());
+        for s in scored {
+            if !kept.iter().any(|k| k.fc == s.fc) {
+                kept.push(s);
+            }
+        }
+        let scored = kept;
 
         let mut plan = combine_top(&scored, &z, &origins);
         // Calibration origins a whole horizon apart: eight days of next-day errors instead of the
