@@ -8,8 +8,9 @@
 //! 1. Scale the history by its mean absolute value (so no model sees extreme magnitudes).
 //! 2. For each of the last `origins` cut points (half a horizon apart), fit every candidate on the
 //!    data before the cut and forecast `horizon` steps. A candidate failing anywhere drops out.
-//! 3. Rank candidates by backtest MAE and average the best [`MEMBERS`] with equal weights (never
-//!    the worst-ranked candidate: with a pool of three, the best two).
+//! 3. Rank candidates by backtest MAE, drop any whose backtest forecasts duplicate a better-ranked
+//!    one's, and average the best [`MEMBERS`] with equal weights (never the worst-ranked
+//!    candidate: with a pool of three, the best two).
 //! 4. Refit the chosen members on the whole history (dropping any that fail; if all fail, walk the
 //!    ranking, then seasonal naive, which fits any non-empty finite history).
 //! 5. Intervals from the combination's errors on origins a whole horizon apart (see
