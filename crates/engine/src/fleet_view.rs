@@ -2,6 +2,7 @@
 //! do-not-disrupt, idle times, last moves) with their states refreshed from the fleet's own API.
 
 use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
 
 use hivesched_policy::{Agent, AgentId, Fleet, Time};
 use hivesched_store::{AgentRecord, NewAgentEvent, Store};
@@ -13,10 +14,16 @@ use crate::actuator::{AgentStatus, DynActuator};
 /// changes are written back with an event; lapsed pins are cleared. When the fleet's API can't
 /// be listed, the last known states are used (the scheduler fails safe on stale demand, and the
 /// caller decides whether to act).
+///
+/// The plan uses the listing's busy flag and context size, but they are written back only for
+/// agents without a heartbeat in the last `heartbeat_fresh`: while an agent reports itself, its
+/// heartbeats own those fields, and rewriting thousands of rows every tick only to disagree
+/// with the next heartbeat held the database's writer long enough to stall heartbeats.
 pub async fn read_fleet(
     store: &Store,
     actuator: &dyn DynActuator,
     now: Time,
+    heartbeat_fresh: Duration,
 ) -> Result<(Fleet, bool), EngineError> {
     let mut records: HashMap<AgentId, AgentRecord> = store
         .list_agents()
@@ -37,7 +44,9 @@ pub async fn read_fleet(
             busy,
             context_tokens,
         } = status;
+        let mut discovered = false;
         let record = records.entry(id.clone()).or_insert_with(|| {
+            discovered = true;
             events.push(NewAgentEvent {
                 at: now,
                 agent: id.clone(),
@@ -53,9 +62,13 @@ pub async fn read_fleet(
                 last_heartbeat: None,
             }
         });
-        let changed = record.agent.state != state
-            || record.agent.busy != busy
-            || record.agent.context_tokens != context_tokens;
+        let reports_itself = record
+            .last_heartbeat
+            .is_some_and(|at| at > now.minus(heartbeat_fresh));
+        let changed = discovered
+            || record.agent.state != state
+            || (!reports_itself
+                && (record.agent.busy != busy || record.agent.context_tokens != context_tokens));
         if record.agent.state != state {
             events.push(NewAgentEvent {
                 at: now,

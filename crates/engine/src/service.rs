@@ -319,8 +319,9 @@ impl Engine {
     async fn tick_inner(&self) -> Result<Decision, EngineError> {
         let inner = &self.inner;
         let now = inner.clock.now();
+        let heartbeat_fresh = 3 * self.config().tick_interval;
         let (fleet, _fleet_reachable) =
-            read_fleet(&inner.store, inner.actuator.as_ref(), now).await?;
+            read_fleet(&inner.store, inner.actuator.as_ref(), now, heartbeat_fresh).await?;
         let history = self.history(now).await?;
         self.score_last_forecast(&history);
         let started = Instant::now();

@@ -36,7 +36,10 @@ async fn main() {
     let agents: u32 = arg(&args, 2, 10_000);
     let interval = Duration::from_secs_f64(arg(&args, 3, 10.0));
     let duration = Duration::from_secs_f64(arg(&args, 4, 60.0));
-    let token = std::env::var("TOKEN").expect("set TOKEN to an operator (or admin) JWT");
+    let Ok(token) = std::env::var("TOKEN") else {
+        eprintln!("heartbeat_load: set TOKEN to an operator (or admin) JWT");
+        std::process::exit(2);
+    };
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
