@@ -7,7 +7,8 @@
 //! Layout: input repair ([`clean`]), period detection ([`season`]), models ([`naive`],
 //! [`regression`], [`autoreg`], [`mstl`] on [`stl`]/[`loess`], plus [`ets`] and [`arima`]),
 //! the backtest-weighted [`ensemble`], accuracy [`metrics`] and rolling-origin [`backtest`]s,
-//! and the [`pipeline`] that the CLI runs.
+//! the [`pipeline`] that the CLI runs, and the [`forecaster`] that puts the ensemble behind the
+//! planner's `Forecaster` trait (refitted on a schedule) for the simulator and the engine.
 
 pub mod arima;
 pub mod autoreg;
@@ -19,6 +20,7 @@ pub mod ensemble;
 pub mod error;
 pub mod ets;
 mod fft;
+pub mod forecaster;
 pub mod intervals;
 pub mod loess;
 mod lstsq;
@@ -34,5 +36,6 @@ pub mod stl;
 
 pub use ensemble::{Ensemble, FittedEnsemble};
 pub use error::ForecastError;
+pub use forecaster::{EnsembleConfig, EnsembleForecaster, ModelRecord};
 pub use model::{Fitted, Forecast, Interval, Model};
 pub use pipeline::{Prepared, SeasonSpec};

@@ -22,8 +22,9 @@ use crate::error::ApiError;
 pub const ENV_PREFIX: &str = "HIVE_";
 
 /// Keys whose environment values are always taken as text (a secret of digits stays a string).
-const TEXT_KEYS: [&str; 5] = [
+const TEXT_KEYS: [&str; 6] = [
     "listen",
+    "forecaster",
     "database_url",
     "jwt_secret",
     "actuator.kind",
@@ -38,7 +39,8 @@ const NOT_KEYS: [&str; 3] = [
 ];
 
 /// Top-level keys that belong to the service rather than to the scheduler.
-const SERVICE_KEYS: [&str; 10] = [
+const SERVICE_KEYS: [&str; 11] = [
+    "forecaster",
     "max_concurrent_tasks",
     "sleeps_per_minute",
     "listen",
@@ -107,6 +109,19 @@ fn default_fake_agents() -> u32 {
     20
 }
 
+/// Which forecaster the engine plans on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForecasterChoice {
+    /// The forecast crate's backtest-weighted ensemble, refitted every 6 h of demand and
+    /// anchored to the newest sample between refits (fewer agent-hours than seasonal naive at
+    /// less unserved demand on nyc_taxi; see docs/forecasting.md).
+    #[default]
+    Ensemble,
+    /// The decision core's built-in seasonal naive: no fitting, cheapest per tick.
+    SeasonalNaive,
+}
+
 /// The whole configuration of `hivesched serve`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceConfig {
@@ -128,6 +143,8 @@ pub struct ServiceConfig {
     pub sleeps_per_minute: u32,
     /// Where actions go.
     pub actuator: ActuatorSettings,
+    /// The forecaster behind the `predictive` plan.
+    pub forecaster: ForecasterChoice,
     /// Settings also changeable at run time.
     pub settings: RuntimeSettings,
 }
@@ -156,6 +173,8 @@ struct ServiceKeys {
     request_timeout: u64,
     #[serde(default = "default_actuator")]
     actuator: ActuatorSettings,
+    #[serde(default)]
+    forecaster: ForecasterChoice,
 }
 
 fn default_listen() -> String {
@@ -289,6 +308,7 @@ impl ServiceConfig {
             max_concurrent_tasks: keys.max_concurrent_tasks,
             sleeps_per_minute: keys.sleeps_per_minute,
             actuator: keys.actuator,
+            forecaster: keys.forecaster,
             settings,
         })
     }
@@ -333,6 +353,7 @@ impl ServiceConfig {
             Value::Integer(i64::from(self.sleeps_per_minute)),
         );
         table.insert("actuator".into(), to_value(&self.actuator)?);
+        table.insert("forecaster".into(), to_value(&self.forecaster)?);
         if let Value::Table(scheduler) = to_value(&self.settings.scheduler)? {
             table.extend(scheduler);
         }

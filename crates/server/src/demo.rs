@@ -14,7 +14,7 @@ use hivesched_policy::{SchedulerConfig, Time};
 use hivesched_store::{DemandSample, Store};
 
 use crate::auth::Role;
-use crate::config::{ActuatorSettings, RuntimeSettings, ServiceConfig};
+use crate::config::{ActuatorSettings, ForecasterChoice, RuntimeSettings, ServiceConfig};
 use crate::error::ApiError;
 use crate::server::{Mode, Server};
 
@@ -98,6 +98,7 @@ fn demo_config(options: &DemoOptions, database_url: String) -> ServiceConfig {
         // The executor's limit counts real minutes, and a real minute is 15 trace hours here.
         sleeps_per_minute: 600,
         actuator: ActuatorSettings::Fake { agents: AGENTS },
+        forecaster: ForecasterChoice::Ensemble,
         settings: RuntimeSettings {
             tick_interval: TICK_SECS,
             scheduler,

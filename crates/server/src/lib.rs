@@ -26,7 +26,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 
-pub use config::{RuntimeSettings, ServiceConfig};
+pub use config::{ForecasterChoice, RuntimeSettings, ServiceConfig};
 pub use error::ApiError;
 pub use hivesched_store::AuditVerification;
 pub use routes::openapi_json;

@@ -16,7 +16,8 @@ use hivesched_engine::clock::{Clock, SystemClock};
 use hivesched_engine::executor::ExecutorLimits;
 use hivesched_engine::fake_fleet::{FakeFleet, FakeFleetConfig};
 use hivesched_engine::{Engine, EngineConfig, ForecasterFactory};
-use hivesched_policy::SeasonalNaive;
+use hivesched_forecast::{EnsembleConfig, EnsembleForecaster};
+use hivesched_policy::{Forecaster, SeasonalNaive};
 use hivesched_store::Store;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
@@ -24,7 +25,7 @@ use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{Role, TokenKeys};
-use crate::config::{ActuatorSettings, RuntimeSettings, ServiceConfig};
+use crate::config::{ActuatorSettings, ForecasterChoice, RuntimeSettings, ServiceConfig};
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::heartbeats::HeartbeatWriter;
@@ -85,7 +86,12 @@ impl Server {
             demand_step: config.demand_step,
             ..EngineConfig::default()
         };
-        let forecasters: ForecasterFactory = Arc::new(|| Box::new(SeasonalNaive::default()));
+        let forecasters: ForecasterFactory = match config.forecaster {
+            ForecasterChoice::Ensemble => Arc::new(|| {
+                Box::new(EnsembleForecaster::new(EnsembleConfig::default())) as Box<dyn Forecaster>
+            }),
+            ForecasterChoice::SeasonalNaive => Arc::new(|| Box::new(SeasonalNaive::default())),
+        };
         let (engine, recovery) =
             Engine::start(store.clone(), actuator, engine_config, clock, forecasters).await?;
         tracing::info!(?recovery, "engine started");

@@ -5,12 +5,9 @@
 //! - [`trace`]: loading regular series and event logs, with errors naming file and line.
 //! - [`run`]: the step loop; [`fleet_sim`] moves agents through their states.
 //! - [`audit`]: an independent recount of the rails; [`faults`]: fault injection.
-//! - [`ensemble`]: the forecast crate's ensemble as the `predictive` policy's forecaster,
-//!   refitted on a schedule.
 //! - [`oracle`]: the lower bound; [`report`] and [`plot`]: what comes out.
 
 pub mod audit;
-pub mod ensemble;
 pub mod error;
 pub mod faults;
 pub mod fleet_sim;
@@ -21,7 +18,6 @@ pub mod report;
 pub mod run;
 pub mod trace;
 
-pub use ensemble::{EnsembleConfig, EnsembleForecaster, ModelRecord};
 pub use error::{SimError, TraceProblem};
 pub use faults::Faults;
 pub use oracle::{OracleConfig, OracleSchedule, oracle_schedule, required_awake};

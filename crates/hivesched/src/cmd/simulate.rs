@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use hivesched_forecast::{EnsembleConfig, EnsembleForecaster};
 use hivesched_sim::{
-    EnsembleConfig, EnsembleForecaster, Faults, PolicyKind, SimConfig, TraceOptions, build_report,
-    load_trace, render_svg, run_policy, summary_table, write_schedule,
+    Faults, PolicyKind, SimConfig, TraceOptions, build_report, load_trace, render_svg, run_policy,
+    summary_table, write_schedule,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 

@@ -32,10 +32,10 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use hivesched_forecast::ensemble::MemberInfo;
-use hivesched_forecast::pipeline::{self, SeasonSpec};
-use hivesched_forecast::season::calendar_periods;
-use hivesched_forecast::{Ensemble, Fitted};
+use crate::ensemble::MemberInfo;
+use crate::pipeline::{self, SeasonSpec};
+use crate::season::calendar_periods;
+use crate::{Ensemble, Fitted};
 use hivesched_policy::time::{duration_ms, steps_covering};
 use hivesched_policy::{DemandForecast, DemandHistory, ForecastFailure, Forecaster, Time};
 
