@@ -102,6 +102,7 @@ struct Inner {
     last_forecast: Mutex<Option<(Time, f64)>>,
     history: Mutex<Option<DemandHistory>>,
     tick_lock: tokio::sync::Mutex<()>,
+    config_changed: tokio::sync::Notify,
 }
 
 /// Handle to the running engine; cheap to clone.
@@ -180,6 +181,7 @@ impl Engine {
                 last_forecast: Mutex::new(None),
                 history: Mutex::new(None),
                 tick_lock: tokio::sync::Mutex::new(()),
+                config_changed: tokio::sync::Notify::new(),
             }),
         };
         engine.resume_bulks().await?;
@@ -226,14 +228,30 @@ impl Engine {
             .clone()
     }
 
-    /// Applies new scheduler settings (validated first; state such as the sleep log is kept).
-    pub fn update_config(&self, scheduler: SchedulerConfig) -> Result<(), EngineError> {
+    /// Applies new scheduler settings (validated first; state such as the sleep log is kept)
+    /// and tick interval (the running tick loop restarts its timer at once).
+    pub fn update_config(
+        &self,
+        scheduler: SchedulerConfig,
+        tick_interval: Duration,
+    ) -> Result<(), EngineError> {
+        if tick_interval.is_zero() {
+            return Err(EngineError::InvalidConfig {
+                key: "tick_interval",
+                reason: "must be positive".into(),
+            });
+        }
         lock(&self.inner.scheduler).reconfigure(scheduler.clone())?;
-        self.inner
-            .cfg
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .scheduler = scheduler;
+        {
+            let mut cfg = self
+                .inner
+                .cfg
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            cfg.scheduler = scheduler;
+            cfg.tick_interval = tick_interval;
+        }
+        self.inner.config_changed.notify_one();
         Ok(())
     }
 
@@ -441,13 +459,26 @@ impl Engine {
     /// Runs ticks every `tick_interval` until `shutdown` turns true, then waits (up to the drain
     /// timeout) for the tick in flight; unfinished tasks stay journaled for recovery.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
-        let mut interval = tokio::time::interval(self.config().tick_interval);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let timer = |period: Duration, first: tokio::time::Instant| {
+            let mut interval = tokio::time::interval_at(first, period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval
+        };
+        let mut period = self.config().tick_interval;
+        let mut interval = timer(period, tokio::time::Instant::now());
         loop {
             tokio::select! {
                 _ = interval.tick() => {
                     if let Err(e) = self.tick().await {
                         tracing::warn!(error = %e, "tick failed; not acting");
+                    }
+                }
+                () = self.inner.config_changed.notified() => {
+                    let wanted = self.config().tick_interval;
+                    if wanted != period {
+                        tracing::info!(?wanted, "tick interval changed");
+                        period = wanted;
+                        interval = timer(period, tokio::time::Instant::now() + period);
                     }
                 }
                 _ = shutdown.changed() => break,

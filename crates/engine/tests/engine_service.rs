@@ -294,3 +294,36 @@ async fn staged_bulk_rolls_back_when_a_stage_mostly_fails() {
         "rollback woke what the bulk had put to sleep"
     );
 }
+
+#[tokio::test]
+async fn a_new_tick_interval_applies_to_the_running_loop_at_once() {
+    let store = temp_store("interval").await;
+    demand(&store, 1.0).await;
+    let f = fleet(4);
+    let clock = Arc::new(ManualClock::new(Time::from_secs(T0)));
+    let e = engine(&store, &f, &clock, true).await;
+    assert_eq!(e.config().tick_interval, Duration::from_secs(10));
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn({
+        let e = e.clone();
+        async move { e.run(shutdown).await }
+    });
+    let decisions = || async { store.list_decisions(None, 100).await.unwrap().len() };
+    // The first tick is immediate; the next would be 10 s away.
+    while decisions().await < 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let scheduler = e.config().scheduler;
+    e.update_config(scheduler.clone(), Duration::from_millis(20))
+        .unwrap();
+    let waited = tokio::time::timeout(Duration::from_secs(5), async {
+        while decisions().await < 4 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "the loop kept the old 10 s interval");
+    assert!(e.update_config(scheduler, Duration::ZERO).is_err());
+    stop.send(true).unwrap();
+    running.await.unwrap();
+}

@@ -76,7 +76,7 @@ async fn get_config(
 
 /// Validate and store new settings as the next version, and apply them to the engine
 /// (audited as `config.update`). Scheduler settings apply from the next tick; a changed
-/// `tick_interval` applies when the service restarts.
+/// `tick_interval` restarts the tick timer at once.
 #[utoipa::path(put, path = "/config", tag = "config", request_body = ConfigUpdate,
     security(("bearer" = ["admin"])),
     responses((status = 200, body = ConfigView), (status = 409, body = ErrorBody),
@@ -110,7 +110,7 @@ async fn update_config(
     // settings passed the same validation the engine runs.
     state
         .engine
-        .update_config(body.settings.scheduler.clone())?;
+        .update_config(body.settings.scheduler.clone(), body.settings.tick())?;
     audit::record(
         &state.store,
         &auth.claims.sub,
