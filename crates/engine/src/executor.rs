@@ -265,24 +265,11 @@ impl Executor {
     /// see it even before the next heartbeat.
     async fn note_moved(&self, agent: &AgentId, kind: ActionKind) -> Result<(), EngineError> {
         let now = self.clock.now();
-        match self.store.get_agent(agent).await {
-            Ok(mut record) => {
-                match kind {
-                    ActionKind::Sleep => {
-                        record.agent.state = AgentState::PreparingSleep;
-                        record.agent.last_sleep = Some(now);
-                    }
-                    ActionKind::Wake => {
-                        record.agent.state = AgentState::Waking;
-                        record.agent.last_wake = Some(now);
-                    }
-                }
-                record.agent.last_transition = now;
-                self.store.upsert_agent(&record).await?;
-            }
-            Err(StoreError::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
+        let to = match kind {
+            ActionKind::Sleep => AgentState::PreparingSleep,
+            ActionKind::Wake => AgentState::Waking,
+        };
+        self.store.note_agent_moved(agent, to, now).await?;
         self.store
             .record_agent_events(&[NewAgentEvent {
                 at: now,

@@ -10,8 +10,8 @@ use hivesched_store::{AgentRecord, NewAgentEvent, Store};
 use crate::EngineError;
 use crate::actuator::{AgentStatus, DynActuator};
 
-/// Reads the fleet. Agents the fleet reports but the store does not know are registered; state
-/// changes are written back with an event; lapsed pins are cleared. When the fleet's API can't
+/// Reads the fleet. Lapsed time-limited overrides are cleared first; agents the fleet reports
+/// but the store does not know are registered; state changes are written back with an event. When the fleet's API can't
 /// be listed, the last known states are used (the scheduler fails safe on stale demand, and the
 /// caller decides whether to act).
 ///
@@ -25,6 +25,7 @@ pub async fn read_fleet(
     now: Time,
     heartbeat_fresh: Duration,
 ) -> Result<(Fleet, bool), EngineError> {
+    let lapsed = store.clear_lapsed_overrides(now).await?;
     let mut records: HashMap<AgentId, AgentRecord> = store
         .list_agents()
         .await?
@@ -33,9 +34,16 @@ pub async fn read_fleet(
         .collect();
     let live = actuator.boxed_list_agents().await;
     let fleet_reachable = live.is_ok();
-    let mut events = Vec::new();
-    // Ids, not copies: an agent can change state and lose its pin in one tick; sorted, so
-    // concurrent writers lock rows in one order.
+    let mut events: Vec<NewAgentEvent> = lapsed
+        .into_iter()
+        .map(|agent| NewAgentEvent {
+            at: now,
+            agent,
+            kind: "pin_expired".into(),
+            detail: serde_json::json!({}),
+        })
+        .collect();
+    // Sorted, so concurrent writers lock rows in one order.
     let mut changed_ids = BTreeSet::new();
     for status in live.unwrap_or_default() {
         let AgentStatus {
@@ -90,24 +98,11 @@ pub async fn read_fleet(
             changed_ids.insert(id.clone());
         }
     }
-    for record in records.values_mut() {
-        if record.pin_until.is_some_and(|until| until <= now) {
-            record.agent.pin = None;
-            record.pin_until = None;
-            events.push(NewAgentEvent {
-                at: now,
-                agent: record.agent.id.clone(),
-                kind: "pin_expired".into(),
-                detail: serde_json::json!({}),
-            });
-            changed_ids.insert(record.agent.id.clone());
-        }
-    }
     let changed: Vec<AgentRecord> = changed_ids
         .iter()
         .filter_map(|id| records.get(id).cloned())
         .collect();
-    store.upsert_agents(&changed).await?;
+    store.observe_agents(&changed).await?;
     if !events.is_empty() {
         store.record_agent_events(&events).await?;
     }

@@ -110,6 +110,27 @@ impl AgentJson {
     }
 }
 
+/// Binds one agent row in the column order of the `agents` insert statements.
+fn bind_agent<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    record: &AgentRecord,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let a = &record.agent;
+    q.bind(a.id.0.clone())
+        .bind(enum_text(&a.state))
+        .bind(i64::from(a.busy))
+        .bind(i64::from(a.do_not_disrupt))
+        .bind(a.pin.as_ref().map(enum_text))
+        .bind(record.pin_until.map(Time::as_millis))
+        .bind(a.idle_since.map(Time::as_millis))
+        .bind(a.last_transition.as_millis())
+        .bind(a.last_wake.map(Time::as_millis))
+        .bind(a.last_sleep.map(Time::as_millis))
+        .bind(int(a.context_tokens))
+        .bind(i64::from(record.queue_depth))
+        .bind(record.last_heartbeat.map(Time::as_millis))
+}
+
 /// Agents as one JSON array ordered by id, per backend: all of them, or with `one` only the
 /// agent whose id is bound as the first parameter. Each agent is a positional array in the
 /// field order of [`AgentJson`] (serde reads a struct from an array), which keeps keys out of
@@ -195,27 +216,100 @@ impl Store {
                  queue_depth = excluded.queue_depth, last_heartbeat = excluded.last_heartbeat",
                 values_placeholders(self.backend, chunk.len(), AGENT_COLUMNS)
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for record in chunk {
-                let a = &record.agent;
-                q = q
-                    .bind(a.id.0.clone())
-                    .bind(enum_text(&a.state))
-                    .bind(i64::from(a.busy))
-                    .bind(i64::from(a.do_not_disrupt))
-                    .bind(a.pin.as_ref().map(enum_text))
-                    .bind(record.pin_until.map(Time::as_millis))
-                    .bind(a.idle_since.map(Time::as_millis))
-                    .bind(a.last_transition.as_millis())
-                    .bind(a.last_wake.map(Time::as_millis))
-                    .bind(a.last_sleep.map(Time::as_millis))
-                    .bind(int(a.context_tokens))
-                    .bind(i64::from(record.queue_depth))
-                    .bind(record.last_heartbeat.map(Time::as_millis));
-            }
+            let q = chunk
+                .iter()
+                .fold(sqlx::query(AssertSqlSafe(sql)), bind_agent);
             q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes what a tick observed from the fleet's listing: a new agent is inserted whole; for a
+    /// known one only the observed fields (state, busy, context, idle since, last transition)
+    /// change. Operator fields (pin, do-not-disrupt) and heartbeat fields are left alone, so an
+    /// override or heartbeat that lands between the tick's read and this write is not undone.
+    pub async fn observe_agents(&self, records: &[AgentRecord]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for chunk in records.chunks(MAX_BIND_PARAMS / AGENT_COLUMNS) {
+            let sql = format!(
+                "INSERT INTO agents (id, state, busy, do_not_disrupt, pin, pin_until, \
+                 idle_since, last_transition, last_wake, last_sleep, context_tokens, \
+                 queue_depth, last_heartbeat) VALUES {} \
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, busy = excluded.busy, \
+                 idle_since = excluded.idle_since, last_transition = excluded.last_transition, \
+                 context_tokens = excluded.context_tokens",
+                values_placeholders(self.backend, chunk.len(), AGENT_COLUMNS)
+            );
+            let q = chunk
+                .iter()
+                .fold(sqlx::query(AssertSqlSafe(sql)), bind_agent);
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets or clears an agent's operator override (pin, do-not-disrupt, until when) without
+    /// touching anything else on the row; returns the agent as it now stands.
+    pub async fn set_agent_override(
+        &self,
+        id: &AgentId,
+        pin: Option<Pin>,
+        do_not_disrupt: bool,
+        until: Option<Time>,
+    ) -> Result<AgentRecord> {
+        let done = sqlx::query(
+            "UPDATE agents SET pin = $1, do_not_disrupt = $2, pin_until = $3 WHERE id = $4",
+        )
+        .bind(pin.as_ref().map(enum_text))
+        .bind(i64::from(do_not_disrupt))
+        .bind(until.map(Time::as_millis))
+        .bind(id.0.clone())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("agent", id.0.clone()));
+        }
+        self.get_agent(id).await
+    }
+
+    /// Clears every time-limited override (pin and do-not-disrupt) whose end is at or before
+    /// `now`, returning the agents it cleared. The condition is re-checked in the statement, so
+    /// an override renewed meanwhile is kept.
+    pub async fn clear_lapsed_overrides(&self, now: Time) -> Result<Vec<AgentId>> {
+        let rows = sqlx::query(
+            "UPDATE agents SET pin = NULL, do_not_disrupt = 0, pin_until = NULL \
+             WHERE pin_until IS NOT NULL AND pin_until <= $1 RETURNING id",
+        )
+        .bind(now.as_millis())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| get::<String>(r, "id").map(AgentId))
+            .collect()
+    }
+
+    /// Records that the fleet accepted a sleep (`to` = preparing sleep) or a wake (`to` =
+    /// waking) at `at`, touching only the state and movement times.
+    pub async fn note_agent_moved(&self, id: &AgentId, to: AgentState, at: Time) -> Result<()> {
+        let column = if to == AgentState::Waking {
+            "last_wake"
+        } else {
+            "last_sleep"
+        };
+        let sql = format!(
+            "UPDATE agents SET state = $1, {column} = $2, last_transition = $2 WHERE id = $3"
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(enum_text(&to))
+            .bind(at.as_millis())
+            .bind(id.0.clone())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

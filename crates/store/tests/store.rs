@@ -9,6 +9,7 @@ on_every_backend!(
     config_versions_are_compare_and_set,
     agents_upsert_get_list_delete,
     agents_upsert_in_batches_and_list_back_exactly,
+    targeted_agent_writes_leave_other_fields_alone,
     heartbeats_follow_agent_semantics,
     heartbeats_take_ten_thousand_agents_in_one_batch,
     agent_events_round_trip,
@@ -212,6 +213,59 @@ mod cases {
                 .iter()
                 .all(|r| r.agent.state == AgentState::Asleep)
         );
+    }
+
+    pub async fn targeted_agent_writes_leave_other_fields_alone(ctx: Ctx) {
+        let s = &ctx.store;
+        let base = hivesched_store::AgentRecord {
+            agent: Agent::awake("x", t(10)),
+            pin_until: None,
+            queue_depth: 3,
+            last_heartbeat: Some(t(20)),
+        };
+        s.upsert_agent(&base).await.unwrap();
+        // An operator pins the agent after a tick read it; the tick's write must not undo it.
+        let pinned = s
+            .set_agent_override(&AgentId::from("x"), Some(Pin::Awake), true, Some(t(1_000)))
+            .await
+            .unwrap();
+        assert_eq!(pinned.agent.pin, Some(Pin::Awake));
+        let mut observed = base.clone();
+        observed.agent.state = AgentState::Asleep;
+        observed.agent.busy = true;
+        observed.queue_depth = 99;
+        s.observe_agents(&[observed]).await.unwrap();
+        let now = s.get_agent(&AgentId::from("x")).await.unwrap();
+        assert_eq!(now.agent.state, AgentState::Asleep);
+        assert!(now.agent.busy);
+        assert_eq!(now.agent.pin, Some(Pin::Awake));
+        assert!(now.agent.do_not_disrupt);
+        assert_eq!((now.pin_until, now.queue_depth), (Some(t(1_000)), 3));
+        // Not lapsed yet, then lapsed: pin and do-not-disrupt both end.
+        assert!(s.clear_lapsed_overrides(t(999)).await.unwrap().is_empty());
+        assert_eq!(
+            s.clear_lapsed_overrides(t(1_000)).await.unwrap(),
+            vec![AgentId::from("x")]
+        );
+        let cleared = s.get_agent(&AgentId::from("x")).await.unwrap();
+        assert_eq!(
+            (cleared.agent.pin, cleared.agent.do_not_disrupt),
+            (None, false)
+        );
+        // A move touches only state and the movement times.
+        s.note_agent_moved(&AgentId::from("x"), AgentState::Waking, t(2_000))
+            .await
+            .unwrap();
+        let moved = s.get_agent(&AgentId::from("x")).await.unwrap();
+        assert_eq!(moved.agent.state, AgentState::Waking);
+        assert_eq!(moved.agent.last_wake, Some(t(2_000)));
+        assert_eq!(moved.agent.last_transition, t(2_000));
+        assert_eq!(moved.last_heartbeat, Some(t(20)));
+        assert!(matches!(
+            s.set_agent_override(&AgentId::from("nobody"), None, false, None)
+                .await,
+            Err(StoreError::NotFound { .. })
+        ));
     }
 
     pub async fn heartbeats_follow_agent_semantics(ctx: Ctx) {

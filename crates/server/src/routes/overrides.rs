@@ -65,16 +65,16 @@ async fn apply(
         return Err(ApiError::invalid_value("reason", "must not be empty"));
     }
     let agent = AgentId(id);
-    let mut record = state.store.get_agent(&agent).await?;
-    let before = AgentView::from(&record);
-    record.agent.pin = body.pin.map(Into::into);
-    record.agent.do_not_disrupt = body.do_not_disrupt;
-    record.pin_until = if body.pin.is_some() || body.do_not_disrupt {
+    let before = AgentView::from(&state.store.get_agent(&agent).await?);
+    let until = if body.pin.is_some() || body.do_not_disrupt {
         until
     } else {
         None
     };
-    state.store.upsert_agent(&record).await?;
+    let record = state
+        .store
+        .set_agent_override(&agent, body.pin.map(Into::into), body.do_not_disrupt, until)
+        .await?;
     let after = AgentView::from(&record);
     state
         .store
