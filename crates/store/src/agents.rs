@@ -196,33 +196,18 @@ impl Store {
         self.upsert_agents(std::slice::from_ref(record)).await
     }
 
-    /// Inserts or fully replaces many agents in one transaction with multi-row upserts (a
-    /// tick that finds thousands of agents changed writes them at once, not one by one).
+    /// Inserts or fully replaces many agents in one transaction with multi-row upserts.
     pub async fn upsert_agents(&self, records: &[AgentRecord]) -> Result<()> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await?;
-        for chunk in records.chunks(MAX_BIND_PARAMS / AGENT_COLUMNS) {
-            let sql = format!(
-                "INSERT INTO agents (id, state, busy, do_not_disrupt, pin, pin_until, \
-                 idle_since, last_transition, last_wake, last_sleep, context_tokens, \
-                 queue_depth, last_heartbeat) VALUES {} \
-                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, busy = excluded.busy, \
-                 do_not_disrupt = excluded.do_not_disrupt, pin = excluded.pin, \
-                 pin_until = excluded.pin_until, idle_since = excluded.idle_since, \
-                 last_transition = excluded.last_transition, last_wake = excluded.last_wake, \
-                 last_sleep = excluded.last_sleep, context_tokens = excluded.context_tokens, \
-                 queue_depth = excluded.queue_depth, last_heartbeat = excluded.last_heartbeat",
-                values_placeholders(self.backend, chunk.len(), AGENT_COLUMNS)
-            );
-            let q = chunk
-                .iter()
-                .fold(sqlx::query(AssertSqlSafe(sql)), bind_agent);
-            q.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.insert_agents(
+            records,
+            "state = excluded.state, busy = excluded.busy, \
+             do_not_disrupt = excluded.do_not_disrupt, pin = excluded.pin, \
+             pin_until = excluded.pin_until, idle_since = excluded.idle_since, \
+             last_transition = excluded.last_transition, last_wake = excluded.last_wake, \
+             last_sleep = excluded.last_sleep, context_tokens = excluded.context_tokens, \
+             queue_depth = excluded.queue_depth, last_heartbeat = excluded.last_heartbeat",
+        )
+        .await
     }
 
     /// Writes what a tick observed from the fleet's listing: a new agent is inserted whole; for a
@@ -230,6 +215,22 @@ impl Store {
     /// change. Operator fields (pin, do-not-disrupt) and heartbeat fields are left alone, so an
     /// override or heartbeat that lands between the tick's read and this write is not undone.
     pub async fn observe_agents(&self, records: &[AgentRecord]) -> Result<()> {
+        self.insert_agents(
+            records,
+            "state = excluded.state, busy = excluded.busy, \
+             idle_since = excluded.idle_since, last_transition = excluded.last_transition, \
+             context_tokens = excluded.context_tokens",
+        )
+        .await
+    }
+
+    /// Inserts agents in one transaction with multi-row statements; a row already there gets
+    /// the `on_conflict` assignments.
+    async fn insert_agents(
+        &self,
+        records: &[AgentRecord],
+        on_conflict: &'static str,
+    ) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
@@ -238,10 +239,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO agents (id, state, busy, do_not_disrupt, pin, pin_until, \
                  idle_since, last_transition, last_wake, last_sleep, context_tokens, \
-                 queue_depth, last_heartbeat) VALUES {} \
-                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, busy = excluded.busy, \
-                 idle_since = excluded.idle_since, last_transition = excluded.last_transition, \
-                 context_tokens = excluded.context_tokens",
+                 queue_depth, last_heartbeat) VALUES {} ON CONFLICT (id) DO UPDATE SET {on_conflict}",
                 values_placeholders(self.backend, chunk.len(), AGENT_COLUMNS)
             );
             let q = chunk
