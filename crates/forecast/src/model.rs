@@ -1,5 +1,7 @@
 //! The contract every forecasting model implements.
 
+use std::sync::Arc;
+
 use crate::ForecastError;
 
 /// A prediction interval at one coverage level, e.g. 80 or 95 (percent).
@@ -41,4 +43,11 @@ pub trait Fitted: Send + Sync {
     fn forecast(&self, h: usize, levels: &[f64]) -> Result<Forecast, ForecastError>;
     /// Fitted parameters, for the model registry.
     fn params(&self) -> serde_json::Value;
+    /// The model that refits the structure this fit chose (an ARIMA order, an ETS class) without
+    /// searching again, or `None` when there was no search. A backtest searches at its first
+    /// origin and re-estimates that structure at the later ones: the search is most of an
+    /// automatic model's cost, and the structure it picks rarely changes within days.
+    fn structure(&self) -> Option<Arc<dyn Model>> {
+        None
+    }
 }

@@ -5,7 +5,8 @@
 //! nothing, and lets any [`Model`] forecast the adjusted series (AR by default; AutoETS/AutoARIMA
 //! once available). Each seasonal component is forecast by repeating its last cycle.
 
-use std::sync::Arc;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
 use crate::intervals::check_history;
 use crate::stl::{INNER_PASSES, stl};
@@ -16,6 +17,7 @@ use crate::{Fitted, Forecast, ForecastError, Model};
 pub struct Mstl {
     adjusted: Arc<dyn Model>,
     iterations: usize,
+    shared: Option<Arc<Decompositions>>,
 }
 
 impl Mstl {
@@ -25,7 +27,78 @@ impl Mstl {
         Self {
             adjusted,
             iterations: 2,
+            shared: None,
         }
+    }
+
+    /// Takes decompositions from `shared`, computing each (series, periods) once for every MSTL
+    /// model holding the same store. The ensemble's MSTL candidates differ only in the adjusted
+    /// series' model, and the decomposition was half of a nyc_taxi ensemble fit.
+    pub fn sharing(mut self, shared: Arc<Decompositions>) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    fn decomposition(&self, y: &[f64], periods: &[usize]) -> Arc<MultiDecomposition> {
+        match &self.shared {
+            Some(store) => store.get_or_compute(y, periods, self.iterations),
+            None => Arc::new(decompose(y, periods, self.iterations)),
+        }
+    }
+}
+
+/// Decompositions shared by MSTL models during one ensemble fit (see [`Mstl::sharing`]), keyed by
+/// the series' length and a hash of its values, the periods and the iteration count. Scoped to
+/// one fit, so it holds a few dozen entries at most and is dropped with the candidates.
+#[derive(Default)]
+pub struct Decompositions {
+    entries: Mutex<Vec<(DecompositionKey, Arc<MultiDecomposition>)>>,
+}
+
+/// What identifies a decomposition: equal keys mean equal inputs (up to a 64-bit hash of the
+/// values, on top of equal length and periods).
+#[derive(PartialEq)]
+struct DecompositionKey {
+    len: usize,
+    values: u64,
+    periods: Vec<usize>,
+    iterations: usize,
+}
+
+impl Decompositions {
+    fn get_or_compute(
+        &self,
+        y: &[f64],
+        periods: &[usize],
+        iterations: usize,
+    ) -> Arc<MultiDecomposition> {
+        let mut hasher = DefaultHasher::new();
+        for v in y {
+            v.to_bits().hash(&mut hasher);
+        }
+        let key = DecompositionKey {
+            len: y.len(),
+            values: hasher.finish(),
+            periods: periods.to_vec(),
+            iterations,
+        };
+        let cached = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, d)| d.clone());
+        if let Some(d) = cached {
+            return d;
+        }
+        // Computed outside the lock; two threads racing on one key both compute it, harmlessly.
+        let d = Arc::new(decompose(y, periods, iterations));
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push((key, d.clone()));
+        d
     }
 }
 
@@ -75,7 +148,7 @@ impl Model for Mstl {
 
     fn fit(&self, y: &[f64], seasons: &[usize]) -> Result<Box<dyn Fitted>, ForecastError> {
         check_history(&self.name(), y, 4)?;
-        let d = decompose(y, seasons, self.iterations);
+        let d = self.decomposition(y, seasons);
         if d.seasonals.is_empty() && !seasons.is_empty() {
             let need = 2 * seasons.iter().copied().min().unwrap_or(1);
             return Err(ForecastError::TooShort {
@@ -92,6 +165,8 @@ impl Model for Mstl {
             .collect();
         Ok(Box::new(FittedMstl {
             name: self.name(),
+            iterations: self.iterations,
+            shared: self.shared.clone(),
             inner,
             last_cycles,
         }))
@@ -100,11 +175,22 @@ impl Model for Mstl {
 
 struct FittedMstl {
     name: String,
+    iterations: usize,
+    shared: Option<Arc<Decompositions>>,
     inner: Box<dyn Fitted>,
     last_cycles: Vec<(usize, Vec<f64>)>,
 }
 
 impl Fitted for FittedMstl {
+    /// The same decomposition with the adjusted series' chosen structure.
+    fn structure(&self) -> Option<Arc<dyn Model>> {
+        Some(Arc::new(Mstl {
+            adjusted: self.inner.structure()?,
+            iterations: self.iterations,
+            shared: self.shared.clone(),
+        }))
+    }
+
     fn describe(&self) -> String {
         let ps: Vec<String> = self
             .last_cycles
@@ -141,6 +227,43 @@ impl Fitted for FittedMstl {
 mod tests {
     use super::*;
     use crate::autoreg::Autoregressive;
+
+    #[test]
+    fn shared_decompositions_are_computed_once_and_change_nothing() {
+        let y: Vec<f64> = (0..200)
+            .map(|t| 50.0 + [3.0, -1.0, 4.0, -6.0][t % 4] + (t as f64 * 0.37).sin())
+            .collect();
+        let shared = Arc::new(Decompositions::default());
+        let ar = Arc::new(Autoregressive::default());
+        let ari = Arc::new(Autoregressive::integrated());
+        let alone = Mstl::new(ar.clone()).fit(&y, &[4]).unwrap();
+        let first = Mstl::new(ar).sharing(shared.clone()).fit(&y, &[4]).unwrap();
+        let second = Mstl::new(ari.clone())
+            .sharing(shared.clone())
+            .fit(&y, &[4])
+            .unwrap();
+        assert_eq!(shared.entries.lock().unwrap().len(), 1);
+        assert_eq!(
+            alone.forecast(8, &[]).unwrap(),
+            first.forecast(8, &[]).unwrap()
+        );
+        assert_eq!(
+            Mstl::new(ari)
+                .fit(&y, &[4])
+                .unwrap()
+                .forecast(8, &[])
+                .unwrap(),
+            second.forecast(8, &[]).unwrap()
+        );
+        // Another series (one value changed) is another decomposition.
+        let mut z = y.clone();
+        z[10] += 1.0;
+        Mstl::new(Arc::new(Autoregressive::default()))
+            .sharing(shared.clone())
+            .fit(&z, &[4])
+            .unwrap();
+        assert_eq!(shared.entries.lock().unwrap().len(), 2);
+    }
 
     #[test]
     fn forecasts_two_clean_cycles() {

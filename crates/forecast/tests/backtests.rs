@@ -43,7 +43,8 @@ fn ensemble_beats_seasonal_naive_on_nyc_taxi() {
     let ens = score(&Ensemble::new(48), &y, step, 48, 8, 48);
     let naive = score(&SeasonalNaive::new(), &y, step, 48, 8, 48);
     assert_eq!(ens.failed, 0);
-    assert!(ens.mase < 0.9, "ensemble MASE {}", ens.mase);
+    // statsforecast's best on these splits is MSTL+AutoARIMA at 0.849.
+    assert!(ens.mase < 0.849, "ensemble MASE {}", ens.mase);
     assert!(
         ens.mase < naive.mase * 0.7,
         "ensemble {} vs seasonal naive {}",
@@ -51,7 +52,7 @@ fn ensemble_beats_seasonal_naive_on_nyc_taxi() {
         naive.mase
     );
     let (_, cov95) = ens.coverage[1];
-    assert!(cov95 > 0.7, "95 % coverage {cov95}");
+    assert!((0.9..=0.98).contains(&cov95), "95 % coverage {cov95}");
 }
 
 #[test]

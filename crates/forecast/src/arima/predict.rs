@@ -93,4 +93,14 @@ impl Fitted for FittedArima {
             "method": self.method,
         })
     }
+
+    /// Re-estimated by conditional sum of squares: on the long histories a backtest refits (over
+    /// a hundred points after differencing) it agrees with exact ML to a fraction of a percent of
+    /// the forecast, at a tenth of the cost (the exact likelihood's Kalman filter was half of a
+    /// nyc_taxi ensemble fit).
+    fn structure(&self) -> Option<std::sync::Arc<dyn crate::Model>> {
+        Some(std::sync::Arc::new(
+            super::Arima::new(self.order).method(super::Method::Css),
+        ))
+    }
 }

@@ -78,6 +78,20 @@ fn auto_arima_on_log_air_passengers_is_seasonal() {
 }
 
 #[test]
+fn the_structure_of_a_search_refits_its_order() {
+    let y = log_air();
+    let searched = AutoArima::new().fit_best(&y[..120], &[12]).unwrap();
+    let refit = searched
+        .structure()
+        .expect("an ARIMA fit has a structure")
+        .fit(&y, &[])
+        .unwrap();
+    assert_eq!(refit.describe(), searched.describe());
+    let f = refit.forecast(12, &[]).unwrap();
+    assert!(f.mean.iter().all(|v| v.is_finite() && *v > 5.0 && *v < 7.0));
+}
+
+#[test]
 fn auto_arima_recovers_an_ar1() {
     let mut rng = crate::ets::gauss::NormalRng::new(11);
     let mut y = vec![0.0; 500];

@@ -108,6 +108,14 @@ impl FittedEts {
 }
 
 impl Fitted for FittedEts {
+    /// Non-seasonal classes only: a seasonal refit would also need the search's
+    /// optimised-period limit, which the fit does not keep.
+    fn structure(&self) -> Option<std::sync::Arc<dyn crate::Model>> {
+        (!self.spec.has_season()).then(|| {
+            std::sync::Arc::new(super::Ets::new(self.spec)) as std::sync::Arc<dyn crate::Model>
+        })
+    }
+
     fn describe(&self) -> String {
         if self.spec.has_season() {
             format!("{}[{}]", self.spec, self.period)
