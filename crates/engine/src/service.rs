@@ -8,7 +8,7 @@ use hivesched_policy::{
     ActionKind, Decision, DemandForecast, DemandHistory, EmergencyStop, Forecaster, Mode,
     Predictive, Scheduler, SchedulerConfig, TickInput, Time,
 };
-use hivesched_store::{BulkOperation, Store, TaskFilter, TaskStatus};
+use hivesched_store::{BulkOperation, NewModelRecord, Store, TaskFilter, TaskStatus};
 use tokio::sync::{broadcast, watch};
 
 use crate::actuator::DynActuator;
@@ -353,6 +353,19 @@ impl Engine {
             .decision_seconds
             .observe(started.elapsed().as_secs_f64());
         inner.store.insert_decision(&decision).await?;
+        // The model the plan rested on goes to the registry when it was fitted this tick.
+        let fit = lock(&inner.scheduler).take_fit();
+        if let Some(fit) = fit {
+            inner
+                .store
+                .insert_model_record(&NewModelRecord {
+                    created_at: now,
+                    model: fit.model,
+                    parameters: fit.parameters,
+                    accuracy: fit.accuracy,
+                })
+                .await?;
+        }
         self.observe(&fleet, &decision);
         let tick_id = now.as_millis();
         let specs: Vec<TaskSpec> = decision

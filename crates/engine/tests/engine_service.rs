@@ -11,8 +11,8 @@ use hivesched_engine::executor::ExecutorLimits;
 use hivesched_engine::fake_fleet::{FakeFleet, FakeFleetConfig, Fault, FaultKind};
 use hivesched_engine::{Engine, EngineConfig, ForecasterFactory};
 use hivesched_policy::{
-    ActionKind, AgentId, EmergencyMode, EmergencyStop, RailConfig, SchedulerConfig, SeasonalNaive,
-    Time,
+    ActionKind, AgentId, DemandForecast, DemandHistory, EmergencyMode, EmergencyStop, FitRecord,
+    ForecastFailure, Forecaster, RailConfig, SchedulerConfig, SeasonalNaive, Time,
 };
 use hivesched_store::{BulkStrategy, DemandSample, Store, TaskFilter, TaskStatus};
 
@@ -94,6 +94,72 @@ async fn engine(
     .await
     .unwrap();
     engine
+}
+
+/// Seasonal naive that reports one "fit" at its first forecast, as a scheduled refitter would.
+struct FitsOnce {
+    inner: SeasonalNaive,
+    fitted: bool,
+    untaken: bool,
+}
+
+impl Forecaster for FitsOnce {
+    fn forecast(
+        &mut self,
+        history: &DemandHistory,
+        horizon: usize,
+    ) -> Result<DemandForecast, ForecastFailure> {
+        if !self.fitted {
+            (self.fitted, self.untaken) = (true, true);
+        }
+        self.inner.forecast(history, horizon)
+    }
+
+    fn take_fit(&mut self) -> Option<FitRecord> {
+        std::mem::take(&mut self.untaken).then(|| FitRecord {
+            fitted_at: Time::from_secs(T0),
+            model: "FitsOnce".into(),
+            parameters: serde_json::json!({"lag": 1440}),
+            accuracy: serde_json::json!({"mae": 0.5}),
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_model_the_plan_rests_on_is_recorded_once_per_fit() {
+    let store = temp_store("model-records").await;
+    demand(&store, 1.0).await;
+    let f = fleet(4);
+    let clock = Arc::new(ManualClock::new(Time::from_secs(T0)));
+    let fits_once: ForecasterFactory = Arc::new(|| {
+        Box::new(FitsOnce {
+            inner: SeasonalNaive::default(),
+            fitted: false,
+            untaken: false,
+        })
+    });
+    let (e, _) = Engine::start(
+        store.clone(),
+        Arc::new(f.clone()),
+        config(true),
+        clock.clone(),
+        fits_once,
+    )
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        e.tick().await.unwrap();
+        clock.advance_ms(60_000);
+    }
+    // The API's forecast instance fits too, but only the planner's fit is the registry's.
+    e.forecast(5).await.unwrap();
+    let records = store.list_model_records(None, 10).await.unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let r = &records[0].model;
+    assert_eq!(r.model, "FitsOnce");
+    assert_eq!(r.created_at, Time::from_secs(T0));
+    assert_eq!(r.parameters["lag"], 1440);
+    assert_eq!(r.accuracy["mae"], 0.5);
 }
 
 #[tokio::test]

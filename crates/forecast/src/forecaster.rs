@@ -37,7 +37,9 @@ use crate::pipeline::{self, SeasonSpec};
 use crate::season::calendar_periods;
 use crate::{Ensemble, Fitted};
 use hivesched_policy::time::{duration_ms, steps_covering};
-use hivesched_policy::{DemandForecast, DemandHistory, ForecastFailure, Forecaster, Time};
+use hivesched_policy::{
+    DemandForecast, DemandHistory, FitRecord, ForecastFailure, Forecaster, Time,
+};
 
 /// Settings of [`EnsembleForecaster`].
 #[derive(Debug, Clone, PartialEq)]
@@ -242,6 +244,8 @@ pub struct EnsembleForecaster {
     config: EnsembleConfig,
     cached: Option<Cached>,
     record: Option<ModelRecord>,
+    /// Whether `record` is a fit not yet handed over by `take_fit`.
+    record_untaken: bool,
     fits: u64,
     tracker: ErrorTracker,
 }
@@ -253,6 +257,7 @@ impl EnsembleForecaster {
             config,
             cached: None,
             record: None,
+            record_untaken: false,
             fits: 0,
             tracker: ErrorTracker::default(),
         }
@@ -314,6 +319,7 @@ impl EnsembleForecaster {
             cold_start: fitted.cold_start().map(str::to_owned),
             warnings: prepared.warnings(),
         });
+        self.record_untaken = true;
         Ok(Cached {
             origin,
             mean,
@@ -344,6 +350,35 @@ fn recent_grid(history: &DemandHistory, window: Duration) -> Vec<f64> {
 }
 
 impl Forecaster for EnsembleForecaster {
+    /// The registry record of the newest fit, once: named `Ensemble`, with the fitted members,
+    /// parameters, seasons and history as parameters, and every candidate's backtest error as
+    /// accuracy.
+    fn take_fit(&mut self) -> Option<FitRecord> {
+        if !std::mem::take(&mut self.record_untaken) {
+            return None;
+        }
+        let r = self.record.as_ref()?;
+        Some(FitRecord {
+            fitted_at: r.fitted_at,
+            model: "Ensemble".into(),
+            parameters: serde_json::json!({
+                "fitted": r.model,
+                "history_until_ms": r.fitted_at.as_millis(),
+                "members": r.members,
+                "params": r.params,
+                "seasons": r.seasons,
+                "history_points": r.history_points,
+                "horizon": r.horizon,
+                "fit_ms": r.fit_ms,
+                "cold_start": r.cold_start,
+                "warnings": r.warnings,
+            }),
+            accuracy: serde_json::json!({
+                "backtest_relative_mae": r.backtest_relative_mae,
+            }),
+        })
+    }
+
     fn forecast(
         &mut self,
         history: &DemandHistory,
@@ -502,6 +537,15 @@ mod tests {
             let fc = f.forecast(&h, 2).unwrap();
             // 6 h = 12 steps: fits at samples 1, 13, 25, ...
             assert_eq!(f.fits(), (i / 12 + 1) as u64, "after sample {}", i + 1);
+            // Each fit's registry record is handed over exactly once.
+            let taken = f.take_fit();
+            assert_eq!(taken.is_some(), i % 12 == 0, "after sample {}", i + 1);
+            if let Some(r) = taken {
+                assert_eq!(r.model, "Ensemble");
+                assert_eq!(r.fitted_at, Time::from_secs(i as i64 * HALF_HOUR as i64));
+                assert!(r.accuracy["backtest_relative_mae"].is_array());
+            }
+            assert!(f.take_fit().is_none());
             // The last fit's forecast, k steps further on, anchored to the newest sample.
             let k = i % 12;
             let c = f.cached.as_ref().unwrap();

@@ -33,7 +33,7 @@ pub use config::{RailConfig, ScheduledFloor, SchedulerConfig};
 pub use decision::{Action, ActionKind, Blocked, Decision, Mode, Reason, Tier};
 pub use error::{ForecastFailure, PolicyError};
 pub use fleet::{Fleet, FleetCounts};
-pub use forecaster::{DemandForecast, Forecaster, SeasonalNaive};
+pub use forecaster::{DemandForecast, FitRecord, Forecaster, SeasonalNaive};
 pub use history::DemandHistory;
 pub use policy::{Observation, Policy, Recommendation, agents_needed};
 pub use predictive::Predictive;

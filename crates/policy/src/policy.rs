@@ -80,6 +80,11 @@ pub trait Policy: Send {
     fn recommend(&mut self, obs: &Observation<'_>) -> Result<Recommendation, PolicyError>;
     /// Forgets in-memory state, as a process restart would.
     fn reset(&mut self) {}
+    /// The record of a model fitted since the last call, for policies that forecast
+    /// ([`crate::Forecaster::take_fit`]).
+    fn take_fit(&mut self) -> Option<crate::FitRecord> {
+        None
+    }
 }
 
 /// Agents needed to serve `demand` at `utilization` of each agent's `capacity`.

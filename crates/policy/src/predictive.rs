@@ -33,6 +33,10 @@ impl Policy for Predictive {
         "predictive"
     }
 
+    fn take_fit(&mut self) -> Option<crate::FitRecord> {
+        self.forecaster.take_fit()
+    }
+
     fn recommend(&mut self, obs: &Observation<'_>) -> Result<Recommendation, PolicyError> {
         let step = obs.step();
         let lead = steps_covering(obs.wake_latency, step) as usize;

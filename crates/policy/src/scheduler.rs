@@ -72,6 +72,11 @@ impl Scheduler {
         self.policy.name()
     }
 
+    /// The record of a model the policy fitted since the last call, for the model registry.
+    pub fn take_fit(&mut self) -> Option<crate::FitRecord> {
+        self.policy.take_fit()
+    }
+
     /// Turns shadow mode on or off.
     pub fn set_shadow(&mut self, shadow: bool) {
         self.cfg.shadow = shadow;

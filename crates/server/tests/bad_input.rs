@@ -279,6 +279,7 @@ async fn bad_query_parameters_name_the_parameter() {
         ("/api/v1/decisions?cursor=zzz", "cursor"),
         ("/api/v1/tasks?status=exploded", "status"),
         ("/api/v1/forecast?horizon=100000", "horizon"),
+        ("/api/v1/forecast/models?limit=0", "limit"),
         ("/api/v1/decisions?bogus=1", "bogus"),
     ] {
         let (status, err) = server.send(Method::GET, path, Some(&viewer), None).await;

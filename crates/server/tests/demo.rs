@@ -1,5 +1,6 @@
 //! `hivesched demo` end to end: the fake fleet, the replayed trace and the fast clock produce
-//! decisions that act on the fleet within a few ticks, and the printed admin token works.
+//! decisions that act on the fleet within a few ticks, record the fitted forecast model, and the
+//! printed admin token works.
 
 use std::time::Duration;
 
@@ -58,6 +59,20 @@ async fn the_demo_decides_and_acts_every_tick() {
         !tasks["tasks"].as_array().unwrap().is_empty(),
         "no task journaled"
     );
+    // The ensemble the plans rest on is in the model registry, with its measured accuracy.
+    let models: serde_json::Value = get("/api/v1/forecast/models?model=Ensemble")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first = &models["models"][0];
+    assert_eq!(first["model"], "Ensemble", "{models}");
+    assert!(
+        first["accuracy"]["backtest_relative_mae"].is_array(),
+        "{models}"
+    );
+    assert!(first["parameters"]["fitted"].is_string(), "{models}");
     let _ = tx.send(());
     serving.await.unwrap().unwrap();
     let _ = std::fs::remove_dir_all(dir);

@@ -7,7 +7,7 @@ mod seasonal_naive;
 
 pub use seasonal_naive::SeasonalNaive;
 
-use crate::{DemandHistory, ForecastFailure};
+use crate::{DemandHistory, ForecastFailure, Time};
 
 /// Forecast demand for the steps right after the newest sample.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -37,6 +37,21 @@ impl DemandForecast {
     }
 }
 
+/// A fitted model as the model registry keeps it: which model, fitted when, with what
+/// parameters, and how accurate its backtests measured it. Forecasters that fit on a schedule
+/// (the ensemble) hand one over per fit, so the service can store every model it planned on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitRecord {
+    /// Time of the newest sample the fit saw.
+    pub fitted_at: Time,
+    /// Registry name of the model, e.g. `Ensemble`.
+    pub model: String,
+    /// Fitted structure and parameters.
+    pub parameters: serde_json::Value,
+    /// Measured accuracy (backtest errors of every candidate).
+    pub accuracy: serde_json::Value,
+}
+
 /// A source of demand forecasts with an upper quantile.
 pub trait Forecaster: Send {
     /// Forecasts the `horizon` steps after the newest sample of `history`.
@@ -45,4 +60,10 @@ pub trait Forecaster: Send {
         history: &DemandHistory,
         horizon: usize,
     ) -> Result<DemandForecast, ForecastFailure>;
+
+    /// The record of the newest fit not yet taken, handed over once; `None` when nothing was
+    /// fitted since the last call (and always for forecasters without a fit, like seasonal naive).
+    fn take_fit(&mut self) -> Option<FitRecord> {
+        None
+    }
 }

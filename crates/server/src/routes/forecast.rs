@@ -1,4 +1,5 @@
-//! The demand forecast the planner provisions on, with its upper quantile.
+//! The demand forecast the planner provisions on, with its upper quantile, and the model
+//! registry: every model the planner fitted, with its parameters and measured accuracy.
 
 use axum::Json;
 use axum::extract::State;
@@ -19,7 +20,9 @@ pub const MAX_HORIZON: usize = 2016;
 
 /// The forecast routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_forecast))
+    OpenApiRouter::new()
+        .routes(routes!(get_forecast))
+        .routes(routes!(list_models))
 }
 
 /// How far to forecast.
@@ -95,5 +98,76 @@ async fn get_forecast(
         model: f.model,
         step_s: step.as_secs(),
         points,
+    }))
+}
+
+/// Which registry records to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ModelsQuery {
+    /// Most records, newest first, 1 to 100 (default 10).
+    pub limit: Option<u32>,
+    /// Only records of this model, e.g. `Ensemble`.
+    pub model: Option<String>,
+}
+
+/// One fitted model from the registry.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelRecordView {
+    /// Registry id.
+    pub id: i64,
+    /// Tick at which the model was fitted.
+    pub fitted_at: DateTime<Utc>,
+    /// Model name, e.g. `Ensemble`.
+    pub model: String,
+    /// Fitted structure and parameters (for the ensemble: members with weights, seasons,
+    /// history length, fit time, cold start, repairs made to the history).
+    #[schema(value_type = Object)]
+    pub parameters: serde_json::Value,
+    /// Measured accuracy (for the ensemble: every candidate's backtest error relative to mean
+    /// demand, best first).
+    #[schema(value_type = Object)]
+    pub accuracy: serde_json::Value,
+}
+
+/// Registry records, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelRecordsView {
+    /// The records.
+    pub models: Vec<ModelRecordView>,
+}
+
+/// The models the planner fitted (one record per refit), newest first.
+#[utoipa::path(get, path = "/forecast/models", tag = "forecast", params(ModelsQuery),
+    security(("bearer" = ["viewer"])),
+    responses((status = 200, body = ModelRecordsView), (status = 422, body = ErrorBody)))]
+async fn list_models(
+    _auth: Auth<Viewer>,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ModelsQuery>,
+) -> Result<Json<ModelRecordsView>, ApiError> {
+    let limit = q.limit.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid_value(
+            "limit",
+            "must be between 1 and 100",
+        ));
+    }
+    let records = state
+        .store
+        .list_model_records(q.model.as_deref(), limit)
+        .await?;
+    Ok(Json(ModelRecordsView {
+        models: records
+            .into_iter()
+            .map(|r| ModelRecordView {
+                id: r.id,
+                fitted_at: clock::to_api(r.model.created_at),
+                model: r.model.model,
+                parameters: r.model.parameters,
+                accuracy: r.model.accuracy,
+            })
+            .collect(),
     }))
 }
