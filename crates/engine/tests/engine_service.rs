@@ -84,12 +84,22 @@ async fn engine(
     clock: &Arc<ManualClock>,
     shadow: bool,
 ) -> Engine {
+    engine_forecasting(store, fleet, clock, shadow, forecasters()).await
+}
+
+async fn engine_forecasting(
+    store: &Store,
+    fleet: &FakeFleet,
+    clock: &Arc<ManualClock>,
+    shadow: bool,
+    forecasters: ForecasterFactory,
+) -> Engine {
     let (engine, _) = Engine::start(
         store.clone(),
         Arc::new(fleet.clone()),
         config(shadow),
         clock.clone(),
-        forecasters(),
+        forecasters,
     )
     .await
     .unwrap();
@@ -138,15 +148,7 @@ async fn the_model_the_plan_rests_on_is_recorded_once_per_fit() {
             untaken: false,
         })
     });
-    let (e, _) = Engine::start(
-        store.clone(),
-        Arc::new(f.clone()),
-        config(true),
-        clock.clone(),
-        fits_once,
-    )
-    .await
-    .unwrap();
+    let e = engine_forecasting(&store, &f, &clock, true, fits_once).await;
     for _ in 0..3 {
         e.tick().await.unwrap();
         clock.advance_ms(60_000);
