@@ -349,7 +349,12 @@ struct Plan {
 /// script), grok_asg_anomaly 0.841 → 0.828. Seasonal pools have four to six candidates, so they
 /// keep the top three.
 fn member_count(ranked: usize) -> usize {
-    MEMBERS.min(ranked.saturating_sub(1)).max(ranked.min(1))
+    MEMBERS.min(eligible(ranked))
+}
+
+/// How many of `ranked` candidates may join: all but the worst-ranked (a lone one joins alone).
+fn eligible(ranked: usize) -> usize {
+    ranked.saturating_sub(1).max(ranked.min(1))
 }
 
 /// Most members built on an MSTL decomposition. They share the decomposition's seasonal
@@ -365,10 +370,9 @@ const MAX_DECOMPOSED_MEMBERS: usize = 2;
 /// stays out either way).
 fn members(scored: &[Scored]) -> Vec<usize> {
     let wanted = member_count(scored.len());
-    let eligible = scored.len().saturating_sub(1).max(scored.len().min(1));
     let mut chosen = Vec::with_capacity(wanted);
     let mut decomposed = 0;
-    for (i, s) in scored.iter().enumerate().take(eligible) {
+    for (i, s) in scored.iter().enumerate().take(eligible(scored.len())) {
         if chosen.len() == wanted {
             break;
         }

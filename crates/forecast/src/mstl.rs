@@ -6,7 +6,7 @@
 //! once available). Each seasonal component is forecast by repeating its last cycle.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use crate::intervals::check_history;
 use crate::stl::{INNER_PASSES, stl};
@@ -166,7 +166,7 @@ impl Model for Mstl {
         Ok(Box::new(FittedMstl {
             name: self.name(),
             iterations: self.iterations,
-            shared: self.shared.clone(),
+            shared: self.shared.as_ref().map(Arc::downgrade),
             inner,
             last_cycles,
         }))
@@ -176,7 +176,9 @@ impl Model for Mstl {
 struct FittedMstl {
     name: String,
     iterations: usize,
-    shared: Option<Arc<Decompositions>>,
+    /// The store the fit drew on, for [`Fitted::structure`] during the same ensemble fit; weak,
+    /// so a fitted model kept for hours does not keep the fit's decompositions alive.
+    shared: Option<Weak<Decompositions>>,
     inner: Box<dyn Fitted>,
     last_cycles: Vec<(usize, Vec<f64>)>,
 }
@@ -187,7 +189,7 @@ impl Fitted for FittedMstl {
         Some(Arc::new(Mstl {
             adjusted: self.inner.structure()?,
             iterations: self.iterations,
-            shared: self.shared.clone(),
+            shared: self.shared.as_ref().and_then(Weak::upgrade),
         }))
     }
 
