@@ -359,7 +359,7 @@ impl Engine {
             inner
                 .store
                 .insert_model_record(&NewModelRecord {
-                    created_at: now,
+                    created_at: fit.fitted_at,
                     model: fit.model,
                     parameters: fit.parameters,
                     accuracy: fit.accuracy,

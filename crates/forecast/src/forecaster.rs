@@ -363,7 +363,6 @@ impl Forecaster for EnsembleForecaster {
             model: "Ensemble".into(),
             parameters: serde_json::json!({
                 "fitted": r.model,
-                "history_until_ms": r.fitted_at.as_millis(),
                 "members": r.members,
                 "params": r.params,
                 "seasons": r.seasons,

@@ -45,7 +45,7 @@ pub struct ForecastRecord {
 /// A fitted model to store with the accuracy measured for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewModelRecord {
-    /// When it was fitted.
+    /// When it was fitted: the time of the newest sample it saw.
     pub created_at: Time,
     /// Model name.
     pub model: String,

@@ -42,7 +42,7 @@ impl DemandForecast {
 /// (the ensemble) hand one over per fit, so the service can store every model it planned on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FitRecord {
-    /// Time of the newest sample the fit saw.
+    /// Time of the newest sample the fit saw: the registry's time of the fit.
     pub fitted_at: Time,
     /// Registry name of the model, e.g. `Ensemble`.
     pub model: String,

@@ -117,7 +117,7 @@ pub struct ModelsQuery {
 pub struct ModelRecordView {
     /// Registry id.
     pub id: i64,
-    /// Tick at which the model was fitted.
+    /// Newest demand sample the model was fitted on.
     pub fitted_at: DateTime<Utc>,
     /// Model name, e.g. `Ensemble`.
     pub model: String,
