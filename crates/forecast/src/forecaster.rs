@@ -289,9 +289,10 @@ impl EnsembleForecaster {
             .with_calendar(&calendar)
             .fit_ensemble(&prepared.values, &prepared.seasons)
             .map_err(|e| e.to_string())?;
-        let forecast = fitted
+        let mut forecast = fitted
             .forecast(h, &[self.config.level])
             .map_err(|e| e.to_string())?;
+        prepared.widen(&mut forecast);
         let hi = forecast
             .intervals
             .first()

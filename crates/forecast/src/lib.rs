@@ -31,6 +31,7 @@ pub mod naive;
 pub mod pipeline;
 pub mod regression;
 pub mod season;
+pub mod shift_risk;
 pub mod stats;
 pub mod stl;
 

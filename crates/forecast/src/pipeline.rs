@@ -5,6 +5,7 @@
 
 use crate::clean::{CleanOptions, CleanReport, clean};
 use crate::season::{Seasonality, detect_seasons};
+use crate::shift_risk::ShiftRisk;
 use crate::{Forecast, ForecastError, Model};
 
 /// How seasonal periods are chosen.
@@ -29,6 +30,8 @@ pub struct Prepared {
     pub detection: Option<Seasonality>,
     /// Points dropped from the start because of a level shift.
     pub trimmed: usize,
+    /// Level-shift risks the forecast's intervals are widened for ([`Prepared::widen`]).
+    pub shift_risk: ShiftRisk,
 }
 
 impl Prepared {
@@ -41,7 +44,14 @@ impl Prepared {
                 self.trimmed
             ));
         }
+        w.extend(self.shift_risk.warnings());
         w
+    }
+
+    /// Widens `f`'s intervals for the level-shift risks of this history: every forecast made
+    /// from it goes through here, so the backtest measures what the forecast command returns.
+    pub fn widen(&self, f: &mut Forecast) {
+        self.shift_risk.widen(f);
     }
 }
 
@@ -93,12 +103,19 @@ pub fn prepare(
             values.drain(..shift.index);
         }
     }
+    let shift_risk = ShiftRisk::assess(
+        &values,
+        seasons.first().copied(),
+        report.level_shift.as_ref(),
+        values.len() + trimmed,
+    );
     Ok(Prepared {
         values,
         seasons,
         report,
         detection,
         trimmed,
+        shift_risk,
     })
 }
 
@@ -114,6 +131,7 @@ pub fn run(
 ) -> Result<(Prepared, String, Forecast), ForecastError> {
     let prepared = prepare(raw, step_s, spec)?;
     let fitted = model.fit(&prepared.values, &prepared.seasons)?;
-    let f = fitted.forecast(h, levels)?;
+    let mut f = fitted.forecast(h, levels)?;
+    prepared.widen(&mut f);
     Ok((prepared, fitted.describe(), f))
 }

@@ -75,3 +75,14 @@ fn ensemble_is_finite_and_sane_on_every_five_minute_trace() {
         assert!(cov95 > 0.6, "{name}: 95 % coverage {cov95}");
     }
 }
+
+#[test]
+fn level_shifts_inside_the_test_windows_are_priced_into_the_intervals() {
+    // rds_cpu_utilization steps 17 → 28 seven points before one origin and 28 → 17 inside a
+    // later window; calibration alone covered 78 % (windows at 11 % and 44 %).
+    let (y, step) = common::load_nab("rds_cpu_utilization_e47b3b.csv");
+    let s = score(&Ensemble::new(288), &y, step, 288, 8, 288);
+    assert_eq!(s.failed, 0);
+    let (_, cov95) = s.coverage[1];
+    assert!((0.9..=0.98).contains(&cov95), "95 % coverage {cov95}");
+}

@@ -167,7 +167,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if !fitted.failures().is_empty() {
                 extra.insert("model_failures".into(), json!(fitted.failures()));
             }
-            (fitted.describe(), fitted.forecast(args.horizon, &levels)?)
+            let mut f = fitted.forecast(args.horizon, &levels)?;
+            prepared.widen(&mut f);
+            (fitted.describe(), f)
         } else {
             let model = catalog::by_name(&args.model, args.horizon).with_context(|| {
                 format!(
@@ -179,6 +181,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let fitted = model.fit(&prepared.values, &prepared.seasons)?;
             let mut f = fitted.forecast(args.horizon, &levels)?;
             clamp_at_zero(&mut f);
+            prepared.widen(&mut f);
             (fitted.describe(), f)
         };
     let fit_ms = start.elapsed().as_secs_f64() * 1000.0;
