@@ -26,7 +26,12 @@ impl Loess {
     /// Fitted value at position `x` (may lie outside 0..n, for STL's end extensions), or `None`
     /// when every neighbour has zero weight.
     pub fn at(&self, y: &[f64], x: f64) -> Option<f64> {
-        let n = y.len();
+        let (l, w) = self.weights(y.len(), x)?;
+        Some(dot(&w, &y[l..]))
+    }
+
+    /// The fit at `x` as a weighted sum of the points from the returned first position on.
+    fn weights(&self, n: usize, x: f64) -> Option<(usize, Vec<f64>)> {
         if n == 0 {
             return None;
         }
@@ -83,7 +88,7 @@ impl Loess {
                 }
             }
         }
-        Some(w.iter().zip(&y[l..=r]).map(|(wk, v)| wk * v).sum())
+        Some((l, w))
     }
 
     /// Smoothed values at every position 0..n.
@@ -98,8 +103,19 @@ impl Loess {
         if *knots.last().unwrap_or(&0) != n - 1 {
             knots.push(n - 1);
         }
+        // Away from the ends every knot sees the same neighbourhood shape, so the same weights:
+        // compute them once (most of an STL decomposition's time was recomputing them).
+        let (q, half) = (self.window.max(1), (self.window.max(1) - 1) / 2);
+        let mut interior: Option<Vec<f64>> = None;
         for &k in &knots {
-            out[k] = self.at(y, k as f64).unwrap_or(y[k]);
+            let inside = q < n && k >= half && k - half + q <= n;
+            if inside && interior.is_none() {
+                interior = self.weights(n, k as f64).map(|(_, w)| w);
+            }
+            out[k] = match (&interior, inside) {
+                (Some(w), true) => dot(w, &y[k - half..]),
+                _ => self.at(y, k as f64).unwrap_or(y[k]),
+            };
         }
         for pair in knots.windows(2) {
             let (a, b) = (pair[0], pair[1]);
@@ -110,6 +126,11 @@ impl Loess {
         }
         out
     }
+}
+
+/// Σ w_k · y_k over the length of `w`.
+fn dot(w: &[f64], y: &[f64]) -> f64 {
+    w.iter().zip(y).map(|(a, b)| a * b).sum()
 }
 
 #[cfg(test)]
@@ -126,6 +147,26 @@ mod tests {
         }
         assert!((l.at(&y, -1.0).unwrap() - 1.5).abs() < 1e-9);
         assert!((l.at(&y, 30.0).unwrap() - 17.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn shared_interior_weights_give_the_direct_fit_at_every_knot() {
+        let y: Vec<f64> = crate::stats::test_noise(9, 200)
+            .iter()
+            .enumerate()
+            .map(|(t, e)| (t as f64 * 0.2).sin() * 10.0 + e)
+            .collect();
+        for (window, degree) in [(7, 0), (7, 1), (10, 1), (49, 1), (199, 1)] {
+            let l = Loess {
+                window,
+                degree,
+                jump: 1,
+            };
+            for (t, v) in l.smooth(&y).iter().enumerate() {
+                let direct = l.at(&y, t as f64).unwrap();
+                assert!((v - direct).abs() < 1e-9, "window {window} at {t}");
+            }
+        }
     }
 
     #[test]

@@ -54,11 +54,14 @@ impl Design {
         out.push(1.0);
         out.push((t as f64 - self.t0) / self.scale);
         for &(p, k) in &self.terms {
-            let phase = 2.0 * PI * (t % p) as f64 / p as f64;
-            for j in 1..=k {
-                let a = phase * j as f64;
-                out.push(a.sin());
-                out.push(a.cos());
+            // Harmonic j by the angle-addition recurrence from harmonic 1: one sin_cos per
+            // season instead of one per harmonic (sin and cos were a tenth of a forecast's time).
+            let (s1, c1) = (2.0 * PI * (t % p) as f64 / p as f64).sin_cos();
+            let (mut s, mut c) = (s1, c1);
+            for _ in 0..k {
+                out.push(s);
+                out.push(c);
+                (s, c) = (s * c1 + c * s1, c * c1 - s * s1);
             }
         }
         if let Some(d) = self.day {
