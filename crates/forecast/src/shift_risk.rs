@@ -62,7 +62,8 @@ impl ShiftRisk {
         }
     }
 
-    /// Warnings for the user when a risk widened the intervals.
+    /// A warning when a shift is under way (a shift seen in the history is already reported by
+    /// cleaning, [`crate::clean::CleanReport::warnings`]).
     pub fn warnings(&self) -> Vec<String> {
         self.under_way
             .map(|d| {
