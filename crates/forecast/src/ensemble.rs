@@ -10,7 +10,7 @@
 //!    data before the cut and forecast `horizon` steps (automatic models search their structure
 //!    at the first cut and re-estimate it at the others). A candidate failing anywhere drops out.
 //! 3. Rank candidates by backtest MAE, drop any whose backtest forecasts duplicate a better-ranked
-//!    one's, and average the best [`MEMBERS`] with equal weights (at most two MSTL models, never
+//!    one's, and average the best `MEMBERS` (three) with equal weights (at most two MSTL models, never
 //!    the worst-ranked candidate: with a pool of three, the best two).
 //! 4. Refit the chosen members on the whole history (dropping any that fail; if all fail, walk the
 //!    ranking, then seasonal naive, which fits any non-empty finite history).

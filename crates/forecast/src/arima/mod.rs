@@ -1,6 +1,6 @@
 //! Seasonal ARIMA with exact maximum likelihood and automatic order selection.
 //!
-//! [`Arima`] fits a given ARIMA(p,d,q)(P,D,Q)[m] (with optional constant/drift) by CSS-ML: the
+//! [`Arima`] fits a given ARIMA(p,d,q)(P,D,Q)\[m\] (with optional constant/drift) by CSS-ML: the
 //! conditional sum of squares for starting values, then the exact Gaussian likelihood from a
 //! Kalman filter on the state-space form. [`AutoArima`] chooses `D` by seasonal strength, `d` by
 //! KPSS tests and the rest by the stepwise AICc search of Hyndman & Khandakar (2008).
