@@ -130,3 +130,17 @@ where
             })
     }
 }
+
+/// The `limit` query parameter of a listing: `default` when absent, else 1..=`max`, or a 422
+/// naming `limit`. One rule for every paged route, so they all refuse alike.
+pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::invalid_value(
+            "limit",
+            format!("must be between 1 and {max}"),
+        ))
+    }
+}

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use crate::auth::{Auth, Operator};
 use crate::clock;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiQuery;
+use crate::extract::{ApiQuery, page_limit};
 use crate::state::AppState;
 
 /// The audit routes.
@@ -71,13 +71,7 @@ async fn list_audit(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid_value(
-            "limit",
-            "must be between 1 and 500",
-        ));
-    }
+    let limit = page_limit(q.limit, 50, 500)?;
     let records = state.store.list_audit(q.before, limit).await?;
     Ok(Json(AuditPage {
         records: records

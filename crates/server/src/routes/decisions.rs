@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use crate::auth::{Auth, Viewer};
 use crate::clock;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiQuery;
+use crate::extract::{ApiQuery, page_limit};
 use crate::state::AppState;
 
 /// The decision routes.
@@ -160,13 +160,7 @@ async fn list_decisions(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<DecisionQuery>,
 ) -> Result<Json<DecisionPage>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid_value(
-            "limit",
-            "must be between 1 and 500",
-        ));
-    }
+    let limit = page_limit(q.limit, 50, 500)?;
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let records = state.store.list_decisions(after, limit).await?;
     let next_cursor = (records.len() == limit as usize)

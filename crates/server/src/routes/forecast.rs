@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use crate::auth::{Auth, Viewer};
 use crate::clock;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiQuery;
+use crate::extract::{ApiQuery, page_limit};
 use crate::state::AppState;
 
 /// Longest horizon served, in demand steps.
@@ -147,13 +147,7 @@ async fn list_models(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ModelsQuery>,
 ) -> Result<Json<ModelRecordsView>, ApiError> {
-    let limit = q.limit.unwrap_or(10);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid_value(
-            "limit",
-            "must be between 1 and 100",
-        ));
-    }
+    let limit = page_limit(q.limit, 10, 100)?;
     let records = state
         .store
         .list_model_records(q.model.as_deref(), limit)

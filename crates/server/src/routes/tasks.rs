@@ -18,7 +18,7 @@ use crate::audit::{self, Change};
 use crate::auth::{Auth, Operator, Viewer};
 use crate::clock;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, page_limit};
 use crate::routes::agents::check_agent_id;
 use crate::state::AppState;
 
@@ -226,13 +226,7 @@ async fn list_tasks(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<TaskQuery>,
 ) -> Result<Json<TaskList>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid_value(
-            "limit",
-            "must be between 1 and 500",
-        ));
-    }
+    let limit = page_limit(q.limit, 100, 500)?;
     let records = state
         .store
         .list_tasks(&TaskFilter {
