@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use hivesched_policy::{
-    Agent, AgentState, DemandHistory, Fleet, Predictive, Scheduler, SchedulerConfig, SeasonalNaive,
-    TickInput, Time,
+    Agent, AgentState, Controls, DemandHistory, Fleet, Gate, Predictive, Scheduler,
+    SchedulerConfig, SeasonalNaive, SleepLog, TickInput, Time,
 };
 
 const STEP: u64 = 1800;
@@ -63,6 +63,9 @@ fn plan_step(c: &mut Criterion) {
             restart_hold: Duration::ZERO,
             ..SchedulerConfig::default()
         };
+        let mut gate = Gate::new((&cfg).into(), Controls::default(), SleepLog::default());
+        gate.observe(f, gate.epoch(), true, now);
+        gate.set_sleep_hold(None);
         let mut s = Scheduler::new(
             cfg,
             Box::new(Predictive::new(Box::new(SeasonalNaive::default()))),
@@ -72,7 +75,7 @@ fn plan_step(c: &mut Criterion) {
             b.iter(|| {
                 black_box(s.tick(TickInput {
                     now,
-                    fleet: &f,
+                    gate: &gate,
                     history: &h,
                 }))
             })

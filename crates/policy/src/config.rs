@@ -42,33 +42,20 @@ impl Default for RailConfig {
 }
 
 impl RailConfig {
-    /// Checks every value; the error names the key and the accepted range.
+    /// Checks every value against its documented range ([`ranges`]); the error names the key.
     pub fn validate(&self) -> Result<(), PolicyError> {
-        fraction("rails.max_in_transition", self.max_in_transition)?;
-        fraction("rails.max_scale_down", self.max_scale_down)?;
-        if self.sleep_rate_window.is_zero() {
-            return Err(PolicyError::InvalidConfig {
-                key: "rails.sleep_rate_window",
-                reason: "must be longer than zero".into(),
-            });
-        }
-        Ok(())
+        ranges::MIN_AWAKE.check(f64::from(self.min_awake))?;
+        ranges::MAX_IN_TRANSITION.check(self.max_in_transition)?;
+        ranges::MAX_SCALE_DOWN.check(self.max_scale_down)?;
+        ranges::AGENT_COOLDOWN.check_secs(self.agent_cooldown)?;
+        ranges::SLEEP_RATE.check(f64::from(self.sleep_rate))?;
+        ranges::SLEEP_RATE_WINDOW.check_secs(self.sleep_rate_window)?;
+        ranges::JITTER.check_secs(self.jitter)
     }
 
     /// The disruption budget for a fleet of `total` agents: `ceil(max_in_transition × total)`.
     pub fn transition_budget(&self, total: u32) -> u32 {
         (self.max_in_transition * f64::from(total)).ceil() as u32
-    }
-}
-
-fn fraction(key: &'static str, v: f64) -> Result<(), PolicyError> {
-    if v.is_finite() && (0.0..=1.0).contains(&v) {
-        Ok(())
-    } else {
-        Err(PolicyError::InvalidConfig {
-            key,
-            reason: format!("{v} is not a fraction between 0 and 1"),
-        })
     }
 }
 
@@ -125,19 +112,21 @@ impl Default for SchedulerConfig {
 }
 
 impl SchedulerConfig {
-    /// Checks every value; the error names the key.
+    /// Checks every value against its documented range ([`ranges`]); the error names the key.
     pub fn validate(&self) -> Result<(), PolicyError> {
         self.rails.validate()?;
-        if !(self.capacity.is_finite() && self.capacity > 0.0) {
+        ranges::CAPACITY.check(self.capacity)?;
+        ranges::WAKE_LATENCY.check_secs(self.wake_latency)?;
+        ranges::CONSOLIDATION.check_secs(self.consolidation)?;
+        ranges::DEMAND_STALENESS.check_secs(self.demand_staleness)?;
+        ranges::BREAKER_THRESHOLD.check(f64::from(self.breaker_threshold))?;
+        ranges::BREAKER_COOLDOWN.check_secs(self.breaker_cooldown)?;
+        ranges::RESTART_HOLD.check_secs(self.restart_hold)?;
+        ranges::SLEEP_STABILIZATION.check_secs(self.sleep_stabilization)?;
+        if self.schedules.len() > ranges::MAX_SCHEDULES {
             return Err(PolicyError::InvalidConfig {
-                key: "capacity",
-                reason: format!("{} is not a positive number", self.capacity),
-            });
-        }
-        if self.breaker_threshold == 0 {
-            return Err(PolicyError::InvalidConfig {
-                key: "breaker_threshold",
-                reason: "must be at least 1".into(),
+                key: "schedules",
+                reason: format!("at most {} entries", ranges::MAX_SCHEDULES),
             });
         }
         for (i, s) in self.schedules.iter().enumerate() {
@@ -147,9 +136,159 @@ impl SchedulerConfig {
                     reason: format!("entry {i}: need 0 <= start_minute < end_minute <= 1440"),
                 });
             }
+            if s.weekdays.len() > 7 || s.weekdays.iter().any(|d| *d > 6) {
+                return Err(PolicyError::InvalidConfig {
+                    key: "schedules",
+                    reason: format!("entry {i}: weekdays are 0 (Monday) to 6 (Sunday)"),
+                });
+            }
+            if f64::from(s.min_awake) > ranges::MIN_AWAKE.max {
+                return Err(PolicyError::InvalidConfig {
+                    key: "schedules",
+                    reason: format!(
+                        "entry {i}: min_awake is at most {}",
+                        ranges::MIN_AWAKE.max
+                    ),
+                });
+            }
         }
         Ok(())
     }
+}
+
+/// The accepted range of one numeric setting. Each range is written once, here: validation
+/// (`config check`, start-up, `PUT /api/v1/config`), the API's 422 and the OpenAPI document
+/// all read it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Range {
+    /// The setting's dotted key, as a config file spells it.
+    pub key: &'static str,
+    /// Smallest accepted value.
+    pub min: f64,
+    /// Whether `min` itself is refused (the value must be greater).
+    pub exclusive_min: bool,
+    /// Largest accepted value.
+    pub max: f64,
+    /// Unit the value is written in (`s` for seconds, empty for a plain number).
+    pub unit: &'static str,
+}
+
+impl Range {
+    const fn new(key: &'static str, min: f64, max: f64, unit: &'static str) -> Range {
+        Range {
+            key,
+            min,
+            exclusive_min: false,
+            max,
+            unit,
+        }
+    }
+
+    /// Whether `v` is accepted.
+    pub fn contains(&self, v: f64) -> bool {
+        v.is_finite()
+            && v <= self.max
+            && (v > self.min || (!self.exclusive_min && v == self.min))
+    }
+
+    /// `v` if accepted, else an error naming the key and the range.
+    pub fn check(&self, v: f64) -> Result<(), PolicyError> {
+        if self.contains(v) {
+            Ok(())
+        } else {
+            Err(PolicyError::InvalidConfig {
+                key: self.key,
+                reason: format!("{v} is not {}", self.describe()),
+            })
+        }
+    }
+
+    /// A duration in whole seconds, checked like [`Range::check`].
+    pub fn check_secs(&self, d: Duration) -> Result<(), PolicyError> {
+        // u64 seconds above 2^53 lose precision as f64 but stay far above every maximum.
+        self.check(d.as_secs() as f64)
+    }
+
+    /// The range in words, e.g. "between 0 and 86400 s".
+    pub fn describe(&self) -> String {
+        let unit = if self.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.unit)
+        };
+        if self.exclusive_min {
+            format!("greater than {} and at most {}{unit}", self.min, self.max)
+        } else {
+            format!("between {} and {}{unit}", self.min, self.max)
+        }
+    }
+}
+
+/// Every numeric setting's range. Durations are whole seconds; the bounds keep every sum and
+/// product of durations the planner forms far from overflow (a day is longer than any wake or
+/// consolidation we have heard of; a week is the longest season the forecaster models).
+pub mod ranges {
+    use super::Range;
+
+    const DAY: f64 = 86_400.0;
+    const WEEK: f64 = 7.0 * DAY;
+    /// Fleets of up to a million agents.
+    const AGENTS: f64 = 1_000_000.0;
+
+    /// `capacity`: demand one awake agent serves per step.
+    pub const CAPACITY: Range = Range {
+        exclusive_min: true,
+        ..Range::new("capacity", 0.0, 1e12, "")
+    };
+    /// `wake_latency`.
+    pub const WAKE_LATENCY: Range = Range::new("wake_latency", 0.0, DAY, "s");
+    /// `consolidation`.
+    pub const CONSOLIDATION: Range = Range::new("consolidation", 0.0, DAY, "s");
+    /// `demand_staleness`.
+    pub const DEMAND_STALENESS: Range = Range::new("demand_staleness", 1.0, WEEK, "s");
+    /// `breaker_threshold`.
+    pub const BREAKER_THRESHOLD: Range = Range::new("breaker_threshold", 1.0, 1000.0, "");
+    /// `breaker_cooldown`.
+    pub const BREAKER_COOLDOWN: Range = Range::new("breaker_cooldown", 1.0, WEEK, "s");
+    /// `restart_hold`.
+    pub const RESTART_HOLD: Range = Range::new("restart_hold", 0.0, DAY, "s");
+    /// `sleep_stabilization`.
+    pub const SLEEP_STABILIZATION: Range = Range::new("sleep_stabilization", 0.0, DAY, "s");
+    /// Most entries in `schedules`.
+    pub const MAX_SCHEDULES: usize = 1000;
+    /// `rails.min_awake` (and a schedule's `min_awake`).
+    pub const MIN_AWAKE: Range = Range::new("rails.min_awake", 0.0, AGENTS, "");
+    /// `rails.max_in_transition`.
+    pub const MAX_IN_TRANSITION: Range = Range::new("rails.max_in_transition", 0.0, 1.0, "");
+    /// `rails.max_scale_down`.
+    pub const MAX_SCALE_DOWN: Range = Range::new("rails.max_scale_down", 0.0, 1.0, "");
+    /// `rails.agent_cooldown`.
+    pub const AGENT_COOLDOWN: Range = Range::new("rails.agent_cooldown", 0.0, DAY, "s");
+    /// `rails.sleep_rate`.
+    pub const SLEEP_RATE: Range = Range::new("rails.sleep_rate", 0.0, AGENTS, "");
+    /// `rails.sleep_rate_window`.
+    pub const SLEEP_RATE_WINDOW: Range = Range::new("rails.sleep_rate_window", 1.0, DAY, "s");
+    /// `rails.jitter`.
+    pub const JITTER: Range = Range::new("rails.jitter", 0.0, 3600.0, "s");
+
+    /// Every range above, for documents generated from them.
+    pub const ALL: [Range; 15] = [
+        CAPACITY,
+        WAKE_LATENCY,
+        CONSOLIDATION,
+        DEMAND_STALENESS,
+        BREAKER_THRESHOLD,
+        BREAKER_COOLDOWN,
+        RESTART_HOLD,
+        SLEEP_STABILIZATION,
+        MIN_AWAKE,
+        MAX_IN_TRANSITION,
+        MAX_SCALE_DOWN,
+        AGENT_COOLDOWN,
+        SLEEP_RATE,
+        SLEEP_RATE_WINDOW,
+        JITTER,
+    ];
 }
 
 /// A capacity floor in force on some days between two times of day (UTC), e.g. office hours.
@@ -211,6 +350,37 @@ mod tests {
         };
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("rails.max_in_transition"), "{err}");
+    }
+
+    #[test]
+    fn durations_out_of_range_name_the_key() {
+        let cfg = SchedulerConfig {
+            rails: RailConfig {
+                agent_cooldown: Duration::from_secs(u64::MAX),
+                ..RailConfig::default()
+            },
+            ..SchedulerConfig::default()
+        };
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("rails.agent_cooldown") && err.contains("86400"), "{err}");
+        let cfg = SchedulerConfig {
+            wake_latency: Duration::from_secs(86_401),
+            ..SchedulerConfig::default()
+        };
+        assert!(cfg.validate().unwrap_err().to_string().contains("wake_latency"));
+        let cfg = SchedulerConfig {
+            capacity: 0.0,
+            ..SchedulerConfig::default()
+        };
+        assert!(cfg.validate().unwrap_err().to_string().contains("capacity"));
+    }
+
+    #[test]
+    fn ranges_name_their_keys_once() {
+        let mut keys: Vec<&str> = ranges::ALL.iter().map(|r| r.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), ranges::ALL.len());
     }
 
     #[test]

@@ -2,6 +2,50 @@
 
 use crate::{AgentId, Time};
 
+/// Serializes and parses a fieldless enum by its `as_str()` name and `ALL` list, so each wire
+/// name is spelled once.
+macro_rules! wire_name {
+    ($ty:ty, $expecting:literal) => {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                <$ty>::ALL
+                    .into_iter()
+                    .find(|v| v.as_str() == text)
+                    .ok_or_else(|| {
+                        serde::de::Error::invalid_value(
+                            serde::de::Unexpected::Str(&text),
+                            &$expecting,
+                        )
+                    })
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, String> {
+                <$ty>::ALL
+                    .into_iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| format!("{s:?} is not {}", $expecting))
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 /// Which tier of automation produced an action (the seed's immediate / scheduled / predictive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -17,8 +61,7 @@ pub enum Tier {
 }
 
 /// Direction of an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ActionKind {
     /// Put the agent to sleep (checkpoint, consolidate, stop).
     Sleep,
@@ -26,12 +69,25 @@ pub enum ActionKind {
     Wake,
 }
 
+impl ActionKind {
+    /// Both directions.
+    pub const ALL: [ActionKind; 2] = [ActionKind::Sleep, ActionKind::Wake];
+
+    /// The one wire name (`sleep`, `wake`): JSON, SQL, metrics labels and task keys use it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Sleep => "sleep",
+            ActionKind::Wake => "wake",
+        }
+    }
+}
+
+wire_name!(ActionKind, "`sleep` or `wake`");
+
 /// Fixed vocabulary of reasons, so that decisions, audit records and metrics can be grouped.
 ///
 /// Names follow Kubernetes HPA's condition vocabulary where one exists.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reason {
     /// Observed demand needs more awake agents than there are.
     DemandAboveCapacity,
@@ -71,7 +127,95 @@ pub enum Reason {
     ForecastVeto,
     /// The agent is busy or flagged do-not-disrupt.
     DoNotDisrupt,
+    /// Shadow mode: decisions are recorded, nothing reaches the fleet.
+    ShadowMode,
+    /// The fleet's state could not be read: no sleeps on stale state, all agents awake.
+    FleetUnreadable,
+    /// The agent is not in a state the action applies to (a sleep of an agent that is not
+    /// awake, a wake of one that is not asleep or failed).
+    StateMismatch,
+    /// The fleet does not report the agent.
+    UnknownAgent,
 }
+
+impl Reason {
+    /// Every reason, in declaration order.
+    pub const ALL: [Reason; 23] = [
+        Reason::DemandAboveCapacity,
+        Reason::PreWakeForecast,
+        Reason::ScheduledFloor,
+        Reason::Pinned,
+        Reason::IdleBeyondBreakEven,
+        Reason::SleepStabilized,
+        Reason::SleepRateLimited,
+        Reason::BudgetExhausted,
+        Reason::ScaleDownLimited,
+        Reason::CooldownActive,
+        Reason::MinAwake,
+        Reason::FallbackActive,
+        Reason::BreakerOpen,
+        Reason::EmergencyStop,
+        Reason::OperatorPause,
+        Reason::RestartHold,
+        Reason::ClockWentBack,
+        Reason::ForecastVeto,
+        Reason::DoNotDisrupt,
+        Reason::ShadowMode,
+        Reason::FleetUnreadable,
+        Reason::StateMismatch,
+        Reason::UnknownAgent,
+    ];
+
+    /// The one wire name (`IdleBeyondBreakEven`, …): decisions, task refusals, metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::DemandAboveCapacity => "DemandAboveCapacity",
+            Reason::PreWakeForecast => "PreWakeForecast",
+            Reason::ScheduledFloor => "ScheduledFloor",
+            Reason::Pinned => "Pinned",
+            Reason::IdleBeyondBreakEven => "IdleBeyondBreakEven",
+            Reason::SleepStabilized => "SleepStabilized",
+            Reason::SleepRateLimited => "SleepRateLimited",
+            Reason::BudgetExhausted => "BudgetExhausted",
+            Reason::ScaleDownLimited => "ScaleDownLimited",
+            Reason::CooldownActive => "CooldownActive",
+            Reason::MinAwake => "MinAwake",
+            Reason::FallbackActive => "FallbackActive",
+            Reason::BreakerOpen => "BreakerOpen",
+            Reason::EmergencyStop => "EmergencyStop",
+            Reason::OperatorPause => "OperatorPause",
+            Reason::RestartHold => "RestartHold",
+            Reason::ClockWentBack => "ClockWentBack",
+            Reason::ForecastVeto => "ForecastVeto",
+            Reason::DoNotDisrupt => "DoNotDisrupt",
+            Reason::ShadowMode => "ShadowMode",
+            Reason::FleetUnreadable => "FleetUnreadable",
+            Reason::StateMismatch => "StateMismatch",
+            Reason::UnknownAgent => "UnknownAgent",
+        }
+    }
+
+    /// Whether a refusal for this reason lifts with time alone while nothing else changes: the
+    /// fleet-wide rails and holds. A bulk operation's task waits these out (within its bound);
+    /// controls, shadow mode and facts about the agent refuse at once.
+    pub fn clears_with_time(self) -> bool {
+        matches!(
+            self,
+            Reason::SleepRateLimited
+                | Reason::BudgetExhausted
+                | Reason::ScaleDownLimited
+                | Reason::CooldownActive
+                | Reason::MinAwake
+                | Reason::RestartHold
+                | Reason::ClockWentBack
+                | Reason::FallbackActive
+                | Reason::BreakerOpen
+                | Reason::FleetUnreadable
+        )
+    }
+}
+
+wire_name!(Reason, "a reason from the fixed vocabulary");
 
 /// An action the scheduler wants carried out.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -136,6 +280,10 @@ pub struct Decision {
     pub blocked: Vec<Blocked>,
     /// One human sentence explaining the decision.
     pub explanation: String,
+    /// Why no sleep may start until the next decision, whatever its source (restart hold,
+    /// fail-safe): the gate refuses sleeps for this reason until the next tick decides again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sleep_hold: Option<Reason>,
 }
 
 impl Decision {
@@ -147,5 +295,27 @@ impl Decision {
     /// Admitted actions of one direction.
     pub fn count(&self, kind: ActionKind) -> usize {
         self.actions.iter().filter(|a| a.kind == kind).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_round_trip_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for r in Reason::ALL {
+            assert!(seen.insert(r.as_str()), "{} twice", r.as_str());
+            let json = serde_json::to_value(r).unwrap();
+            assert_eq!(json, r.as_str());
+            assert_eq!(serde_json::from_value::<Reason>(json).unwrap(), r);
+            assert_eq!(r.as_str().parse::<Reason>().unwrap(), r);
+        }
+        for k in ActionKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        let err = serde_json::from_value::<ActionKind>("nap".into()).unwrap_err();
+        assert!(err.to_string().contains("nap"), "{err}");
     }
 }

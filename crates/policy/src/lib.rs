@@ -9,15 +9,19 @@
 //!   are the systems we compare against.
 //! - [`forecaster`]: the forecasting interface the predictive policy consumes.
 //! - [`rails`]: the named limiters every sleep must pass.
+//! - [`controls`]: the emergency stop and the operator pause.
+//! - [`gate`]: the one admission gate every action passes before it reaches the fleet.
 //! - [`select`]: which agents to move.
 //! - [`scheduler`]: one tick, with fail-safe, breaker, hold, hysteresis and emergency stop.
 
 pub mod agent;
 pub mod baselines;
 pub mod config;
+pub mod controls;
 pub mod decision;
 pub mod error;
 pub mod fleet;
+pub mod gate;
 pub mod forecaster;
 pub mod history;
 pub mod policy;
@@ -38,6 +42,8 @@ pub use history::DemandHistory;
 pub use policy::{Observation, Policy, Recommendation, agents_needed};
 pub use predictive::Predictive;
 pub use rails::SleepLog;
-pub use safety::{Breaker, BreakerState, EmergencyMode, EmergencyStop};
+pub use controls::{Controls, EmergencyMode, EmergencyStop, Pause, PauseDirection};
+pub use gate::{Gate, GateConfig, Preview, Source, Ticket};
+pub use safety::{Breaker, BreakerState};
 pub use scheduler::{Scheduler, TickInput};
 pub use time::Time;

@@ -1,4 +1,4 @@
-//! Safety behaviours around the policy: the forecast circuit breaker and the emergency stop.
+//! The forecast circuit breaker: the safety behaviour around the policy's forecasts.
 
 use std::time::Duration;
 
@@ -87,48 +87,6 @@ impl Breaker {
     }
 }
 
-/// What an emergency stop halts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EmergencyMode {
-    /// No sleeps; wakes continue (the default: freeze consolidation, allow the safe direction).
-    FreezeSleeps,
-    /// No sleeps, and wake every agent.
-    WakeAll,
-    /// No wakes; sleeps continue under the rails.
-    PauseWakes,
-    /// Nothing moves at all.
-    FreezeAll,
-}
-
-impl EmergencyMode {
-    /// Whether sleeps are halted in this mode.
-    pub fn halts_sleeps(self) -> bool {
-        !matches!(self, EmergencyMode::PauseWakes)
-    }
-
-    /// Whether wakes are halted in this mode.
-    pub fn halts_wakes(self) -> bool {
-        matches!(self, EmergencyMode::PauseWakes | EmergencyMode::FreezeAll)
-    }
-}
-
-/// An operator's emergency stop, optionally time-limited.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct EmergencyStop {
-    /// What it halts.
-    pub mode: EmergencyMode,
-    /// When it lifts by itself (`None`: until resumed).
-    pub until: Option<Time>,
-}
-
-impl EmergencyStop {
-    /// Whether the stop is in force at `now`.
-    pub fn active(&self, now: Time) -> bool {
-        self.until.is_none_or(|u| now < u)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,15 +117,5 @@ mod tests {
         b.record_success();
         b.record_failure(Time(1));
         assert_eq!(b.state(Time(2)), BreakerState::Closed);
-    }
-
-    #[test]
-    fn time_limited_stop_lifts() {
-        let stop = EmergencyStop {
-            mode: EmergencyMode::FreezeSleeps,
-            until: Some(Time::from_secs(10)),
-        };
-        assert!(stop.active(Time::from_secs(9)));
-        assert!(!stop.active(Time::from_secs(10)));
     }
 }

@@ -1,22 +1,24 @@
-//! One tick of the decision core: policy, safety behaviours, selection and rails, in that order.
+//! One tick of the decision core: policy, safety behaviours, selection and the gate, in that
+//! order.
 //!
 //! ```text
-//! fleet + demand history ──> fail-safe checks ──> policy (forecast) ──> restart hold
-//!   ──> scheduled floors ──> hysteresis ──> pick agents ──> rails ──> emergency stop ──> Decision
+//! gate's fleet + demand history ──> fail-safe checks ──> policy (forecast) ──> restart hold
+//!   ──> scheduled floors ──> hysteresis ──> pick agents ──> gate preview (controls, rails) ──> Decision
 //! ```
 //! Everything is a pure function of the inputs, the injected clock and the scheduler's own state,
-//! so the live service, the simulator and the property tests all run this exact code.
+//! so the live service, the simulator and the property tests all run this exact code. The plan
+//! goes through a [`Preview`](crate::Preview) of the same [`Gate`] the executor admits each task
+//! with, so a decision holds no action the gate would refuse at that instant.
 
 use std::collections::{HashSet, VecDeque};
-use std::time::Duration;
 
 use crate::FleetCounts;
-use crate::rails::{self, RailContext, SleepLog, jitter_delay_ms};
+use crate::rails::jitter_delay_ms;
 use crate::select::{pin_mismatches, sleep_candidates, wake_candidates};
 use crate::{
     Action, ActionKind, Agent, AgentId, Blocked, Breaker, BreakerState, Decision, DemandHistory,
-    EmergencyMode, EmergencyStop, Fleet, Mode, Observation, Policy, PolicyError, Reason,
-    Recommendation, SchedulerConfig, Tier, Time,
+    EmergencyMode, Gate, Mode, Observation, Policy, PolicyError, Reason, Recommendation,
+    SchedulerConfig, Tier, Time,
 };
 
 /// What one tick needs from the outside world.
@@ -24,20 +26,19 @@ use crate::{
 pub struct TickInput<'a> {
     /// The injected clock.
     pub now: Time,
-    /// Fleet snapshot.
-    pub fleet: &'a Fleet,
+    /// The gate: the fleet as it is known now (last read plus moves admitted since), the
+    /// controls in force, the rails and the recent sleeps.
+    pub gate: &'a Gate,
     /// Demand observed so far.
     pub history: &'a DemandHistory,
 }
 
-/// The decision core with its state across ticks (sleep log, breaker, hysteresis, stops).
+/// The decision core with its state across ticks (breaker, hysteresis, restart hold). The
+/// controls, the rate log and the fleet belong to the [`Gate`].
 pub struct Scheduler {
     cfg: SchedulerConfig,
     policy: Box<dyn Policy>,
-    log: SleepLog,
     breaker: Breaker,
-    emergency: Option<EmergencyStop>,
-    pause: Option<EmergencyStop>,
     started_at: Option<Time>,
     /// Latest time seen: a clock that goes back puts the scheduler in doubt.
     latest: Option<Time>,
@@ -52,10 +53,7 @@ impl Scheduler {
         Ok(Scheduler {
             cfg,
             policy,
-            log: SleepLog::default(),
             breaker,
-            emergency: None,
-            pause: None,
             started_at: None,
             latest: None,
             sleep_floors: VecDeque::new(),
@@ -77,12 +75,7 @@ impl Scheduler {
         self.policy.take_fit()
     }
 
-    /// Turns shadow mode on or off.
-    pub fn set_shadow(&mut self, shadow: bool) {
-        self.cfg.shadow = shadow;
-    }
-
-    /// Applies a new configuration, keeping the state across ticks (sleep log, breaker trips,
+    /// Applies a new configuration, keeping the state across ticks (breaker trips,
     /// hysteresis); the configuration is validated first and left unchanged on error.
     pub fn reconfigure(&mut self, cfg: SchedulerConfig) -> Result<(), PolicyError> {
         cfg.validate()?;
@@ -91,27 +84,6 @@ impl Scheduler {
         self.breaker.add_trips(trips);
         self.cfg = cfg;
         Ok(())
-    }
-
-    /// Puts an operator pause in force (a routine override: the same directions as an
-    /// emergency stop but reported as `OperatorPause`), or lifts it with `None`.
-    pub fn set_pause(&mut self, pause: Option<EmergencyStop>) {
-        self.pause = pause;
-    }
-
-    /// The operator pause in force at `now`, if any.
-    pub fn pause(&self, now: Time) -> Option<&EmergencyStop> {
-        self.pause.as_ref().filter(|p| p.active(now))
-    }
-
-    /// Puts an emergency stop in force, or lifts it with `None`.
-    pub fn set_emergency(&mut self, stop: Option<EmergencyStop>) {
-        self.emergency = stop;
-    }
-
-    /// The emergency stop in force at `now`, if any.
-    pub fn emergency(&self, now: Time) -> Option<&EmergencyStop> {
-        self.emergency.as_ref().filter(|e| e.active(now))
     }
 
     /// State of the forecast circuit breaker.
@@ -124,17 +96,10 @@ impl Scheduler {
         self.breaker.trips()
     }
 
-    /// Records sleeps that started outside a decision (e.g. re-read from a task journal after a
-    /// restart), so the rate and scale-down rails count them.
-    pub fn record_sleep(&mut self, at: Time) {
-        self.log.record(at);
-    }
-
     /// Forgets every in-memory state, as a process restart does. The next ticks hold the fleet
-    /// until `restart_hold` has passed.
+    /// until `restart_hold` has passed. (The rate log is the gate's, derived from the journal.)
     pub fn restart(&mut self) {
         self.policy.reset();
-        self.log = SleepLog::default();
         self.breaker.reset();
         self.started_at = None;
         self.latest = None;
@@ -143,18 +108,15 @@ impl Scheduler {
 
     /// Decides what to do now.
     pub fn tick(&mut self, input: TickInput<'_>) -> Decision {
-        let TickInput {
-            now,
-            fleet,
-            history,
-        } = input;
-        let counts = fleet.counts();
+        let TickInput { now, gate, history } = input;
+        let fleet = gate.fleet();
+        let counts = gate.counts();
         let started = *self.started_at.get_or_insert(now);
         let clock_went_back = self.latest.is_some_and(|latest| now < latest);
-        let latest = *self.latest.insert(self.latest.map_or(now, |l| l.max(now)));
+        self.latest = Some(self.latest.map_or(now, |l| l.max(now)));
         let mut blocked = Vec::new();
 
-        let (mut mode, rec) = self.recommend(now, counts, history);
+        let (mut mode, rec) = self.recommend(now, counts, history, gate.readable());
         let all = counts.total;
         let mut wake_to = rec.wake_to.min(all);
         let mut sleep_to = rec.sleep_to.max(wake_to).min(all);
@@ -183,6 +145,11 @@ impl Scheduler {
                 );
             }
         }
+        let sleep_hold = match mode {
+            Mode::Normal | Mode::Emergency => None,
+            Mode::Hold => Some(hold_reason),
+            Mode::FailSafe => Some(rec.reason),
+        };
 
         let floor = self
             .cfg
@@ -219,9 +186,13 @@ impl Scheduler {
         sleep_to = sleep_to.max(wake_to);
 
         let (pin_wakes, pin_sleeps) = pin_mismatches(fleet);
+        let stop = gate.controls().emergency(now).cloned();
+        let mut preview = gate.preview(now, sleep_hold);
         let mut actions: Vec<Action> = Vec::new();
+        let mut refused = Refusals::default();
 
-        // Wakes: pinned-awake agents first, then enough to reach the target.
+        // Wakes: pinned-awake agents first, then enough to reach the target, then (under a
+        // wake-all stop) everyone else.
         let wake_tier = if mode == Mode::FailSafe {
             Tier::Safety
         } else {
@@ -232,13 +203,32 @@ impl Scheduler {
             _ if tier == Tier::Scheduled => Reason::ScheduledFloor,
             _ => rec.reason,
         };
-        for a in &pin_wakes {
-            actions.push(action(a, ActionKind::Wake, Tier::Scheduled, Reason::Pinned));
-        }
+        let mut wakes: Vec<(&Agent, Tier, Reason)> = pin_wakes
+            .iter()
+            .map(|a| (*a, Tier::Scheduled, Reason::Pinned))
+            .collect();
         let coming = counts.awake + counts.waking + pin_wakes.len() as u32;
         let deficit = wake_to.saturating_sub(coming) as usize;
         for a in wake_candidates(fleet, now, deficit, self.cfg.rails.agent_cooldown) {
-            actions.push(action(a, ActionKind::Wake, wake_tier, wake_reason));
+            wakes.push((a, wake_tier, wake_reason));
+        }
+        if stop.as_ref().is_some_and(|s| s.mode == EmergencyMode::WakeAll) {
+            let already: HashSet<&AgentId> = wakes.iter().map(|(a, _, _)| &a.id).collect();
+            let rest: Vec<&Agent> = fleet
+                .agents
+                .iter()
+                .filter(|a| a.may_wake() && !already.contains(&a.id))
+                .collect();
+            for a in rest {
+                wakes.push((a, Tier::Safety, Reason::EmergencyStop));
+            }
+            wake_to = all;
+        }
+        for (a, t, r) in wakes {
+            match preview.admit(a, ActionKind::Wake) {
+                Ok(()) => actions.push(action(a, ActionKind::Wake, t, r)),
+                Err(reason) => refused.add(ActionKind::Wake, reason),
+            }
         }
 
         // Sleeps: pinned-asleep agents first, then the excess over the sleep floor.
@@ -262,15 +252,9 @@ impl Scheduler {
                 ));
             }
             let excess = counts.awake.saturating_sub(sleep_to) as usize;
-            let rail_ctx = RailContext {
-                counts,
-                log: &self.log,
-                now,
-                cfg: &self.cfg.rails,
-            };
             // Only as many candidates as the rails could admit are scored and ranked, so a
             // large fleet with a large excess still plans in O(n).
-            let (room, binding) = rails::headroom(&rail_ctx);
+            let (room, binding) = preview.sleep_headroom();
             let wanted = excess.min(room as usize);
             if excess > wanted {
                 blocked.push(count_block(
@@ -279,9 +263,7 @@ impl Scheduler {
                     binding,
                 ));
             }
-            let cooldown = rails::AgentCooldown;
-            let mut cands = pin_sleeps.clone();
-            let picked = sleep_candidates(fleet, now, wanted, |a| !cooldown.blocks(&rail_ctx, a));
+            let picked = sleep_candidates(fleet, now, wanted, |a| !preview.in_cooldown(a));
             if picked.len() < wanted {
                 blocked.push(count_block(
                     ActionKind::Sleep,
@@ -289,17 +271,25 @@ impl Scheduler {
                     Reason::DoNotDisrupt,
                 ));
             }
-            cands.extend(picked);
-            let admission = rails::admit_sleeps(&rail_ctx, &cands);
-            blocked.extend(admission.blocked);
-            for i in admission.admitted {
-                let a = cands[i];
-                let (t, r) = if a.pin.is_some() {
-                    (Tier::Scheduled, Reason::Pinned)
-                } else {
-                    (tier, Reason::IdleBeyondBreakEven)
-                };
-                actions.push(action(a, ActionKind::Sleep, t, r));
+            let cands: Vec<&Agent> = pin_sleeps.iter().copied().chain(picked).collect();
+            for a in cands {
+                match preview.admit(a, ActionKind::Sleep) {
+                    Ok(()) => {
+                        let (t, r) = if a.pin.is_some() {
+                            (Tier::Scheduled, Reason::Pinned)
+                        } else {
+                            (tier, Reason::IdleBeyondBreakEven)
+                        };
+                        actions.push(action(a, ActionKind::Sleep, t, r));
+                    }
+                    Err(Reason::CooldownActive) => blocked.push(Blocked {
+                        agent: Some(a.id.clone()),
+                        kind: ActionKind::Sleep,
+                        count: 1,
+                        reason: Reason::CooldownActive,
+                    }),
+                    Err(reason) => refused.add(ActionKind::Sleep, reason),
+                }
             }
         } else if counts.awake > wake_to || !pin_sleeps.is_empty() {
             let reason = if mode == Mode::Hold {
@@ -313,58 +303,16 @@ impl Scheduler {
                 .max(pin_sleeps.len() as u32);
             blocked.push(count_block(ActionKind::Sleep, n, reason));
         }
+        blocked.extend(refused.into_blocked());
 
-        if let Some(stop) = self.emergency(now).cloned() {
+        if let Some(stop) = stop {
             mode = Mode::Emergency;
-            explanation = format!("emergency stop ({:?}); {explanation}", stop.mode);
-            if stop.mode == crate::EmergencyMode::WakeAll {
-                let already: HashSet<AgentId> = actions
-                    .iter()
-                    .filter(|a| a.kind == ActionKind::Wake)
-                    .map(|a| a.agent.clone())
-                    .collect();
-                for a in fleet
-                    .agents
-                    .iter()
-                    .filter(|a| a.may_wake() && !already.contains(&a.id))
-                {
-                    actions.push(action(
-                        a,
-                        ActionKind::Wake,
-                        Tier::Safety,
-                        Reason::EmergencyStop,
-                    ));
-                }
-                wake_to = all;
-            }
-            halt(&mut actions, &mut blocked, stop.mode, Reason::EmergencyStop);
-        }
-
-        if let Some(pause) = self.pause.as_ref().filter(|p| p.active(now)) {
-            halt(
-                &mut actions,
-                &mut blocked,
-                pause.mode,
-                Reason::OperatorPause,
-            );
+            explanation = format!("emergency stop ({}); {explanation}", stop.mode.as_str());
         }
 
         for a in &mut actions {
             a.delay_ms = jitter_delay_ms(&a.agent, now, self.cfg.rails.jitter);
         }
-        if !self.cfg.shadow {
-            for _ in actions.iter().filter(|a| a.kind == ActionKind::Sleep) {
-                self.log.record(now);
-            }
-        }
-        self.log.prune(
-            latest,
-            self.cfg
-                .rails
-                .agent_cooldown
-                .max(self.cfg.rails.sleep_rate_window)
-                + Duration::from_secs(1),
-        );
 
         Decision {
             at: now,
@@ -380,6 +328,7 @@ impl Scheduler {
             actions,
             blocked,
             explanation,
+            sleep_hold,
         }
     }
 
@@ -389,6 +338,7 @@ impl Scheduler {
         now: Time,
         counts: FleetCounts,
         history: &DemandHistory,
+        fleet_readable: bool,
     ) -> (Mode, Recommendation) {
         let all = counts.total;
         let fail_safe = |reason, why: String| {
@@ -405,8 +355,15 @@ impl Scheduler {
         let fresh = history
             .last()
             .is_some_and(|(t, _)| now.since(t) <= self.cfg.demand_staleness);
+        if !fleet_readable {
+            return fail_safe(
+                Reason::FleetUnreadable,
+                "the fleet's state could not be read".into(),
+            );
+        }
+        // Stale demand is not the forecaster's failure: counting it would hold the breaker
+        // open for a whole cooldown after the feed resumes.
         if !fresh {
-            self.breaker.record_failure(now);
             return fail_safe(
                 Reason::FallbackActive,
                 "demand data is stale or missing".into(),
@@ -450,23 +407,22 @@ fn action(agent: &Agent, kind: ActionKind, tier: Tier, reason: Reason) -> Action
     }
 }
 
-/// Removes the actions of every direction `mode` halts, recording them as held back by `reason`.
-fn halt(
-    actions: &mut Vec<Action>,
-    blocked: &mut Vec<Blocked>,
-    mode: EmergencyMode,
-    reason: Reason,
-) {
-    for kind in [ActionKind::Sleep, ActionKind::Wake] {
-        let halted = match kind {
-            ActionKind::Sleep => mode.halts_sleeps(),
-            ActionKind::Wake => mode.halts_wakes(),
-        };
-        let n = actions.iter().filter(|a| a.kind == kind).count() as u32;
-        if halted && n > 0 {
-            actions.retain(|a| a.kind != kind);
-            blocked.push(count_block(kind, n, reason));
+/// Refusals from the gate preview, counted by direction and reason in first-seen order.
+#[derive(Default)]
+struct Refusals(Vec<(ActionKind, Reason, u32)>);
+
+impl Refusals {
+    fn add(&mut self, kind: ActionKind, reason: Reason) {
+        match self.0.iter_mut().find(|(k, r, _)| *k == kind && *r == reason) {
+            Some((_, _, n)) => *n += 1,
+            None => self.0.push((kind, reason, 1)),
         }
+    }
+
+    fn into_blocked(self) -> impl Iterator<Item = Blocked> {
+        self.0
+            .into_iter()
+            .map(|(kind, reason, n)| count_block(kind, n, reason))
     }
 }
 

@@ -1,5 +1,6 @@
 //! Property tests: for random fleets and random sequences of demand, agent events, operator
-//! actions, restarts and clock jumps, no executed decision ever breaks a rail.
+//! actions, restarts and clock jumps, no executed decision ever breaks a rail, and every action
+//! a decision admits passes the gate when it is executed right after.
 //!
 //! The invariants are re-derived here from what was executed, independently of the rail code.
 
@@ -8,9 +9,10 @@ use std::time::Duration;
 
 use hivesched_policy::baselines::{AlwaysOn, Kpa, Reactive, SeasonalReactive};
 use hivesched_policy::{
-    ActionKind, Agent, AgentEvent, AgentState, DemandHistory, EmergencyMode, EmergencyStop, Fleet,
-    Mode, Observation, Pin, Policy, PolicyError, Predictive, RailConfig, Reason, Recommendation,
-    Scheduler, SchedulerConfig, SeasonalNaive, TickInput, Tier, Time,
+    ActionKind, Agent, AgentEvent, AgentState, Controls, DemandHistory, EmergencyMode,
+    EmergencyStop, Fleet, Gate, Mode, Observation, Pause, PauseDirection, Pin, Policy,
+    PolicyError, Predictive, RailConfig, Reason, Recommendation, Scheduler, SchedulerConfig,
+    SeasonalNaive, TickInput, Tier, Time,
 };
 use proptest::prelude::*;
 
@@ -51,7 +53,7 @@ enum Op {
     DoNotDisrupt { agent: usize, on: bool },
     Pin { agent: usize, pin: Option<Pin> },
     Emergency(Option<(EmergencyMode, Option<i64>)>),
-    Pause(Option<(EmergencyMode, Option<i64>)>),
+    Pause(Option<(PauseDirection, Option<i64>)>),
     Shadow(bool),
     Restart,
 }
@@ -71,6 +73,11 @@ fn op() -> impl Strategy<Value = Op> {
         Just(EmergencyMode::PauseWakes),
         Just(EmergencyMode::FreezeAll),
     ];
+    let direction = prop_oneof![
+        Just(PauseDirection::Sleeps),
+        Just(PauseDirection::Wakes),
+        Just(PauseDirection::Both),
+    ];
     let pin = prop_oneof![Just(None), Just(Some(Pin::Awake)), Just(Some(Pin::Asleep))];
     prop_oneof![
         12 => (prop_oneof![10 => 5i64..120, 1 => -300i64..0, 1 => 120i64..2_000], proptest::option::weighted(0.9, 0.0f64..80.0)).prop_map(|(dt_s, demand)| Op::Tick { dt_s, demand }),
@@ -79,7 +86,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..64, any::<bool>()).prop_map(|(agent, on)| Op::DoNotDisrupt { agent, on }),
         1 => (0usize..64, pin).prop_map(|(agent, pin)| Op::Pin { agent, pin }),
         1 => proptest::option::weighted(0.3, (mode.clone(), proptest::option::of(0i64..3_000))).prop_map(Op::Emergency),
-        1 => proptest::option::weighted(0.3, (mode, proptest::option::of(0i64..3_000))).prop_map(Op::Pause),
+        1 => proptest::option::weighted(0.3, (direction, proptest::option::of(0i64..3_000))).prop_map(Op::Pause),
         1 => proptest::bool::weighted(0.2).prop_map(Op::Shadow),
         1 => Just(Op::Restart),
     ]
@@ -133,7 +140,8 @@ proptest! {
             sleep_stabilization: Duration::from_secs(stabilization_s),
             ..SchedulerConfig::default()
         };
-        let mut sched = Scheduler::new(cfg, policy(kind, wants)).unwrap();
+        let mut gate = Gate::new((&cfg).into(), Controls::default(), Default::default());
+        let mut sched = Scheduler::new(cfg.clone(), policy(kind, wants)).unwrap();
         let mut now = Time::from_secs(1_000_000);
         let mut fleet = Fleet::new(states.iter().enumerate().map(|(i, (state, busy, woke))| {
             let mut a = Agent::awake(format!("a{i}"), now);
@@ -146,7 +154,7 @@ proptest! {
         let mut history = DemandHistory::new(Duration::from_secs(60), 10_000);
         let mut executed_sleeps: Vec<Time> = Vec::new();
         let mut emergency: Option<EmergencyStop> = None;
-        let mut pause: Option<EmergencyStop> = None;
+        let mut pause: Option<Pause> = None;
         let mut shadow = false;
         let mut latest = Time(i64::MIN);
 
@@ -158,7 +166,16 @@ proptest! {
                         history.push(now.minus(Duration::from_secs(1)), d);
                     }
                     let before = fleet.counts();
-                    let d = sched.tick(TickInput { now, fleet: &fleet, history: &history });
+                    let epoch = gate.epoch();
+                    gate.observe(fleet.clone(), epoch, true, now);
+                    let d = sched.tick(TickInput { now, gate: &gate, history: &history });
+                    gate.set_sleep_hold(d.sleep_hold);
+                    // What the decision admitted, the gate admits when it is executed at once.
+                    for a in d.to_execute() {
+                        let admitted = gate.admit(&a.agent, a.kind, now);
+                        prop_assert!(admitted.is_ok(), "the gate refused {:?} that the plan admitted: {:?}", a, admitted);
+                        if let Ok(ticket) = admitted { gate.settle(ticket); }
+                    }
 
                     // Wakes are never held back by a sleep rail.
                     for b in &d.blocked {
@@ -178,9 +195,13 @@ proptest! {
                     for i in sleeps.iter().chain(&wakes) {
                         prop_assert!(seen.insert(*i), "agent moved twice in one decision");
                     }
-                    for stop in [&emergency, &pause].into_iter().flatten().filter(|e| e.active(now)) {
-                        if stop.mode.halts_sleeps() { prop_assert!(sleeps.is_empty(), "emergency stop let a sleep through"); }
-                        if stop.mode.halts_wakes() { prop_assert!(wakes.is_empty(), "emergency stop let a wake through"); }
+                    if let Some(stop) = emergency.as_ref().filter(|e| e.active(now)) {
+                        if stop.mode.halts(ActionKind::Sleep) { prop_assert!(sleeps.is_empty(), "emergency stop let a sleep through"); }
+                        if stop.mode.halts(ActionKind::Wake) { prop_assert!(wakes.is_empty(), "emergency stop let a wake through"); }
+                    }
+                    if let Some(p) = pause.as_ref().filter(|p| p.active(now)) {
+                        if p.direction.holds(ActionKind::Sleep) { prop_assert!(sleeps.is_empty(), "pause let a sleep through"); }
+                        if p.direction.holds(ActionKind::Wake) { prop_assert!(wakes.is_empty(), "pause let a wake through"); }
                     }
                     if now < latest {
                         prop_assert!(sleeps.is_empty(), "slept while the clock was behind");
@@ -228,10 +249,9 @@ proptest! {
                         a.last_transition = now;
                         if event == AgentEvent::WakeRequested { a.last_wake = Some(now); }
                         if event == AgentEvent::SleepRequested {
-                            // An agent put to sleep by someone else still counts for the rails.
+                            // Put to sleep by someone else: it counts in the disruption budget
+                            // (the gate sees its state) but not in our own sleep rate.
                             a.last_sleep = Some(now);
-                            executed_sleeps.push(now);
-                            sched.record_sleep(now);
                         }
                     }
                 }
@@ -240,21 +260,25 @@ proptest! {
                 Op::Pin { agent, pin } => fleet.agents[agent % n].pin = pin,
                 Op::Emergency(stop) => {
                     emergency = stop.map(|(mode, until)| EmergencyStop { mode, until: until.map(|s| now.plus(Duration::from_secs(s as u64))) });
-                    sched.set_emergency(emergency.clone());
+                    gate.set_controls(Controls { emergency: emergency.clone(), pause: pause.clone() });
                 }
                 Op::Pause(p) => {
-                    pause = p.map(|(mode, until)| EmergencyStop { mode, until: until.map(|s| now.plus(Duration::from_secs(s as u64))) });
-                    sched.set_pause(pause.clone());
+                    pause = p.map(|(direction, until)| Pause { direction, until: until.map(|s| now.plus(Duration::from_secs(s as u64))) });
+                    gate.set_controls(Controls { emergency: emergency.clone(), pause: pause.clone() });
                 }
                 Op::Shadow(on) => {
                     shadow = on;
-                    sched.set_shadow(on);
+                    let mut c = sched.config().clone();
+                    c.shadow = on;
+                    sched.reconfigure(c.clone()).unwrap();
+                    gate.configure((&c).into());
                 }
                 Op::Restart => {
                     sched.restart();
                     latest = Time(i64::MIN);
-                    // After a restart the engine re-reads recent sleeps from its task journal.
-                    for t in &executed_sleeps { sched.record_sleep(*t); }
+                    // A restart rebuilds the gate: the controls come back from their durable
+                    // record and the rate log from the task journal, nothing else survives.
+                    gate = Gate::new((&sched.config().clone()).into(), gate.controls().clone(), gate.sleep_log().clone());
                 }
             }
         }

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use hivesched_policy::baselines::AlwaysOn;
 use hivesched_policy::{
-    ActionKind, Agent, AgentState, DemandHistory, EmergencyMode, EmergencyStop, Fleet,
-    ForecastFailure, Mode, Observation, Pin, Policy, PolicyError, Reason, Recommendation,
-    ScheduledFloor, Scheduler, SchedulerConfig, TickInput, Tier, Time,
+    ActionKind, Agent, AgentState, Controls, Decision, DemandHistory, EmergencyMode,
+    EmergencyStop, Fleet, ForecastFailure, Gate, Mode, Observation, Pause, PauseDirection, Pin,
+    Policy, PolicyError, Reason, Recommendation, ScheduledFloor, Scheduler, SchedulerConfig,
+    SleepLog, TickInput, Tier, Time,
 };
 
 /// Wants a fixed count, or fails like a broken forecaster.
@@ -51,28 +52,58 @@ fn history(until: i64) -> DemandHistory {
     h
 }
 
-fn scheduler(want: Option<u32>) -> Scheduler {
+/// A scheduler and the gate it plans through, as the engine and the simulator pair them.
+struct Harness {
+    sched: Scheduler,
+    gate: Gate,
+}
+
+impl Harness {
+    fn new(cfg: SchedulerConfig, policy: Box<dyn Policy>) -> Harness {
+        let gate = Gate::new((&cfg).into(), Controls::default(), SleepLog::default());
+        Harness {
+            sched: Scheduler::new(cfg, policy).unwrap(),
+            gate,
+        }
+    }
+
+    fn set_controls(&mut self, emergency: Option<EmergencyStop>, pause: Option<Pause>) {
+        self.gate.set_controls(Controls { emergency, pause });
+    }
+
+    fn reconfigure(&mut self, cfg: SchedulerConfig) -> Result<(), PolicyError> {
+        self.sched.reconfigure(cfg.clone())?;
+        self.gate.configure((&cfg).into());
+        Ok(())
+    }
+}
+
+fn scheduler(want: Option<u32>) -> Harness {
     let cfg = SchedulerConfig {
         shadow: false,
         restart_hold: Duration::from_secs(60),
         ..SchedulerConfig::default()
     };
-    let mut s = Scheduler::new(cfg, Box::new(Fixed(want))).unwrap();
+    let mut h = Harness::new(cfg, Box::new(Fixed(want)));
     // First tick starts the restart hold clock.
-    s.tick(TickInput {
-        now: Time::from_secs(T0 - 600),
-        fleet: &fleet(0, 0),
-        history: &history(T0 - 600),
-    });
-    s
+    tick_with(&mut h, &fleet(0, 0), T0 - 600, &history(T0 - 600));
+    h
 }
 
-fn tick(s: &mut Scheduler, f: &Fleet, at: i64) -> hivesched_policy::Decision {
-    s.tick(TickInput {
+fn tick_with(h: &mut Harness, f: &Fleet, at: i64, history: &DemandHistory) -> Decision {
+    let epoch = h.gate.epoch();
+    h.gate.observe(f.clone(), epoch, true, Time::from_secs(at));
+    let d = h.sched.tick(TickInput {
         now: Time::from_secs(at),
-        fleet: f,
-        history: &history(at),
-    })
+        gate: &h.gate,
+        history,
+    });
+    h.gate.set_sleep_hold(d.sleep_hold);
+    d
+}
+
+fn tick(h: &mut Harness, f: &Fleet, at: i64) -> Decision {
+    tick_with(h, f, at, &history(at))
 }
 
 #[test]
@@ -92,7 +123,9 @@ fn normal_tick_sleeps_down_to_the_target_within_the_rails() {
 #[test]
 fn shadow_mode_decides_but_executes_nothing() {
     let mut s = scheduler(Some(2));
-    s.set_shadow(true);
+    let mut cfg = s.sched.config().clone();
+    cfg.shadow = true;
+    s.reconfigure(cfg).unwrap();
     let d = tick(&mut s, &fleet(10, 0), T0);
     assert!(d.shadow);
     assert!(
@@ -100,17 +133,18 @@ fn shadow_mode_decides_but_executes_nothing() {
         "the decision is still recorded"
     );
     assert!(d.to_execute().is_empty());
+    // And the gate refuses whatever would reach the fleet anyway.
+    assert_eq!(
+        s.gate.admit(&d.actions[0].agent, ActionKind::Sleep, Time::from_secs(T0)),
+        Err(Reason::ShadowMode)
+    );
 }
 
 #[test]
 fn stale_demand_fails_safe_to_all_awake() {
     let mut s = scheduler(Some(2));
     let f = fleet(3, 7);
-    let d = s.tick(TickInput {
-        now: Time::from_secs(T0),
-        fleet: &f,
-        history: &history(T0 - 3_600),
-    });
+    let d = tick_with(&mut s, &f, T0, &history(T0 - 3_600));
     assert_eq!(d.mode, Mode::FailSafe);
     assert_eq!(d.count(ActionKind::Wake), 7);
     assert_eq!(d.count(ActionKind::Sleep), 0);
@@ -119,30 +153,61 @@ fn stale_demand_fails_safe_to_all_awake() {
             .iter()
             .all(|a| a.tier == Tier::Safety && a.reason == Reason::FallbackActive)
     );
+    assert_eq!(d.sleep_hold, Some(Reason::FallbackActive));
+    // Stale demand is not a forecast failure: the breaker stays closed.
+    for i in 1..=5 {
+        tick_with(&mut s, &f, T0 + i, &history(T0 - 3_600));
+    }
+    let d = tick(&mut s, &f, T0 + 10);
+    assert_eq!(d.mode, Mode::Normal);
+    assert_eq!(s.sched.breaker_trips(), 0);
+}
+
+#[test]
+fn an_unreadable_fleet_fails_safe_and_the_gate_refuses_sleeps() {
+    let mut s = scheduler(Some(2));
+    let f = fleet(8, 2);
+    let epoch = s.gate.epoch();
+    s.gate.observe(f.clone(), epoch, false, Time::from_secs(T0));
+    let d = s.sched.tick(TickInput {
+        now: Time::from_secs(T0),
+        gate: &s.gate,
+        history: &history(T0),
+    });
+    s.gate.set_sleep_hold(d.sleep_hold);
+    assert_eq!(d.mode, Mode::FailSafe);
+    assert_eq!(d.sleep_hold, Some(Reason::FleetUnreadable));
+    assert_eq!((d.count(ActionKind::Sleep), d.count(ActionKind::Wake)), (0, 2));
+    assert!(d.explanation.contains("could not be read"), "{}", d.explanation);
+    assert_eq!(
+        s.gate.admit(&f.agents[0].id, ActionKind::Sleep, Time::from_secs(T0)),
+        Err(Reason::FleetUnreadable)
+    );
 }
 
 #[test]
 fn failing_forecasts_fail_safe_and_open_the_breaker() {
     let mut s = scheduler(None);
     let f = fleet(3, 7);
+    let s = &mut s;
     for i in 0..3 {
-        let d = tick(&mut s, &f, T0 + i * 10);
+        let d = tick(s, &f, T0 + i * 10);
         assert_eq!(d.mode, Mode::FailSafe);
         assert_eq!(d.count(ActionKind::Wake), 7);
     }
-    let d = tick(&mut s, &f, T0 + 30);
+    let d = tick(s, &f, T0 + 30);
     assert!(
         d.actions.iter().all(|a| a.reason == Reason::BreakerOpen),
         "{:?}",
         d.actions
     );
-    assert_eq!(s.breaker_trips(), 1);
+    assert_eq!(s.sched.breaker_trips(), 1);
 }
 
 #[test]
 fn restart_holds_sleeps_but_not_wakes() {
     let mut s = scheduler(Some(5));
-    s.restart();
+    s.sched.restart();
     let d = tick(&mut s, &fleet(10, 0), T0);
     assert_eq!(d.mode, Mode::Hold);
     assert_eq!(d.count(ActionKind::Sleep), 0);
@@ -163,16 +228,16 @@ fn emergency_modes_halt_their_direction() {
             until: Some(Time::from_secs(T0 + 100)),
         })
     };
-    s.set_emergency(stop(EmergencyMode::FreezeSleeps));
+    s.set_controls(stop(EmergencyMode::FreezeSleeps), None);
     let d = tick(&mut s, &fleet(10, 0), T0);
     assert_eq!((d.mode, d.count(ActionKind::Sleep)), (Mode::Emergency, 0));
     assert!(d.blocked.iter().any(|b| b.reason == Reason::EmergencyStop));
 
-    s.set_emergency(stop(EmergencyMode::WakeAll));
+    s.set_controls(stop(EmergencyMode::WakeAll), None);
     let d = tick(&mut s, &fleet(3, 7), T0 + 1);
     assert_eq!(d.count(ActionKind::Wake), 7);
 
-    s.set_emergency(stop(EmergencyMode::PauseWakes));
+    s.set_controls(stop(EmergencyMode::PauseWakes), None);
     let d = tick(&mut s, &fleet(1, 9), T0 + 2);
     assert_eq!(d.count(ActionKind::Wake), 0);
 
@@ -222,7 +287,7 @@ fn scheduled_floor_raises_the_target() {
         }],
         ..SchedulerConfig::default()
     };
-    let mut s = Scheduler::new(cfg, Box::new(Fixed(Some(2)))).unwrap();
+    let mut s = Harness::new(cfg, Box::new(Fixed(Some(2))));
     let d = tick(&mut s, &fleet(3, 7), T0);
     assert_eq!(d.tier, Tier::Scheduled);
     assert_eq!(d.count(ActionKind::Wake), 5);
@@ -236,7 +301,7 @@ fn always_on_wakes_everyone_and_never_sleeps() {
         restart_hold: Duration::ZERO,
         ..SchedulerConfig::default()
     };
-    let mut s = Scheduler::new(cfg, Box::new(AlwaysOn)).unwrap();
+    let mut s = Harness::new(cfg, Box::new(AlwaysOn));
     let d = tick(&mut s, &fleet(2, 8), T0);
     assert_eq!(
         (d.count(ActionKind::Wake), d.count(ActionKind::Sleep)),
@@ -247,21 +312,24 @@ fn always_on_wakes_everyone_and_never_sleeps() {
 #[test]
 fn operator_pause_halts_one_direction_and_reconfigure_keeps_state() {
     let mut s = scheduler(Some(2));
-    s.set_pause(Some(EmergencyStop {
-        mode: EmergencyMode::FreezeSleeps,
-        until: None,
-    }));
+    s.set_controls(
+        None,
+        Some(Pause {
+            direction: PauseDirection::Sleeps,
+            until: None,
+        }),
+    );
     let d = tick(&mut s, &fleet(10, 0), T0);
     assert_eq!(d.count(ActionKind::Sleep), 0);
     assert!(d.blocked.iter().any(|b| b.reason == Reason::OperatorPause));
-    s.set_pause(None);
-    let mut cfg = s.config().clone();
+    s.set_controls(None, None);
+    let mut cfg = s.sched.config().clone();
     cfg.rails.sleep_rate = 1;
     s.reconfigure(cfg).unwrap();
     let d = tick(&mut s, &fleet(10, 0), T0 + 1);
     assert_eq!(d.count(ActionKind::Sleep), 1);
-    let mut bad = s.config().clone();
+    let mut bad = s.sched.config().clone();
     bad.rails.max_scale_down = 2.0;
     assert!(s.reconfigure(bad).is_err());
-    assert_eq!(s.config().rails.sleep_rate, 1);
+    assert_eq!(s.sched.config().rails.sleep_rate, 1);
 }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use hivesched_policy::baselines::{AlwaysOn, Kpa, Reactive, SeasonalReactive};
 use hivesched_policy::time::steps_covering;
 use hivesched_policy::{
-    ActionKind, DemandHistory, Forecaster, Mode, Policy, Predictive, RailConfig, Scheduler,
-    SchedulerConfig, SeasonalNaive, TickInput, Time,
+    ActionKind, Controls, DemandHistory, Forecaster, Gate, Mode, Policy, Predictive, RailConfig,
+    Scheduler, SchedulerConfig, SeasonalNaive, SleepLog, TickInput, Time,
 };
 
 use crate::audit::{RailAudit, StepFacts};
@@ -190,8 +190,10 @@ pub fn run_policy(
     let sleep_steps = steps_covering(cfg.consolidation, step).max(1);
     let current = Arc::new(AtomicUsize::new(0));
     let policy = build_policy(kind, cfg, current.clone());
-    let mut sched = Scheduler::new(cfg.scheduler_config(step), policy)
-        .map_err(|e| SimError::Config(e.to_string()))?;
+    let sched_cfg = cfg.scheduler_config(step);
+    let mut gate = Gate::new((&sched_cfg).into(), Controls::default(), SleepLog::default());
+    let mut sched =
+        Scheduler::new(sched_cfg, policy).map_err(|e| SimError::Config(e.to_string()))?;
     let start = Time::from_millis(trace.timestamps[0]);
     let mut fleet = SimFleet::new(cfg.agents, start);
     let six_weeks = (6.0 * 7.0 * 86_400.0 / trace.interval_s).ceil() as usize;
@@ -216,21 +218,42 @@ pub fn run_policy(
             );
         }
         if cfg.faults.restarts.contains(&t) {
+            // The scheduler forgets its memory; the gate comes back as the service rebuilds
+            // it: rate log from the task journal, the controls from their record.
             sched.restart();
+            gate = Gate::new(
+                gate.config().clone(),
+                gate.controls().clone(),
+                gate.sleep_log().clone(),
+            );
         }
         fleet.advance(t, now).map_err(sim_err)?;
+        let epoch = gate.epoch();
+        gate.observe(fleet.fleet().clone(), epoch, true, now);
 
         let clock = Instant::now();
         let decision = sched.tick(TickInput {
             now,
-            fleet: fleet.fleet(),
+            gate: &gate,
             history: &history,
         });
         extras.decision_us.push(clock.elapsed().as_secs_f64() * 1e6);
+        gate.set_sleep_hold(decision.sleep_hold);
         extras.fail_safe_steps += u64::from(decision.mode == Mode::FailSafe);
 
         let (mut sleeps, mut wakes, mut in_cooldown) = (0, 0, 0);
         for action in decision.to_execute() {
+            // Executed as the service executes it: through the gate, at once.
+            match gate.admit(&action.agent, action.kind, now) {
+                // The simulated fleet answers at once.
+                Ok(ticket) => gate.settle(ticket),
+                Err(reason) => {
+                    return Err(SimError::Simulation(format!(
+                        "step {t}: the gate refused {} of {} that the decision admitted: {reason}",
+                        action.kind, action.agent
+                    )));
+                }
+            }
             let (steps, fails) = match action.kind {
                 ActionKind::Sleep => (sleep_steps, false),
                 ActionKind::Wake => {

@@ -20,7 +20,7 @@ pub use scale_down::MaxScaleDown;
 pub use sleep_rate::SleepRate;
 pub use transition_budget::TransitionBudget;
 
-use crate::{ActionKind, Agent, Blocked, FleetCounts, RailConfig, Reason, Time};
+use crate::{FleetCounts, RailConfig, Reason, Time};
 
 /// Everything a limiter may look at.
 #[derive(Debug, Clone, Copy)]
@@ -43,15 +43,6 @@ pub trait SleepLimit {
     fn headroom(&self, ctx: &RailContext<'_>) -> u32;
 }
 
-/// The result of passing proposed sleeps through the rails.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Admission {
-    /// Indices (into the candidate slice) of the sleeps that may start.
-    pub admitted: Vec<usize>,
-    /// What was held back and why.
-    pub blocked: Vec<Blocked>,
-}
-
 /// The fleet-wide limiters in the order they are reported when several bind at once.
 const LIMITS: [&dyn SleepLimit; 4] = [&MinAwake, &TransitionBudget, &MaxScaleDown, &SleepRate];
 
@@ -64,56 +55,18 @@ pub fn headroom(ctx: &RailContext<'_>) -> (u32, Reason) {
         .expect("LIMITS is not empty")
 }
 
-/// Admits a prefix of `candidates` (best sleep candidates first) that breaks no rail.
-pub fn admit_sleeps(ctx: &RailContext<'_>, candidates: &[&Agent]) -> Admission {
-    let mut out = Admission::default();
-    if candidates.is_empty() {
-        return out;
-    }
-    let (headroom, binding) = headroom(ctx);
-    let cooldown = AgentCooldown;
-    let mut over_limit = 0;
-    for (i, agent) in candidates.iter().enumerate() {
-        if cooldown.blocks(ctx, agent) {
-            out.blocked.push(Blocked {
-                agent: Some(agent.id.clone()),
-                kind: ActionKind::Sleep,
-                count: 1,
-                reason: Reason::CooldownActive,
-            });
-        } else if (out.admitted.len() as u32) < headroom {
-            out.admitted.push(i);
-        } else {
-            over_limit += 1;
-        }
-    }
-    if over_limit > 0 {
-        out.blocked.push(Blocked {
-            agent: None,
-            kind: ActionKind::Sleep,
-            count: over_limit,
-            reason: binding,
-        });
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Fleet;
 
-    fn fleet(n: usize) -> Fleet {
-        Fleet::new(
-            (0..n)
-                .map(|i| Agent::awake(format!("a{i}"), Time(0)))
+    #[test]
+    fn the_tightest_limit_binds_and_is_named() {
+        let f = Fleet::new(
+            (0..10)
+                .map(|i| crate::Agent::awake(format!("a{i}"), Time(0)))
                 .collect(),
-        )
-    }
-
-    #[test]
-    fn admits_up_to_the_tightest_limit_and_names_it() {
-        let f = fleet(10);
+        );
         let cfg = RailConfig::default();
         let log = SleepLog::default();
         let ctx = RailContext {
@@ -122,30 +75,7 @@ mod tests {
             now: Time::from_secs(3600),
             cfg: &cfg,
         };
-        let cands: Vec<&Agent> = f.agents.iter().collect();
-        let adm = admit_sleeps(&ctx, &cands);
         // budget ceil(0.3 × 10) = 3 is tighter than scale-down 5, rate 10, min-awake 8.
-        assert_eq!(adm.admitted.len(), 3);
-        assert_eq!(adm.blocked.len(), 1);
-        assert_eq!(adm.blocked[0].reason, Reason::BudgetExhausted);
-        assert_eq!(adm.blocked[0].count, 7);
-    }
-
-    #[test]
-    fn recently_woken_agents_are_skipped_not_counted() {
-        let mut f = fleet(10);
-        f.agents[0].last_wake = Some(Time::from_secs(3500));
-        let cfg = RailConfig::default();
-        let log = SleepLog::default();
-        let ctx = RailContext {
-            counts: f.counts(),
-            log: &log,
-            now: Time::from_secs(3600),
-            cfg: &cfg,
-        };
-        let cands: Vec<&Agent> = f.agents.iter().collect();
-        let adm = admit_sleeps(&ctx, &cands);
-        assert_eq!(adm.admitted, vec![1, 2, 3]);
-        assert_eq!(adm.blocked[0].reason, Reason::CooldownActive);
+        assert_eq!(headroom(&ctx), (3, Reason::BudgetExhausted));
     }
 }
