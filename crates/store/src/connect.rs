@@ -35,6 +35,8 @@ impl Backend {
 pub struct Store {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
+    /// Keys the audit chain; `None` writes unkeyed records (see [`crate::audit`]).
+    pub(crate) audit_key: Option<crate::audit::AuditKey>,
 }
 
 /// Days of PostgreSQL partitions created ahead of today on connect, so inserts never wait for upkeep.
@@ -75,7 +77,11 @@ impl Store {
             .connect(url)
             .await?;
         migrations::migrator(backend).run(&pool).await?;
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            audit_key: None,
+        };
         if backend == Backend::Postgres {
             let today = wall_clock();
             store
@@ -86,6 +92,12 @@ impl Store {
                 .await?;
         }
         Ok(store)
+    }
+
+    /// This store with audit records keyed (written and verified with HMAC-SHA-256) by `key`.
+    pub fn with_audit_key(mut self, key: crate::audit::AuditKey) -> Store {
+        self.audit_key = Some(key);
+        self
     }
 
     /// The underlying pool, for one-off maintenance SQL (and for tests that must corrupt rows

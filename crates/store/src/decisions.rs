@@ -50,6 +50,9 @@ fn decision_from_row(row: &AnyRow) -> Result<DecisionRecord> {
             actions: parse_json("actions", &get::<String>(row, "actions")?)?,
             blocked: parse_json("blocked", &get::<String>(row, "blocked")?)?,
             explanation: get(row, "explanation")?,
+            sleep_hold: get::<Option<String>>(row, "sleep_hold")?
+                .map(|r| parse_enum("sleep_hold", &r))
+                .transpose()?,
         },
     })
 }
@@ -59,7 +62,8 @@ impl Store {
     pub async fn insert_decision(&self, d: &Decision) -> Result<i64> {
         let row = sqlx::query(
             "INSERT INTO decisions (ts, mode, shadow, tier, target_awake, sleep_floor, actions, \
-             blocked, explanation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+             blocked, explanation, sleep_hold) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             RETURNING id",
         )
         .bind(d.at.as_millis())
         .bind(enum_text(&d.mode))
@@ -70,6 +74,7 @@ impl Store {
         .bind(json_text(&d.actions))
         .bind(json_text(&d.blocked))
         .bind(d.explanation.clone())
+        .bind(d.sleep_hold.map(|r| r.as_str()))
         .fetch_one(&self.pool)
         .await?;
         get(&row, "id")

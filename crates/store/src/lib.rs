@@ -15,6 +15,7 @@
 //! - [`flags`]: feature flags and their history.
 //! - [`alerts`]: fired and resolved alerts.
 //! - [`audit`]: the hash-chained audit log.
+//! - [`controls`]: the emergency stop and the operator pause, as durable state.
 //! - [`auth`]: token revocations and one-time authorization codes.
 //! - [`retention`]: time-based cleanup and PostgreSQL day partitions.
 
@@ -27,6 +28,7 @@ pub mod auth;
 mod codec;
 pub mod config;
 mod connect;
+pub mod controls;
 pub mod decisions;
 pub mod demand;
 pub mod error;
@@ -37,9 +39,10 @@ pub mod tasks;
 
 pub use agents::{AgentEventRecord, AgentRecord, Heartbeat, NewAgentEvent};
 pub use alerts::{Alert, Severity};
-pub use audit::{AuditRecord, AuditVerification, NewAuditRecord};
+pub use audit::{AuditKey, AuditRecord, AuditVerification, NewAuditRecord};
 pub use auth::NewCode;
 pub use config::ConfigVersion;
+pub use controls::{ControlName, LoadedControls};
 pub use connect::{Backend, Store};
 pub use decisions::{DecisionCursor, DecisionRecord};
 pub use demand::{DemandSample, ForecastRecord, ModelRecord, NewForecast, NewModelRecord};

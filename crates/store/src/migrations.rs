@@ -52,6 +52,7 @@ const STEPS: &[Step] = &[
     step!(6, "flags"),
     step!(7, "alerts_audit"),
     step!(8, "auth"),
+    step!(9, "safety"),
 ];
 
 /// The migrator for `backend`: versions already applied are skipped, so running it on every

@@ -6,11 +6,12 @@
 //! executor and crash recovery) cannot both finish the same task. Writes carry the writer's
 //! fencing token; a write with a token older than the one recorded is refused.
 
-use hivesched_policy::{ActionKind, AgentId, Time};
+use hivesched_policy::{ActionKind, AgentId, Reason, Time};
 use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
 
-use crate::codec::{enum_text, get, get_time, json_text, parse_enum, parse_json};
+use crate::codec::{enum_text, get, get_opt_time, get_time, json_text, parse_enum, parse_json};
+use crate::NewAuditRecord;
 use crate::{Result, Store, StoreError};
 
 /// Where a task (or a bulk operation) stands.
@@ -27,20 +28,36 @@ pub enum TaskStatus {
     Failed,
     /// Succeeded, then undone (a staged bulk run woke what it had put to sleep).
     RolledBack,
-    /// Withdrawn before it finished (emergency stop, operator).
+    /// Withdrawn before it finished (a stopped bulk operation's later stages).
     Cancelled,
+    /// The admission gate refused it: the fleet was never called; `refusal` says why.
+    Refused,
 }
 
 impl TaskStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [TaskStatus; 6] = [
+    pub const ALL: [TaskStatus; 7] = [
         TaskStatus::Pending,
         TaskStatus::Running,
         TaskStatus::Succeeded,
         TaskStatus::Failed,
         TaskStatus::RolledBack,
         TaskStatus::Cancelled,
+        TaskStatus::Refused,
     ];
+
+    /// The wire name (`pending`, `rolled_back`, …), as stored and served.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Pending => "pending",
+            TaskStatus::Running => "running",
+            TaskStatus::Succeeded => "succeeded",
+            TaskStatus::Failed => "failed",
+            TaskStatus::RolledBack => "rolled_back",
+            TaskStatus::Cancelled => "cancelled",
+            TaskStatus::Refused => "refused",
+        }
+    }
 
     /// Statuses a record may move to `self` from; empty for `Pending`, which is only entered
     /// on insert.
@@ -48,7 +65,7 @@ impl TaskStatus {
         use TaskStatus as S;
         match self {
             S::Pending => &[],
-            S::Running | S::Failed | S::Cancelled => &[S::Pending, S::Running],
+            S::Running | S::Failed | S::Cancelled | S::Refused => &[S::Pending, S::Running],
             S::Succeeded => &[S::Running],
             S::RolledBack => &[S::Succeeded],
         }
@@ -59,6 +76,9 @@ impl TaskStatus {
         matches!(self, TaskStatus::Pending | TaskStatus::Running)
     }
 }
+
+/// Attempts at an audited write before a sustained audit race is reported as a conflict.
+const AUDITED_ATTEMPTS: usize = 50;
 
 /// `'pending', 'running'` for an SQL `IN` list; the names come from this enum, never from input.
 fn status_list(statuses: &[TaskStatus]) -> String {
@@ -115,6 +135,10 @@ pub struct TaskRecord {
     pub fencing_token: Option<i64>,
     /// Why it failed, if it did.
     pub error: Option<String>,
+    /// Why the admission gate refused it, if it did.
+    pub refusal: Option<Reason>,
+    /// When it first called the fleet (`None` until then).
+    pub started_at: Option<Time>,
     /// Last change.
     pub updated_at: Time,
 }
@@ -178,6 +202,10 @@ fn task_from_row(row: &AnyRow) -> Result<TaskRecord> {
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
         fencing_token: get(row, "fencing_token")?,
         error: get(row, "error")?,
+        refusal: get::<Option<String>>(row, "refusal")?
+            .map(|r| parse_enum("refusal", &r))
+            .transpose()?,
+        started_at: get_opt_time(row, "started_at")?,
         updated_at: get_time(row, "updated_at")?,
     })
 }
@@ -264,6 +292,7 @@ impl Store {
         let sql = format!(
             "UPDATE tasks SET status = $1, error = $2, \
              fencing_token = COALESCE($3, fencing_token), attempts = attempts + $4, \
+             started_at = CASE WHEN $4 = 1 THEN COALESCE(started_at, $5) ELSE started_at END, \
              updated_at = $5 \
              WHERE id = $6 AND status IN ({}) \
              AND ($3 IS NULL OR fencing_token IS NULL OR fencing_token <= $3) RETURNING *",
@@ -294,16 +323,179 @@ impl Store {
     }
 
     /// Tasks still `pending` or `running`, oldest first: what crash recovery must reconcile
-    /// against the fleet's real state before acting again.
+    /// against the fleet's real state before acting again. A bulk operation's tasks are left to
+    /// the bulk's own resumption (which keeps its stages) unless they were already `running`.
     pub async fn unfinished_tasks(&self) -> Result<Vec<TaskRecord>> {
         sqlx::query(
-            "SELECT * FROM tasks WHERE status IN ('pending', 'running') ORDER BY created_at, id",
+            "SELECT * FROM tasks WHERE status = 'running' \
+             OR (status = 'pending' AND bulk_id IS NULL) ORDER BY created_at, id",
         )
         .fetch_all(&self.pool)
         .await?
         .iter()
         .map(task_from_row)
         .collect()
+    }
+
+    /// Records that the admission gate refused a `pending` (or, after a crash, `running`)
+    /// task: it ends `refused` with the reason, and the fleet is never called for it.
+    pub async fn refuse_task(
+        &self,
+        id: &str,
+        reason: Reason,
+        fencing_token: Option<i64>,
+        at: Time,
+    ) -> Result<TaskRecord> {
+        let row = sqlx::query(
+            "UPDATE tasks SET status = 'refused', refusal = $1, \
+             fencing_token = COALESCE($2, fencing_token), updated_at = $3 \
+             WHERE id = $4 AND status IN ('pending', 'running') \
+             AND ($2 IS NULL OR fencing_token IS NULL OR fencing_token <= $2) RETURNING *",
+        )
+        .bind(reason.as_str())
+        .bind(fencing_token)
+        .bind(at.as_millis())
+        .bind(id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => task_from_row(&row),
+            None => {
+                let current = self.task(id).await?;
+                Err(StoreError::conflict(
+                    "task status",
+                    format!("{id} is {:?}, cannot be refused", current.status),
+                ))
+            }
+        }
+    }
+
+    /// When each sleep started after `from` (the moment its task first called the fleet),
+    /// oldest first: the sleep-rate and scale-down rails are rebuilt from these on start, so a
+    /// restart cannot reset them.
+    pub async fn sleep_starts_since(&self, from: Time) -> Result<Vec<Time>> {
+        sqlx::query(
+            "SELECT started_at FROM tasks WHERE kind = 'sleep' AND started_at > $1 \
+             ORDER BY started_at",
+        )
+        .bind(from.as_millis())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| get_time(row, "started_at"))
+        .collect()
+    }
+
+    /// Records a bulk operation, every one of its tasks (`pending`) and its audit record in
+    /// one transaction: once this returns, the operation survives a crash and is resumed; if it
+    /// fails, nothing of it was stored.
+    pub async fn insert_bulk_with_tasks(
+        &self,
+        op: &NewBulkOperation,
+        tasks: &[NewTask],
+        audit_record: &NewAuditRecord,
+    ) -> Result<BulkOperation> {
+        for _ in 0..AUDITED_ATTEMPTS {
+            let mut tx = self.pool.begin().await?;
+            let row = sqlx::query(
+                "INSERT INTO bulk_operations (id, kind, strategy, spec, status, actor, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $6) \
+                 RETURNING *",
+            )
+            .bind(op.id.clone())
+            .bind(enum_text(&op.kind))
+            .bind(enum_text(&op.strategy))
+            .bind(json_text(&op.spec))
+            .bind(op.actor.clone())
+            .bind(op.created_at.as_millis())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| StoreError::unique(e, "bulk operation", op.id.clone()))?;
+            // Eight parameters a row: 500 rows stay far below every backend's limit.
+            for chunk in tasks.chunks(500) {
+                let mut sql = String::from(
+                    "INSERT INTO tasks (id, idempotency_key, agent_id, kind, bulk_id, stage, \
+                     status, attempts, reason, created_at, updated_at) VALUES ",
+                );
+                for i in 0..chunk.len() {
+                    let b = i * 8;
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, 'pending', 0, ${}, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7,
+                        b + 8,
+                        b + 8
+                    ));
+                }
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for t in chunk {
+                    q = q
+                        .bind(t.id.clone())
+                        .bind(t.idempotency_key.clone())
+                        .bind(t.agent.0.clone())
+                        .bind(enum_text(&t.kind))
+                        .bind(t.bulk_id.clone())
+                        .bind(t.stage.map(i64::from))
+                        .bind(t.reason.clone())
+                        .bind(t.created_at.as_millis());
+                }
+                q.execute(&mut *tx)
+                    .await
+                    .map_err(|e| StoreError::unique(e, "task idempotency key", op.id.clone()))?;
+            }
+            match self.append_audit_on(&mut tx, audit_record).await {
+                Ok(_) => {
+                    tx.commit().await?;
+                    return bulk_from_row(&row);
+                }
+                Err(StoreError::Conflict { .. }) => tx.rollback().await?,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::conflict(
+            "audit seq",
+            format!("still contended after {AUDITED_ATTEMPTS} attempts"),
+        ))
+    }
+
+    /// Cancels the tasks of a bulk operation that never started (a staged run stopped before
+    /// their stage); returns how many.
+    pub async fn cancel_pending_bulk_tasks(&self, bulk_id: &str, at: Time) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE tasks SET status = 'cancelled', error = 'the bulk operation stopped before \
+             this stage', updated_at = $1 WHERE bulk_id = $2 AND status = 'pending'",
+        )
+        .bind(at.as_millis())
+        .bind(bulk_id.to_owned())
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// How many of a bulk operation's tasks the gate refused, by reason.
+    pub async fn bulk_refusals(&self, bulk_id: &str) -> Result<Vec<(Reason, u64)>> {
+        let rows = sqlx::query(
+            "SELECT refusal, COUNT(*) AS n FROM tasks WHERE bulk_id = $1 AND status = 'refused' \
+             GROUP BY refusal ORDER BY refusal",
+        )
+        .bind(bulk_id.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let reason = parse_enum("refusal", &get::<String>(row, "refusal")?)?;
+                let n: i64 = get(row, "n")?;
+                Ok((reason, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
     }
 
     /// Tasks matching `filter`, newest first.

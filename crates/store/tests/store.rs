@@ -491,6 +491,7 @@ mod cases {
                 reason: Reason::SleepRateLimited,
             }],
             explanation: "forecast falls; sleeping 1 of 3 idle agents".into(),
+            sleep_hold: shadow.then_some(Reason::RestartHold),
         }
     }
 
@@ -816,6 +817,7 @@ mod cases {
             v,
             AuditVerification {
                 checked: 40,
+                unverified: 0,
                 first_broken: None,
                 problem: None
             }
