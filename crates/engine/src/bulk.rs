@@ -1,14 +1,25 @@
 //! Bulk operations: move many agents at once, `sequential`, `parallel` or `staged`.
 //!
-//! A staged run stops after a stage in which more than half of the tasks failed and rolls back:
-//! for a bulk sleep it wakes every agent it had put to sleep (waking is the safe direction; a
-//! failed bulk wake is stopped but not undone). Task keys are derived from the bulk id, so
-//! running the same bulk again after a crash resumes it without repeating finished tasks.
+//! Accepted means stored: [`prepare`] builds the operation and every task, which the engine
+//! writes in one transaction (with the audit record) before it answers. Every task then passes
+//! the same admission gate as a tick's actions when its turn comes: the emergency stop, the
+//! pause, shadow mode, pins and do-not-disrupt, and every rail. A task refused for a reason
+//! that clears with time (a rail, the restart hold, a fail-safe) waits, within the executor's
+//! `bulk_rail_wait`; any other refusal ends it `refused` with the reason, and the operation's
+//! status counts refusals by reason. No one may force a bulk past the gate: an administrator
+//! who needs more headroom changes the rails (`PUT /api/v1/config`, audited), which every other
+//! path then sees too.
+//!
+//! A staged run stops after a stage in which more than half of the tasks the fleet answered
+//! failed, cancels the stages it did not reach and rolls back: for a bulk sleep it wakes every
+//! agent it had put to sleep (waking is the safe direction; a failed bulk wake is stopped but
+//! not undone). Task keys are derived from the bulk id, so running the same bulk again after a
+//! crash resumes it without repeating finished tasks.
 
 use std::sync::Arc;
 
-use hivesched_policy::{ActionKind, AgentId};
-use hivesched_store::{BulkStrategy, NewBulkOperation, Store, TaskStatus};
+use hivesched_policy::{ActionKind, AgentId, Source, Time};
+use hivesched_store::{BulkStrategy, NewBulkOperation, NewTask, Store, TaskStatus};
 
 use crate::EngineError;
 use crate::clock::Clock;
@@ -75,6 +86,8 @@ pub struct BulkReport {
     pub succeeded: usize,
     /// Tasks that failed.
     pub failed: usize,
+    /// Tasks the admission gate refused (the fleet was never called for them).
+    pub refused: usize,
     /// Sleeps undone by a rollback.
     pub rolled_back: usize,
     /// Stages run (sequential: one per agent).
@@ -84,79 +97,104 @@ pub struct BulkReport {
 }
 
 fn key(bulk_id: &str, agent: &AgentId, kind: ActionKind) -> String {
-    let kind = match kind {
-        ActionKind::Sleep => "sleep",
-        ActionKind::Wake => "wake",
-    };
-    format!("bulk-{bulk_id}-{kind}-{agent}")
+    format!("bulk-{bulk_id}-{}-{agent}", kind.as_str())
 }
 
-/// Records the bulk operation (if new) and runs it to the end.
+/// Every stage's task specs, in order.
+fn stage_specs(id: &str, req: &BulkRequest) -> Vec<Vec<TaskSpec>> {
+    req.stages()
+        .into_iter()
+        .enumerate()
+        .map(|(stage, agents)| {
+            agents
+                .iter()
+                .map(|agent| TaskSpec {
+                    idempotency_key: key(id, agent, req.kind),
+                    agent: agent.clone(),
+                    kind: req.kind,
+                    reason: req.reason.clone(),
+                    bulk: Some((id.to_owned(), Some(stage as u32))),
+                    delay: std::time::Duration::ZERO,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The operation record and every task of a bulk request, ready to be stored in one go.
+pub fn prepare(
+    id: &str,
+    actor: &str,
+    req: &BulkRequest,
+    now: Time,
+) -> Result<(NewBulkOperation, Vec<NewTask>), EngineError> {
+    req.validate()?;
+    let spec = serde_json::to_value(req).map_err(|e| EngineError::Journal(e.to_string()))?;
+    let op = NewBulkOperation {
+        id: id.to_owned(),
+        kind: req.kind,
+        strategy: req.strategy,
+        spec,
+        actor: actor.to_owned(),
+        created_at: now,
+    };
+    let tasks = stage_specs(id, req)
+        .iter()
+        .flatten()
+        .map(|spec| spec.to_new_task(now))
+        .collect();
+    Ok((op, tasks))
+}
+
+/// Runs a stored bulk operation to its end (or resumes it: finished tasks are not repeated).
 pub async fn run_bulk(
     store: &Store,
     executor: &Arc<Executor>,
     clock: &dyn Clock,
     id: &str,
-    actor: &str,
     req: &BulkRequest,
 ) -> Result<BulkReport, EngineError> {
     req.validate()?;
-    let now = clock.now();
-    let op = match store.bulk(id).await {
-        Ok(op) => op,
-        Err(hivesched_store::StoreError::NotFound { .. }) => {
-            let spec =
-                serde_json::to_value(req).map_err(|e| EngineError::Journal(e.to_string()))?;
-            store
-                .insert_bulk(&NewBulkOperation {
-                    id: id.to_owned(),
-                    kind: req.kind,
-                    strategy: req.strategy,
-                    spec,
-                    actor: actor.to_owned(),
-                    created_at: now,
-                })
-                .await?
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let op = store.bulk(id).await?;
     if op.status == TaskStatus::Pending {
-        store.transition_bulk(id, TaskStatus::Running, now).await?;
+        store
+            .transition_bulk(id, TaskStatus::Running, clock.now())
+            .await?;
     }
     let mut report = BulkReport::default();
     let mut done_sleeps: Vec<AgentId> = Vec::new();
-    for (stage, agents) in req.stages().into_iter().enumerate() {
-        let specs: Vec<TaskSpec> = agents
-            .iter()
-            .map(|agent| TaskSpec {
-                idempotency_key: key(id, agent, req.kind),
-                agent: agent.clone(),
-                kind: req.kind,
-                reason: req.reason.clone(),
-                bulk: Some((id.to_owned(), Some(stage as u32))),
-            })
-            .collect();
-        let outcomes = executor.execute_all(specs).await?;
+    for specs in stage_specs(id, req) {
+        let outcomes = executor.execute_all(specs, Source::Bulk).await?;
         report.stages_run += 1;
-        let failed = outcomes.iter().filter(|o| !o.succeeded()).count();
+        let refused = outcomes.iter().filter(|o| o.refused()).count();
+        let answered = outcomes.len() - refused;
+        let failed = outcomes
+            .iter()
+            .filter(|o| !o.succeeded() && !o.refused())
+            .count();
+        report.refused += refused;
         report.failed += failed;
-        report.succeeded += outcomes.len() - failed;
+        report.succeeded += answered - failed;
         done_sleeps.extend(
             outcomes
                 .iter()
                 .filter(|o| o.succeeded())
                 .map(|o| o.agent().clone()),
         );
-        if req.strategy == BulkStrategy::Staged && failed * 2 > outcomes.len() {
+        if req.strategy == BulkStrategy::Staged && answered > 0 && failed * 2 > answered {
             report.stopped = true;
             break;
         }
     }
-    // A stopped run ends `failed`; its undone sleep tasks are each marked `rolled_back`.
-    if report.stopped && req.kind == ActionKind::Sleep {
-        report.rolled_back = roll_back(store, executor, clock, id, &done_sleeps).await?;
+    // A stopped run ends `failed`: the stages it did not reach are cancelled and its undone
+    // sleep tasks are each marked `rolled_back`.
+    if report.stopped {
+        store.cancel_pending_bulk_tasks(id, clock.now()).await?;
+        if req.kind == ActionKind::Sleep {
+            report.rolled_back = roll_back(store, executor, clock, id, &done_sleeps).await?;
+        }
     }
-    let status = if report.failed > 0 {
+    let status = if report.failed > 0 || report.refused > 0 {
         TaskStatus::Failed
     } else {
         TaskStatus::Succeeded
@@ -193,9 +231,10 @@ async fn roll_back(
                 kind: ActionKind::Wake,
                 reason: format!("rollback of bulk operation {id}"),
                 bulk: Some((id.to_owned(), None)),
+                delay: std::time::Duration::ZERO,
             })
             .collect();
-        let outcomes = executor.execute_all(specs).await?;
+        let outcomes = executor.execute_all(specs, Source::Rollback).await?;
         let mut still = Vec::new();
         for (agent, outcome) in pending.iter().zip(&outcomes) {
             if outcome.succeeded() {

@@ -2,7 +2,7 @@
 //! one of these, so tests can drive time by hand and the demo can replay a trace faster.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hivesched_policy::Time;
 
@@ -10,6 +10,12 @@ use hivesched_policy::Time;
 pub trait Clock: Send + Sync {
     /// The current time.
     fn now(&self) -> Time;
+
+    /// How long to wait in real time for `d` to pass on this clock (the executor waits out
+    /// jitter and rails this way). The wall clock: `d` itself.
+    fn real_time(&self, d: Duration) -> Duration {
+        d
+    }
 }
 
 /// The machine's wall clock.
@@ -50,6 +56,11 @@ impl Clock for ManualClock {
     fn now(&self) -> Time {
         Time::from_millis(self.0.load(Ordering::SeqCst))
     }
+
+    /// Time moves only when the test moves it: look again soon.
+    fn real_time(&self, d: Duration) -> Duration {
+        d.min(Duration::from_millis(5))
+    }
 }
 
 /// A clock that starts at `origin` and runs `factor` times faster than real time: the demo
@@ -76,6 +87,14 @@ impl Clock for ScaledClock {
     fn now(&self) -> Time {
         let elapsed = self.started.elapsed().as_secs_f64() * self.factor * 1000.0;
         Time::from_millis(self.origin.as_millis().saturating_add(elapsed as i64))
+    }
+
+    fn real_time(&self, d: Duration) -> Duration {
+        if self.factor > 0.0 {
+            d.div_f64(self.factor)
+        } else {
+            d
+        }
     }
 }
 

@@ -1,39 +1,47 @@
-//! Carries actions out: journal first, then the actuator, under concurrency and rate limits.
+//! Carries actions out: journal first, then the gate, then the actuator, under a concurrency
+//! limit.
 //!
-//! Every task is written to the journal (`pending`) before the fleet is called, carries an
-//! idempotency key reused on every retry (the fleet must never act twice on one key), and moves
-//! to `running` and then `succeeded` / `failed` by compare-and-set, so a crash anywhere leaves a
-//! record that recovery can reconcile.
+//! Every task is written to the journal (`pending`) before anything else, carries an
+//! idempotency key reused on every retry (the fleet must never act twice on one key), and right
+//! before the fleet is called it passes the [admission gate](crate::gate::SharedGate) against the
+//! fleet as it is *then*. A refused task ends `refused` with the reason and never reaches the
+//! fleet; an admitted one moves to `running` (stamping when it started, which the rate rails
+//! count after a restart) and then `succeeded` / `failed` by compare-and-set, so a crash anywhere
+//! leaves a record that recovery can reconcile.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use hivesched_policy::{ActionKind, AgentId, AgentState};
+use hivesched_policy::{ActionKind, AgentId, AgentState, Reason, Source};
 use hivesched_store::{NewAgentEvent, NewTask, Store, StoreError, TaskRecord, TaskStatus};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
 use crate::actuator::{ActuationRequest, DynActuator, Outcome};
 use crate::clock::Clock;
-use crate::metrics::{KindLabels, TaskLabels};
+use crate::gate::{Settle, SharedGate};
+use crate::metrics::{GateLabels, KindLabels, TaskLabels};
 use crate::{EngineError, EngineMetrics};
+
+/// How often a waiting bulk task looks at the gate again (on the engine's clock; never more
+/// often than every 50 ms of real time).
+const RECHECK: Duration = Duration::from_secs(1);
 
 /// Limits of the executor.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ExecutorLimits {
     /// Tasks calling the fleet at once.
     pub max_concurrent: usize,
-    /// Sleeps started per minute by the executor (the rails limit decisions; this also limits
-    /// bulk operations).
-    pub sleeps_per_minute: u32,
+    /// How long a bulk operation's task waits for a refusal that clears with time (a rail, the
+    /// restart hold, a fail-safe) before it is refused for good. Tick tasks never wait: the
+    /// next tick plans again.
+    pub bulk_rail_wait: Duration,
 }
 
 impl Default for ExecutorLimits {
     fn default() -> Self {
         ExecutorLimits {
             max_concurrent: 5,
-            sleeps_per_minute: 10,
+            bulk_rail_wait: Duration::from_secs(1800),
         }
     }
 }
@@ -51,6 +59,28 @@ pub struct TaskSpec {
     pub reason: String,
     /// Bulk operation and stage, if any.
     pub bulk: Option<(String, Option<u32>)>,
+    /// Wait this long (on the engine's clock) before asking the gate: the decision's jitter.
+    pub delay: Duration,
+}
+
+impl TaskSpec {
+    /// The journal entry for this spec, created at `now`.
+    pub fn to_new_task(&self, now: hivesched_policy::Time) -> NewTask {
+        let (bulk_id, stage) = self
+            .bulk
+            .clone()
+            .map_or((None, None), |(b, s)| (Some(b), s));
+        NewTask {
+            id: self.idempotency_key.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            agent: self.agent.clone(),
+            kind: self.kind,
+            bulk_id,
+            stage,
+            reason: self.reason.clone(),
+            created_at: now,
+        }
+    }
 }
 
 /// How a task ended.
@@ -60,6 +90,8 @@ pub enum TaskOutcome {
     Succeeded(AgentId),
     /// The task failed; the string says why.
     Failed(AgentId, String),
+    /// The admission gate refused it; the fleet was not called.
+    Refused(AgentId, Reason),
     /// The task was already finished in the journal (a retried key): nothing was done.
     AlreadyFinished(AgentId, TaskStatus),
 }
@@ -70,6 +102,7 @@ impl TaskOutcome {
         match self {
             TaskOutcome::Succeeded(a)
             | TaskOutcome::Failed(a, _)
+            | TaskOutcome::Refused(a, _)
             | TaskOutcome::AlreadyFinished(a, _) => a,
         }
     }
@@ -81,46 +114,54 @@ impl TaskOutcome {
             TaskOutcome::Succeeded(_) | TaskOutcome::AlreadyFinished(_, TaskStatus::Succeeded)
         )
     }
+
+    /// Whether the gate refused it (now or earlier).
+    pub fn refused(&self) -> bool {
+        matches!(
+            self,
+            TaskOutcome::Refused(..) | TaskOutcome::AlreadyFinished(_, TaskStatus::Refused)
+        )
+    }
 }
 
-/// Journals and executes tasks.
+/// Journals tasks and executes them through the gate.
 pub struct Executor {
     store: Store,
     actuator: Arc<dyn DynActuator>,
     clock: Arc<dyn Clock>,
     metrics: Arc<EngineMetrics>,
-    permits: Arc<Semaphore>,
-    sleep_rate: Arc<DefaultDirectRateLimiter>,
-    fencing_token: Option<i64>,
-}
-
-fn kind_name(kind: ActionKind) -> &'static str {
-    match kind {
-        ActionKind::Sleep => "sleep",
-        ActionKind::Wake => "wake",
-    }
+    gate: Arc<SharedGate>,
+    permits: Semaphore,
+    limits: ExecutorLimits,
+    fencing: watch::Receiver<Option<i64>>,
 }
 
 impl Executor {
-    /// An executor calling `actuator`, journaling in `store`, writing with `fencing_token`.
+    /// An executor calling `actuator` through `gate`, journaling in `store`, writing with the
+    /// fencing token `fencing` holds when each task runs (a leader elector may change it).
     pub fn new(
         store: Store,
         actuator: Arc<dyn DynActuator>,
         clock: Arc<dyn Clock>,
         metrics: Arc<EngineMetrics>,
+        gate: Arc<SharedGate>,
         limits: ExecutorLimits,
-        fencing_token: Option<i64>,
+        fencing: watch::Receiver<Option<i64>>,
     ) -> Self {
-        let rate = NonZeroU32::new(limits.sleeps_per_minute.max(1)).expect("max(1) is non-zero");
         Executor {
             store,
             actuator,
             clock,
             metrics,
-            permits: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
-            sleep_rate: Arc::new(RateLimiter::direct(Quota::per_minute(rate))),
-            fencing_token,
+            gate,
+            permits: Semaphore::new(limits.max_concurrent.max(1)),
+            limits,
+            fencing,
         }
+    }
+
+    fn fencing_token(&self) -> Option<i64> {
+        *self.fencing.borrow()
     }
 
     /// Writes the task to the journal, or returns the existing record for its key.
@@ -128,21 +169,11 @@ impl Executor {
         if let Some(existing) = self.store.task_by_key(&spec.idempotency_key).await? {
             return Ok(existing);
         }
-        let (bulk_id, stage) = spec
-            .bulk
-            .clone()
-            .map_or((None, None), |(b, s)| (Some(b), s));
-        let task = NewTask {
-            id: spec.idempotency_key.clone(),
-            idempotency_key: spec.idempotency_key.clone(),
-            agent: spec.agent.clone(),
-            kind: spec.kind,
-            bulk_id,
-            stage,
-            reason: spec.reason.clone(),
-            created_at: self.clock.now(),
-        };
-        match self.store.insert_task(&task).await {
+        match self
+            .store
+            .insert_task(&spec.to_new_task(self.clock.now()))
+            .await
+        {
             Ok(record) => Ok(record),
             // Another writer journaled the same key in between: use its record.
             Err(StoreError::Conflict { .. }) => self
@@ -156,62 +187,124 @@ impl Executor {
         }
     }
 
-    /// Journals every spec first, then runs them concurrently within the limits.
+    /// Journals every spec (all before the first runs), then runs them concurrently within the
+    /// limits; outcomes come back in the order of `specs`.
     pub async fn execute_all(
         self: &Arc<Self>,
         specs: Vec<TaskSpec>,
+        source: Source,
     ) -> Result<Vec<TaskOutcome>, EngineError> {
         let mut records = Vec::with_capacity(specs.len());
         for spec in &specs {
-            records.push(self.journal(spec).await?);
+            records.push((self.journal(spec).await?, spec.delay));
         }
-        let mut set = tokio::task::JoinSet::new();
-        for (i, record) in records.into_iter().enumerate() {
-            let this = Arc::clone(self);
-            set.spawn(async move { (i, this.run(record).await) });
-        }
-        let mut out: Vec<Option<TaskOutcome>> = vec![None; specs.len()];
-        while let Some(joined) = set.join_next().await {
-            let (i, outcome) = joined.map_err(|e| {
-                EngineError::Journal(format!("task panicked or was cancelled: {e}"))
-            })?;
-            out[i] = Some(outcome?);
-        }
-        Ok(out.into_iter().flatten().collect())
+        self.run_all(records, source).await
     }
 
-    /// Runs one journaled task to its end (calls the fleet at most once per invocation, with the
-    /// task's idempotency key, so a retry after a crash never makes the fleet act twice).
-    pub async fn run(&self, record: TaskRecord) -> Result<TaskOutcome, EngineError> {
+    /// Runs journaled tasks concurrently within the limits; outcomes in the order given.
+    pub async fn run_all(
+        self: &Arc<Self>,
+        records: Vec<(TaskRecord, Duration)>,
+        source: Source,
+    ) -> Result<Vec<TaskOutcome>, EngineError> {
+        let n = records.len();
+        let mut set = tokio::task::JoinSet::new();
+        for (i, (record, delay)) in records.into_iter().enumerate() {
+            let this = Arc::clone(self);
+            set.spawn(async move { (i, this.run(record, source, delay).await) });
+        }
+        let mut out: Vec<Option<TaskOutcome>> = vec![None; n];
+        let mut first_error = None;
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((i, Ok(outcome))) => out[i] = Some(outcome),
+                Ok((_, Err(e))) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(EngineError::Journal(format!(
+                        "task panicked or was cancelled: {e}"
+                    )));
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(out.into_iter().flatten().collect()),
+        }
+    }
+
+    /// Runs one journaled task to its end: waits `delay`, asks the gate (a bulk task waits out
+    /// refusals that clear with time, within [`ExecutorLimits::bulk_rail_wait`]), then calls
+    /// the fleet at most once per invocation with the task's idempotency key, so a retry after
+    /// a crash never makes the fleet act twice.
+    pub async fn run(
+        &self,
+        record: TaskRecord,
+        source: Source,
+        delay: Duration,
+    ) -> Result<TaskOutcome, EngineError> {
         let agent = record.task.agent.clone();
         if !record.status.is_unfinished() {
             return Ok(TaskOutcome::AlreadyFinished(agent, record.status));
         }
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| EngineError::Journal("executor closed".into()))?;
-        let kind = record.task.kind;
-        if kind == ActionKind::Sleep {
-            self.sleep_rate.until_ready().await;
+        if !delay.is_zero() {
+            tokio::time::sleep(self.clock.real_time(delay)).await;
         }
+        let kind = record.task.kind;
         let id = record.task.id.clone();
+        let waiting_since = self.clock.now();
+        let (ticket, _permit) = loop {
+            let permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| EngineError::Journal("executor closed".into()))?;
+            let now = self.clock.now();
+            match self.gate.admit(&agent, kind, now) {
+                Ok(ticket) => break (Settle::new(&self.gate, ticket), permit),
+                Err(reason)
+                    if source == Source::Bulk
+                        && reason.clears_with_time()
+                        && now.since(waiting_since) < self.limits.bulk_rail_wait =>
+                {
+                    drop(permit);
+                    let wait = self
+                        .clock
+                        .real_time(RECHECK)
+                        .max(Duration::from_millis(50));
+                    tokio::time::sleep(wait).await;
+                }
+                Err(reason) => {
+                    self.store
+                        .refuse_task(&id, reason, self.fencing_token(), now)
+                        .await?;
+                    self.metrics
+                        .gate_refusals
+                        .get_or_create(&GateLabels {
+                            kind: kind.as_str().into(),
+                            source: source.as_str().into(),
+                            reason: reason.as_str().into(),
+                        })
+                        .inc();
+                    return Ok(TaskOutcome::Refused(agent, reason));
+                }
+            }
+        };
+        let fencing_token = self.fencing_token();
         self.store
             .transition_task(
                 &id,
                 TaskStatus::Running,
                 None,
-                self.fencing_token,
+                fencing_token,
                 self.clock.now(),
             )
             .await?;
         let request = ActuationRequest {
             idempotency_key: record.task.idempotency_key.clone(),
             reason: record.task.reason.clone(),
-            fencing_token: self
-                .fencing_token
-                .map_or(0, |t| u64::try_from(t).unwrap_or(0)),
+            fencing_token: fencing_token.map_or(0, |t| u64::try_from(t).unwrap_or(0)),
         };
         let started = Instant::now();
         let result = match kind {
@@ -219,7 +312,7 @@ impl Executor {
             ActionKind::Wake => self.actuator.boxed_wake(&agent, &request).await,
         };
         let labels = KindLabels {
-            kind: kind_name(kind).into(),
+            kind: kind.as_str().into(),
         };
         self.metrics
             .actuator_seconds
@@ -230,7 +323,7 @@ impl Executor {
             Ok(Outcome::Busy(refusal)) => (
                 TaskStatus::Failed,
                 Some(format!("fleet refused: {}", refusal.code())),
-                "refused",
+                "fleet_refused",
             ),
             Ok(Outcome::NotFound) => (
                 TaskStatus::Failed,
@@ -244,17 +337,22 @@ impl Executor {
         };
         let now = self.clock.now();
         self.store
-            .transition_task(&id, status, error.as_deref(), self.fencing_token, now)
+            .transition_task(&id, status, error.as_deref(), fencing_token, now)
             .await?;
         self.metrics
             .tasks
             .get_or_create(&TaskLabels {
-                kind: kind_name(kind).into(),
+                kind: kind.as_str().into(),
                 outcome: outcome_label.into(),
             })
             .inc();
         if status == TaskStatus::Succeeded {
             self.note_moved(&agent, kind).await?;
+        }
+        // The journal and the agent record show the outcome before the gate stops counting the
+        // move as in flight (the settle guard drops here).
+        drop(ticket);
+        if status == TaskStatus::Succeeded {
             Ok(TaskOutcome::Succeeded(agent))
         } else {
             Ok(TaskOutcome::Failed(agent, error.unwrap_or_default()))
@@ -274,7 +372,7 @@ impl Executor {
             .record_agent_events(&[NewAgentEvent {
                 at: now,
                 agent: agent.clone(),
-                kind: format!("{}_requested", kind_name(kind)),
+                kind: format!("{}_requested", kind.as_str()),
                 detail: serde_json::json!({}),
             }])
             .await?;

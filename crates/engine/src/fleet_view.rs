@@ -10,6 +10,10 @@ use hivesched_store::{AgentRecord, NewAgentEvent, Store};
 use crate::EngineError;
 use crate::actuator::{AgentStatus, DynActuator};
 
+/// Longest a tick waits for the fleet's listing: a tick never waits on a dead fleet longer
+/// than this (the HTTP actuator alone would retry for up to ~16 s).
+pub const FLEET_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Reads the fleet. Lapsed time-limited overrides are cleared first; agents the fleet reports
 /// but the store does not know are registered; state changes are written back with an event. When the fleet's API can't
 /// be listed, the last known states are used (the scheduler fails safe on stale demand, and the
@@ -32,8 +36,20 @@ pub async fn read_fleet(
         .into_iter()
         .map(|r| (r.agent.id.clone(), r))
         .collect();
-    let live = actuator.boxed_list_agents().await;
-    let fleet_reachable = live.is_ok();
+    // Bounded, so a fleet that hangs cannot hold the tick: it reads as unreachable instead.
+    let live = match tokio::time::timeout(FLEET_READ_TIMEOUT, actuator.boxed_list_agents()).await
+    {
+        Ok(Ok(agents)) => Some(agents),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the fleet's state could not be read");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?FLEET_READ_TIMEOUT, "the fleet's state did not arrive in time");
+            None
+        }
+    };
+    let fleet_reachable = live.is_some();
     let mut events: Vec<NewAgentEvent> = lapsed
         .into_iter()
         .map(|agent| NewAgentEvent {

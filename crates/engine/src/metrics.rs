@@ -1,6 +1,7 @@
 //! The engine's Prometheus metrics (prometheus-client). The server registers them in its
 //! registry and serves them on `/metrics`; the engine only updates them.
 
+use hivesched_policy::{AgentState, Decision, FleetCounts, Mode};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -23,8 +24,19 @@ pub struct ActionLabels {
 pub struct TaskLabels {
     /// `sleep` or `wake`.
     pub kind: String,
-    /// `succeeded`, `refused`, `not_found` or `error`.
+    /// `succeeded`, `fleet_refused` (409), `not_found` (404) or `error`.
     pub outcome: String,
+}
+
+/// Labels of an action the admission gate refused at execution.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GateLabels {
+    /// `sleep` or `wake`.
+    pub kind: String,
+    /// Where the action came from: `tick`, `bulk`, `recovery`, `rollback`.
+    pub source: String,
+    /// Reason from the fixed vocabulary.
+    pub reason: String,
 }
 
 /// Labels by direction only.
@@ -50,8 +62,15 @@ fn latency_histogram() -> Histogram {
 pub struct EngineMetrics {
     /// Ticks run.
     pub ticks: Counter,
-    /// Ticks that failed (database unreachable, …): the engine did not act.
+    /// Ticks that failed (database unreachable, a panic, …): the engine did not act.
     pub tick_errors: Counter,
+    /// Of those, ticks that panicked (contained: the tick loop goes on).
+    pub tick_panics: Counter,
+    /// Actions the admission gate refused when they were about to run, by direction, source
+    /// and reason.
+    pub gate_refusals: Family<GateLabels, Counter>,
+    /// 1 while the last fleet read succeeded (0: the fleet's API did not answer; fail-safe).
+    pub fleet_readable: Gauge,
     /// Actions decided, by direction and reason.
     pub actions: Family<ActionLabels, Counter>,
     /// Actions held back by a rail or safety behaviour, by direction and reason.
@@ -79,6 +98,9 @@ impl Default for EngineMetrics {
         EngineMetrics {
             ticks: Counter::default(),
             tick_errors: Counter::default(),
+            tick_panics: Counter::default(),
+            gate_refusals: Family::default(),
+            fleet_readable: Gauge::default(),
             actions: Family::default(),
             blocked: Family::default(),
             tasks: Family::default(),
@@ -102,6 +124,21 @@ impl EngineMetrics {
             "tick_errors",
             "Ticks that failed without acting",
             self.tick_errors.clone(),
+        );
+        r.register(
+            "tick_panics",
+            "Ticks that panicked (contained; counted in tick_errors too)",
+            self.tick_panics.clone(),
+        );
+        r.register(
+            "gate_refusals",
+            "Actions refused by the admission gate at execution, by kind, source and reason",
+            self.gate_refusals.clone(),
+        );
+        r.register(
+            "fleet_readable",
+            "1 while the last read of the fleet's state succeeded",
+            self.fleet_readable.clone(),
         );
         r.register(
             "actions",
@@ -149,6 +186,44 @@ impl EngineMetrics {
             "1 while the scheduler is in fail-safe",
             self.fail_safe.clone(),
         );
+    }
+}
+
+impl EngineMetrics {
+    /// Updates the per-tick families from one decision and the fleet it was made on.
+    pub fn observe_decision(&self, counts: FleetCounts, d: &Decision) {
+        for a in &d.actions {
+            self.actions
+                .get_or_create(&ActionLabels {
+                    kind: a.kind.as_str().into(),
+                    reason: a.reason.as_str().into(),
+                })
+                .inc();
+        }
+        for b in &d.blocked {
+            self.blocked
+                .get_or_create(&ActionLabels {
+                    kind: b.kind.as_str().into(),
+                    reason: b.reason.as_str().into(),
+                })
+                .inc_by(u64::from(b.count));
+        }
+        for (state, n) in [
+            (AgentState::Awake, counts.awake),
+            (AgentState::PreparingSleep, counts.preparing_sleep),
+            (AgentState::Consolidating, counts.consolidating),
+            (AgentState::Asleep, counts.asleep),
+            (AgentState::Waking, counts.waking),
+            (AgentState::Error, counts.error),
+        ] {
+            self.agents
+                .get_or_create(&StateLabels {
+                    state: state.to_string(),
+                })
+                .set(i64::from(n));
+        }
+        self.target_awake.set(i64::from(d.target_awake));
+        self.fail_safe.set(i64::from(d.mode == Mode::FailSafe));
     }
 }
 

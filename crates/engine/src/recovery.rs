@@ -1,13 +1,16 @@
 //! Crash recovery: reconcile the journal's unfinished tasks against the fleet's real state
 //! before acting again, so no task is lost and none is executed twice.
+//!
+//! It runs after the controls are loaded and the fleet is read, and re-runs tasks through the
+//! executor, so every re-run passes the admission gate like any other action: a restart during
+//! an emergency stop does not execute the sleeps that were in flight.
 
 use std::collections::HashMap;
 
-use hivesched_policy::{ActionKind, AgentId, AgentState};
+use hivesched_policy::{ActionKind, AgentId, AgentState, Source};
 use hivesched_store::{Store, TaskStatus};
 
 use crate::EngineError;
-use crate::actuator::DynActuator;
 use crate::clock::Clock;
 use crate::executor::{Executor, TaskOutcome};
 
@@ -22,6 +25,10 @@ pub struct RecoveryReport {
     pub resumed: usize,
     /// Resumed tasks that failed.
     pub failed: usize,
+    /// Resumed tasks the admission gate refused (the fleet was not called again).
+    pub refused: usize,
+    /// The fleet could not be read at start: recovery runs at the first tick that can read it.
+    pub deferred: bool,
 }
 
 /// Whether `state` shows that a `kind` action already took effect.
@@ -35,12 +42,13 @@ fn took_effect(kind: ActionKind, state: AgentState) -> bool {
     }
 }
 
-/// Reconciles every unfinished task. Tasks whose effect is visible in the fleet are closed as
-/// succeeded; the others are run again with the same idempotency key, which the fleet contract
-/// guarantees is never acted on twice. Fails, acting on nothing, if the fleet can't be listed.
+/// Reconciles every unfinished task against `states`, the fleet's own listing. Tasks whose
+/// effect is visible in the fleet are closed as succeeded; the others are run again through the
+/// gate with the same idempotency key, which the fleet contract guarantees is never acted on
+/// twice. (A bulk operation's tasks that never started are left to the bulk's resumption.)
 pub async fn recover(
     store: &Store,
-    actuator: &dyn DynActuator,
+    states: &HashMap<AgentId, AgentState>,
     executor: &Executor,
     clock: &dyn Clock,
     fencing_token: Option<i64>,
@@ -50,15 +58,6 @@ pub async fn recover(
         found: unfinished.len(),
         ..RecoveryReport::default()
     };
-    if unfinished.is_empty() {
-        return Ok(report);
-    }
-    let states: HashMap<AgentId, AgentState> = actuator
-        .boxed_list_agents()
-        .await?
-        .into_iter()
-        .map(|a| (a.id, a.state))
-        .collect();
     for task in unfinished {
         let visible = states
             .get(&task.task.agent)
@@ -82,8 +81,13 @@ pub async fn recover(
             report.already_done += 1;
         } else {
             report.resumed += 1;
-            if let TaskOutcome::Failed(..) = executor.run(task).await? {
-                report.failed += 1;
+            match executor
+                .run(task, Source::Recovery, std::time::Duration::ZERO)
+                .await?
+            {
+                TaskOutcome::Failed(..) => report.failed += 1,
+                TaskOutcome::Refused(..) => report.refused += 1,
+                _ => {}
             }
         }
     }

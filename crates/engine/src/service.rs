@@ -1,27 +1,40 @@
-//! The running engine: one tick reads fleet and demand, forecasts, plans with the rails, records
-//! the decision, then acts (unless in shadow mode). A handle that the HTTP server shares.
+//! The running engine: one tick reads the fleet and demand, forecasts, plans through the
+//! admission gate, records the decision, then hands the actions to the executor (unless in
+//! shadow mode) without waiting for the fleet. A handle that the HTTP server shares.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use hivesched_policy::{
-    ActionKind, Decision, DemandForecast, DemandHistory, EmergencyStop, Forecaster, Mode,
-    Predictive, Scheduler, SchedulerConfig, TickInput, Time,
+    AgentId, AgentState, Controls, Decision, DemandForecast, EmergencyStop, Forecaster, Gate,
+    Pause, Predictive, Scheduler, SchedulerConfig, SleepLog, Source, TickInput, Time,
 };
-use hivesched_store::{BulkOperation, NewModelRecord, Store, TaskFilter, TaskStatus};
+use hivesched_store::{
+    BulkOperation, ControlName, NewAuditRecord, NewModelRecord, Store, TaskStatus,
+};
 use tokio::sync::{broadcast, watch};
 
 use crate::actuator::DynActuator;
-use crate::bulk::{BulkReport, BulkRequest, run_bulk};
+use crate::bulk::{BulkReport, BulkRequest, prepare, run_bulk};
 use crate::clock::Clock;
 use crate::executor::{Executor, ExecutorLimits, TaskSpec};
 use crate::fleet_view::read_fleet;
-use crate::metrics::{ActionLabels, StateLabels};
+use crate::forecast_score::ForecastScore;
+use crate::gate::SharedGate;
+use crate::history_cache::HistoryCache;
+use crate::lock::lock;
 use crate::recovery::{RecoveryReport, recover};
+use crate::tracker::Tracker;
 use crate::{EngineError, EngineMetrics};
 
 /// Builds a forecaster; the engine keeps one inside the policy and one for the forecast API.
 pub type ForecasterFactory = Arc<dyn Fn() -> Box<dyn Forecaster> + Send + Sync>;
+
+/// Longest a failing tick loop waits before trying again (the backoff doubles from one tick
+/// interval up to this).
+const MAX_TICK_BACKOFF: Duration = Duration::from_secs(300);
 
 /// Settings of the running engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +49,8 @@ pub struct EngineConfig {
     pub history_window: Duration,
     /// Executor limits.
     pub limits: ExecutorLimits,
-    /// Fencing token written with every task and sent to the fleet (single replica: `None`).
+    /// Fencing token written with every task and sent to the fleet at start (single replica:
+    /// `None`); [`Engine::set_fencing_token`] changes it while running.
     pub fencing_token: Option<i64>,
     /// How long shutdown waits for tasks in flight.
     pub drain_timeout: Duration,
@@ -86,23 +100,38 @@ pub struct BulkStatus {
     pub operation: BulkOperation,
     /// Tasks per status.
     pub tasks: Vec<(TaskStatus, u64)>,
+    /// Tasks the gate refused, per reason.
+    pub refusals: Vec<(hivesched_policy::Reason, u64)>,
+}
+
+/// Whether ticks are happening.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TickHealth {
+    /// A tick succeeded recently enough.
+    Ticking,
+    /// No tick has succeeded for this long (more than three intervals and at least 30 s).
+    Stalled(Duration),
 }
 
 struct Inner {
     store: Store,
     actuator: Arc<dyn DynActuator>,
     executor: Arc<Executor>,
+    gate: Arc<SharedGate>,
     clock: Arc<dyn Clock>,
     metrics: Arc<EngineMetrics>,
     scheduler: Mutex<Scheduler>,
-    forecaster: Mutex<Box<dyn Forecaster>>,
+    score: ForecastScore,
     cfg: RwLock<EngineConfig>,
     events: broadcast::Sender<EngineEvent>,
     last_decision: Mutex<Option<Decision>>,
-    last_forecast: Mutex<Option<(Time, f64)>>,
-    history: Mutex<Option<DemandHistory>>,
+    history: HistoryCache,
     tick_lock: tokio::sync::Mutex<()>,
     config_changed: tokio::sync::Notify,
+    work: Tracker,
+    fencing: watch::Sender<Option<i64>>,
+    last_good_tick: Mutex<Instant>,
+    recovery_pending: AtomicBool,
 }
 
 /// Handle to the running engine; cheap to clone.
@@ -111,13 +140,12 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 impl Engine {
-    /// Starts the engine: validates the configuration, then reconciles unfinished tasks from the
-    /// journal against the fleet (crash recovery) before any new action.
+    /// Starts the engine: validates the configuration, loads the controls and the recent
+    /// sleeps from their durable records into the gate, reads the fleet, then reconciles
+    /// unfinished tasks (crash recovery) and resumes interrupted bulk operations — all through
+    /// the gate, so nothing acts before the controls are in force. When the fleet cannot be
+    /// read yet, recovery waits for the first tick that can read it.
     pub async fn start(
         store: Store,
         actuator: Arc<dyn DynActuator>,
@@ -127,74 +155,123 @@ impl Engine {
     ) -> Result<(Engine, RecoveryReport), EngineError> {
         let policy = Box::new(Predictive::new(forecasters()));
         let scheduler = Scheduler::new(cfg.scheduler.clone(), policy)?;
+        let loaded = store.load_controls().await?;
+        for problem in &loaded.problems {
+            tracing::error!(%problem, "a stored control could not be read");
+        }
+        let now = clock.now();
+        let rails = &cfg.scheduler.rails;
+        let window = rails.agent_cooldown.max(rails.sleep_rate_window);
+        let mut log = SleepLog::default();
+        for at in store.sleep_starts_since(now.minus(window)).await? {
+            log.record(at);
+        }
+        let mut gate = Gate::new((&cfg.scheduler).into(), loaded.controls, log);
+        if !cfg.scheduler.restart_hold.is_zero() {
+            // Until the first decision: what the scheduler holds after a restart, the gate
+            // holds for recovery and resumed bulks too.
+            gate.set_sleep_hold(Some(hivesched_policy::Reason::RestartHold));
+        }
+        let gate = Arc::new(SharedGate::new(gate));
         let metrics = Arc::new(EngineMetrics::default());
+        let (fencing, fencing_rx) = watch::channel(cfg.fencing_token);
         let executor = Arc::new(Executor::new(
             store.clone(),
             Arc::clone(&actuator),
             Arc::clone(&clock),
             Arc::clone(&metrics),
+            Arc::clone(&gate),
             cfg.limits,
-            cfg.fencing_token,
+            fencing_rx,
         ));
-        let report = recover(
-            &store,
-            actuator.as_ref(),
-            &executor,
-            clock.as_ref(),
-            cfg.fencing_token,
-        )
-        .await?;
-        let mut scheduler = scheduler;
-        // The rate and scale-down rails count recent sleeps: re-read them from the journal.
-        let now = clock.now();
-        let window = cfg
-            .scheduler
-            .rails
-            .agent_cooldown
-            .max(cfg.scheduler.rails.sleep_rate_window);
-        let recent = store
-            .list_tasks(&TaskFilter {
-                limit: 1000,
-                ..TaskFilter::default()
-            })
-            .await?;
-        for t in recent.iter().filter(|t| {
-            t.task.kind == ActionKind::Sleep
-                && matches!(t.status, TaskStatus::Running | TaskStatus::Succeeded)
-                && t.task.created_at > now.minus(window)
-        }) {
-            scheduler.record_sleep(t.task.created_at);
-        }
         let (events, _) = broadcast::channel(256);
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
                 actuator,
                 executor,
+                gate,
                 clock,
                 metrics,
                 scheduler: Mutex::new(scheduler),
-                forecaster: Mutex::new(forecasters()),
+                score: ForecastScore::new(forecasters()),
                 cfg: RwLock::new(cfg),
                 events,
                 last_decision: Mutex::new(None),
-                last_forecast: Mutex::new(None),
-                history: Mutex::new(None),
+                history: HistoryCache::default(),
                 tick_lock: tokio::sync::Mutex::new(()),
                 config_changed: tokio::sync::Notify::new(),
+                work: Tracker::default(),
+                fencing,
+                last_good_tick: Mutex::new(Instant::now()),
+                recovery_pending: AtomicBool::new(true),
             }),
+        };
+        let readable = engine.read_fleet_into_gate(now).await?;
+        let report = if readable {
+            engine.recover().await?
+        } else {
+            tracing::warn!("the fleet cannot be read: recovery waits for the first tick that can");
+            RecoveryReport {
+                deferred: true,
+                ..RecoveryReport::default()
+            }
         };
         engine.resume_bulks().await?;
         Ok((engine, report))
     }
 
+    /// Reads the fleet (bounded, see [`read_fleet`]) and hands it to the gate; whether the
+    /// fleet's own API answered.
+    async fn read_fleet_into_gate(&self, now: Time) -> Result<bool, EngineError> {
+        let inner = &self.inner;
+        let heartbeat_fresh = 3 * self.config().tick_interval;
+        let epoch = inner.gate.epoch();
+        let (fleet, readable) =
+            read_fleet(&inner.store, inner.actuator.as_ref(), now, heartbeat_fresh).await?;
+        inner.metrics.fleet_readable.set(i64::from(readable));
+        inner.gate.observe(fleet, epoch, readable, now);
+        Ok(readable)
+    }
+
+    /// Reconciles unfinished tasks against the fleet the gate last read.
+    async fn recover(&self) -> Result<RecoveryReport, EngineError> {
+        let inner = &self.inner;
+        let states: HashMap<AgentId, AgentState> = inner
+            .gate
+            .snapshot()
+            .fleet()
+            .agents
+            .iter()
+            .map(|a| (a.id.clone(), a.state))
+            .collect();
+        let fencing_token = *inner.fencing.borrow();
+        let report = recover(
+            &inner.store,
+            &states,
+            &inner.executor,
+            inner.clock.as_ref(),
+            fencing_token,
+        )
+        .await?;
+        inner.recovery_pending.store(false, Ordering::Release);
+        if report.found > 0 {
+            tracing::info!(?report, "recovered unfinished tasks");
+        }
+        Ok(report)
+    }
+
     /// Re-runs bulk operations a crash interrupted (their finished tasks are not repeated).
     async fn resume_bulks(&self) -> Result<(), EngineError> {
-        for op in self.inner.store.list_bulks(true, 100).await? {
-            let Ok(req) = serde_json::from_value::<BulkRequest>(op.operation.spec.clone()) else {
-                continue;
-            };
-            self.spawn_bulk(op.operation.id.clone(), op.operation.actor.clone(), req);
+        for op in self.inner.store.list_bulks(true, 1000).await? {
+            match serde_json::from_value::<BulkRequest>(op.operation.spec.clone()) {
+                Ok(req) => self.spawn_bulk(op.operation.id.clone(), req),
+                Err(e) => tracing::error!(
+                    bulk = %op.operation.id,
+                    error = %e,
+                    "a stored bulk operation cannot be read; not resumed"
+                ),
+            }
         }
         Ok(())
     }
@@ -242,6 +319,7 @@ impl Engine {
             });
         }
         lock(&self.inner.scheduler).reconfigure(scheduler.clone())?;
+        self.inner.gate.configure((&scheduler).into());
         {
             let mut cfg = self
                 .inner
@@ -255,26 +333,69 @@ impl Engine {
         Ok(())
     }
 
-    /// Puts an emergency stop in force, or lifts it.
-    pub fn set_emergency(&self, stop: Option<EmergencyStop>) {
-        lock(&self.inner.scheduler).set_emergency(stop);
+    /// Sets (or lifts) the emergency stop: stored with its audit record in one transaction,
+    /// then in force for every later admission.
+    pub async fn set_emergency(
+        &self,
+        stop: Option<EmergencyStop>,
+        audit: &NewAuditRecord,
+    ) -> Result<(), EngineError> {
+        let value = stop.as_ref().map(json);
+        self.inner
+            .store
+            .set_control(
+                ControlName::Emergency,
+                value.as_ref(),
+                self.inner.clock.now(),
+                audit,
+            )
+            .await?;
+        self.reload_controls().await
     }
 
-    /// The emergency stop in force now, if any.
-    pub fn emergency(&self) -> Option<EmergencyStop> {
+    /// Sets (or lifts) the operator pause, like [`Engine::set_emergency`].
+    pub async fn set_pause(
+        &self,
+        pause: Option<Pause>,
+        audit: &NewAuditRecord,
+    ) -> Result<(), EngineError> {
+        let value = pause.as_ref().map(json);
+        self.inner
+            .store
+            .set_control(
+                ControlName::Pause,
+                value.as_ref(),
+                self.inner.clock.now(),
+                audit,
+            )
+            .await?;
+        self.reload_controls().await
+    }
+
+    /// Puts the stored controls in force (after a change here, and at every tick, so a change
+    /// written by another process is picked up too).
+    async fn reload_controls(&self) -> Result<(), EngineError> {
+        let loaded = self.inner.store.load_controls().await?;
+        for problem in &loaded.problems {
+            tracing::error!(%problem, "a stored control could not be read");
+        }
+        self.inner.gate.set_controls(loaded.controls);
+        Ok(())
+    }
+
+    /// The controls in force now (lapsed ones left out).
+    pub fn controls(&self) -> Controls {
         let now = self.inner.clock.now();
-        lock(&self.inner.scheduler).emergency(now).cloned()
+        let c = self.inner.gate.controls();
+        Controls {
+            emergency: c.emergency(now).cloned(),
+            pause: c.pause(now).cloned(),
+        }
     }
 
-    /// Puts an operator pause of one direction in force, or lifts it.
-    pub fn set_pause(&self, pause: Option<EmergencyStop>) {
-        lock(&self.inner.scheduler).set_pause(pause);
-    }
-
-    /// The operator pause in force now, if any.
-    pub fn pause(&self) -> Option<EmergencyStop> {
-        let now = self.inner.clock.now();
-        lock(&self.inner.scheduler).pause(now).cloned()
+    /// Replaces the fencing token sent with every later task (a leader elector's new epoch).
+    pub fn set_fencing_token(&self, token: Option<i64>) {
+        self.inner.fencing.send_replace(token);
     }
 
     /// The current time on the engine's clock.
@@ -282,76 +403,63 @@ impl Engine {
         self.inner.clock.now()
     }
 
-    /// The demand history up to `now`. The first call reads the whole window; later calls read
-    /// only samples newer than the last one seen, so a tick does not re-read weeks of demand.
-    async fn history(&self, now: Time) -> Result<DemandHistory, EngineError> {
-        let cfg = self.config();
-        let cached = lock(&self.inner.history).clone();
-        let (mut history, from) = match cached {
-            Some(h) if h.step() == cfg.demand_step => {
-                let from = h.last().map_or(now.minus(cfg.history_window), |(t, _)| {
-                    t.plus(Duration::from_millis(1))
-                });
-                (h, from)
-            }
-            _ => {
-                let capacity = (cfg.history_window.as_secs_f64()
-                    / cfg.demand_step.as_secs_f64().max(1e-3))
-                .ceil() as usize;
-                (
-                    DemandHistory::new(cfg.demand_step, capacity.max(16)),
-                    now.minus(cfg.history_window),
-                )
-            }
-        };
-        for s in self.inner.store.demand_range(from, now).await? {
-            history.push(s.at, s.value);
-        }
-        *lock(&self.inner.history) = Some(history.clone());
-        Ok(history)
-    }
-
     /// Forecasts the `horizon` demand steps after the newest sample.
     pub async fn forecast(&self, horizon: usize) -> Result<DemandForecast, EngineError> {
         let history = self.history(self.inner.clock.now()).await?;
-        let forecast = lock(&self.inner.forecaster).forecast(&history, horizon)?;
-        forecast.validate(horizon)?;
-        Ok(forecast)
+        self.inner.score.forecast(&history, horizon)
+    }
+
+    async fn history(&self, now: Time) -> Result<hivesched_policy::DemandHistory, EngineError> {
+        let cfg = self.config();
+        self.inner
+            .history
+            .read(&self.inner.store, now, cfg.demand_step, cfg.history_window)
+            .await
     }
 
     /// One tick. If the database can't be read or the decision can't be recorded, nothing is
-    /// done: the engine stops acting rather than act blind.
+    /// done: the engine stops acting rather than act blind. The actions are journaled and
+    /// handed to the executor in the background: a tick never waits on the fleet's answers.
     pub async fn tick(&self) -> Result<Decision, EngineError> {
         let _one_at_a_time = self.inner.tick_lock.lock().await;
         let result = self.tick_inner().await;
         self.inner.metrics.ticks.inc();
-        if let Err(e) = &result {
-            self.inner.metrics.tick_errors.inc();
-            let _ = self.inner.events.send(EngineEvent::TickFailed {
-                error: e.to_string(),
-            });
+        match &result {
+            Ok(_) => *lock(&self.inner.last_good_tick) = Instant::now(),
+            Err(e) => self.tick_failed(&e.to_string()),
         }
         result
+    }
+
+    fn tick_failed(&self, error: &str) {
+        self.inner.metrics.tick_errors.inc();
+        let _ = self.inner.events.send(EngineEvent::TickFailed {
+            error: error.to_owned(),
+        });
     }
 
     async fn tick_inner(&self) -> Result<Decision, EngineError> {
         let inner = &self.inner;
         let now = inner.clock.now();
-        let heartbeat_fresh = 3 * self.config().tick_interval;
-        let (fleet, _fleet_reachable) =
-            read_fleet(&inner.store, inner.actuator.as_ref(), now, heartbeat_fresh).await?;
+        self.reload_controls().await?;
+        let readable = self.read_fleet_into_gate(now).await?;
+        if readable && inner.recovery_pending.load(Ordering::Acquire) {
+            self.recover().await?;
+        }
         let history = self.history(now).await?;
-        self.score_last_forecast(&history);
+        inner.score.score(&history, &inner.metrics);
+        let gate = inner.gate.snapshot();
         let started = Instant::now();
         let decision = lock(&inner.scheduler).tick(TickInput {
             now,
-            fleet: &fleet,
+            gate: &gate,
             history: &history,
         });
         inner
             .metrics
             .decision_seconds
             .observe(started.elapsed().as_secs_f64());
+        inner.gate.set_sleep_hold(decision.sleep_hold);
         inner.store.insert_decision(&decision).await?;
         // The model the plan rested on goes to the registry when it was fitted this tick.
         let fit = lock(&inner.scheduler).take_fit();
@@ -366,31 +474,35 @@ impl Engine {
                 })
                 .await?;
         }
-        self.observe(&fleet, &decision);
+        inner.metrics.observe_decision(gate.counts(), &decision);
         let tick_id = now.as_millis();
         let specs: Vec<TaskSpec> = decision
             .to_execute()
             .iter()
             .map(|a| TaskSpec {
-                idempotency_key: format!(
-                    "tick-{tick_id}-{}-{}",
-                    if a.kind == ActionKind::Sleep {
-                        "sleep"
-                    } else {
-                        "wake"
-                    },
-                    a.agent
-                ),
+                idempotency_key: format!("tick-{tick_id}-{}-{}", a.kind.as_str(), a.agent),
                 agent: a.agent.clone(),
                 kind: a.kind,
-                reason: format!("{:?}", a.reason),
+                reason: a.reason.as_str().to_owned(),
                 bulk: None,
+                delay: Duration::from_millis(a.delay_ms),
             })
             .collect();
         if !specs.is_empty() {
-            inner.executor.execute_all(specs).await?;
+            // Journaled before the tick returns (a crash from here on leaves them for
+            // recovery); executed in the background.
+            let mut records = Vec::with_capacity(specs.len());
+            for spec in &specs {
+                records.push((inner.executor.journal(spec).await?, spec.delay));
+            }
+            let executor = Arc::clone(&inner.executor);
+            inner.work.spawn(async move {
+                if let Err(e) = executor.run_all(records, Source::Tick).await {
+                    tracing::warn!(error = %e, "a tick's tasks stopped early");
+                }
+            });
         }
-        self.remember_forecast(&history, now);
+        inner.score.remember(&history, now);
         *lock(&inner.last_decision) = Some(decision.clone());
         let _ = inner.events.send(EngineEvent::Decision {
             decision: decision.clone(),
@@ -398,169 +510,165 @@ impl Engine {
         Ok(decision)
     }
 
-    fn observe(&self, fleet: &hivesched_policy::Fleet, d: &Decision) {
-        let m = &self.inner.metrics;
-        let kind = |k: ActionKind| {
-            if k == ActionKind::Sleep {
-                "sleep"
-            } else {
-                "wake"
-            }
-            .to_string()
-        };
-        for a in &d.actions {
-            m.actions
-                .get_or_create(&ActionLabels {
-                    kind: kind(a.kind),
-                    reason: format!("{:?}", a.reason),
-                })
-                .inc();
-        }
-        for b in &d.blocked {
-            m.blocked
-                .get_or_create(&ActionLabels {
-                    kind: kind(b.kind),
-                    reason: format!("{:?}", b.reason),
-                })
-                .inc_by(u64::from(b.count));
-        }
-        let counts = fleet.counts();
-        for (state, n) in [
-            ("awake", counts.awake),
-            ("preparing_sleep", counts.preparing_sleep),
-            ("consolidating", counts.consolidating),
-            ("asleep", counts.asleep),
-            ("waking", counts.waking),
-            ("error", counts.error),
-        ] {
-            m.agents
-                .get_or_create(&StateLabels {
-                    state: state.into(),
-                })
-                .set(i64::from(n));
-        }
-        m.target_awake.set(i64::from(d.target_awake));
-        m.fail_safe.set(i64::from(d.mode == Mode::FailSafe));
-    }
-
-    /// Keeps the one-step-ahead forecast made now, to score it when the sample arrives.
-    fn remember_forecast(&self, history: &DemandHistory, now: Time) {
-        let Some((last, _)) = history.last() else {
-            return;
-        };
-        if let Ok(f) = lock(&self.inner.forecaster).forecast(history, 1) {
-            let next = last.plus(history.step());
-            if let Some(mean) = f.mean.first() {
-                *lock(&self.inner.last_forecast) =
-                    Some((next.max(now.minus(history.step())), *mean));
-            }
+    /// Whether ticks are happening: stalled when no tick has succeeded for more than three
+    /// tick intervals (and at least 30 s, so a slow refit is not a stall).
+    pub fn tick_health(&self) -> TickHealth {
+        let since = lock(&self.inner.last_good_tick).elapsed();
+        let limit = (3 * self.config().tick_interval).max(Duration::from_secs(30));
+        if since > limit {
+            TickHealth::Stalled(since)
+        } else {
+            TickHealth::Ticking
         }
     }
 
-    fn score_last_forecast(&self, history: &DemandHistory) {
-        let pending = *lock(&self.inner.last_forecast);
-        if let Some((at, predicted)) = pending
-            && let Some(actual) = history.value_at(at)
-        {
-            self.inner
-                .metrics
-                .forecast_abs_error
-                .set((actual - predicted).abs());
-        }
+    /// Waits until every task and bulk operation handed to the background has finished.
+    pub async fn drain(&self) {
+        self.inner.work.idle().await;
     }
 
     /// Runs ticks every `tick_interval` until `shutdown` turns true, then waits (up to the drain
-    /// timeout) for the tick in flight; unfinished tasks stay journaled for recovery.
+    /// timeout) for the tick and the tasks in flight; unfinished tasks stay journaled for
+    /// recovery. A tick that panics is contained (counted, logged, the loop goes on); after a
+    /// failed tick the next one waits twice as long, up to five minutes.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
-        let timer = |period: Duration, first: tokio::time::Instant| {
-            let mut interval = tokio::time::interval_at(first, period);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            interval
-        };
-        let mut period = self.config().tick_interval;
-        let mut interval = timer(period, tokio::time::Instant::now());
+        let mut failures: u32 = 0;
+        let mut wait = Duration::ZERO;
         loop {
             tokio::select! {
-                _ = interval.tick() => {
-                    if let Err(e) = self.tick().await {
-                        tracing::warn!(error = %e, "tick failed; not acting");
-                    }
+                () = tokio::time::sleep(wait) => {
+                    let engine = self.clone();
+                    let ok = match tokio::spawn(async move { engine.tick().await }).await {
+                        Ok(Ok(_)) => true,
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "tick failed; not acting");
+                            false
+                        }
+                        Err(joined) => {
+                            let why = panic_message(joined);
+                            tracing::error!(panic = %why, "tick panicked; contained, not acting");
+                            self.inner.metrics.tick_panics.inc();
+                            self.tick_failed(&format!("tick panicked: {why}"));
+                            false
+                        }
+                    };
+                    failures = if ok { 0 } else { failures.saturating_add(1) };
+                    wait = tick_wait(self.config().tick_interval, failures);
                 }
                 () = self.inner.config_changed.notified() => {
-                    let wanted = self.config().tick_interval;
-                    if wanted != period {
-                        tracing::info!(?wanted, "tick interval changed");
-                        period = wanted;
-                        interval = timer(period, tokio::time::Instant::now() + period);
-                    }
+                    tracing::info!(interval = ?self.config().tick_interval, "tick interval changed");
+                    wait = tick_wait(self.config().tick_interval, failures);
                 }
-                _ = shutdown.changed() => break,
+                _ = shutdown.changed() => {}
             }
             if *shutdown.borrow() {
                 break;
             }
         }
         let drain = self.config().drain_timeout;
-        let _ = tokio::time::timeout(drain, self.inner.tick_lock.lock()).await;
+        let _ = tokio::time::timeout(drain, async {
+            let _ = self.inner.tick_lock.lock().await;
+            self.drain().await;
+        })
+        .await;
     }
 
-    /// Starts a bulk operation in the background and returns its id at once.
-    pub fn submit_bulk(&self, actor: &str, req: BulkRequest) -> Result<String, EngineError> {
-        req.validate()?;
-        let id = format!(
-            "{}-{:08x}",
-            self.inner.clock.now().as_millis(),
-            fastrand::u32(..)
-        );
-        self.spawn_bulk(id.clone(), actor.to_owned(), req);
+    /// Validates `req`, then stores the operation, every one of its tasks and `audit` in one
+    /// transaction, and only then starts it in the background: the id it returns names an
+    /// operation that survives a crash.
+    pub async fn submit_bulk(
+        &self,
+        actor: &str,
+        req: BulkRequest,
+        audit: &NewAuditRecord,
+    ) -> Result<String, EngineError> {
+        let now = self.inner.clock.now();
+        let id = format!("{}-{:08x}", now.as_millis(), fastrand::u32(..));
+        let (op, tasks) = prepare(&id, actor, &req, now)?;
+        let mut audit = audit.clone();
+        audit.target = id.clone();
+        self.inner
+            .store
+            .insert_bulk_with_tasks(&op, &tasks, &audit)
+            .await?;
+        self.spawn_bulk(id.clone(), req);
         Ok(id)
     }
 
-    fn spawn_bulk(&self, id: String, actor: String, req: BulkRequest) {
+    fn spawn_bulk(&self, id: String, req: BulkRequest) {
         let engine = self.clone();
-        tokio::spawn(async move {
-            let inner = &engine.inner;
-            match run_bulk(
-                &inner.store,
-                &inner.executor,
-                inner.clock.as_ref(),
-                &id,
-                &actor,
-                &req,
-            )
-            .await
-            {
+        self.inner.work.spawn(async move {
+            match engine.run_bulk(&id, &req).await {
                 Ok(report) => {
-                    let _ = inner.events.send(EngineEvent::BulkFinished { id, report });
+                    let _ = engine
+                        .inner
+                        .events
+                        .send(EngineEvent::BulkFinished { id, report });
                 }
                 Err(e) => tracing::warn!(bulk = %id, error = %e, "bulk operation stopped"),
             }
         });
     }
 
-    /// Runs a bulk operation to the end in the caller's task (tests, CLI).
-    pub async fn run_bulk(
-        &self,
-        id: &str,
-        actor: &str,
-        req: &BulkRequest,
-    ) -> Result<BulkReport, EngineError> {
+    /// Runs a stored bulk operation to the end in the caller's task (tests, CLI).
+    pub async fn run_bulk(&self, id: &str, req: &BulkRequest) -> Result<BulkReport, EngineError> {
         let inner = &self.inner;
         run_bulk(
             &inner.store,
             &inner.executor,
             inner.clock.as_ref(),
             id,
-            actor,
             req,
         )
         .await
     }
 
-    /// A bulk operation's record and its tasks' progress.
+    /// A bulk operation's record, its tasks' progress and its refusals by reason.
     pub async fn bulk_status(&self, id: &str) -> Result<BulkStatus, EngineError> {
         let operation = self.inner.store.bulk(id).await?;
         let tasks = self.inner.store.bulk_status_counts(id, None).await?;
-        Ok(BulkStatus { operation, tasks })
+        let refusals = self.inner.store.bulk_refusals(id).await?;
+        Ok(BulkStatus {
+            operation,
+            tasks,
+            refusals,
+        })
+    }
+}
+
+/// The wait before the next tick: one interval, doubled per consecutive failure up to
+/// [`MAX_TICK_BACKOFF`] (never shorter than one interval).
+fn tick_wait(interval: Duration, failures: u32) -> Duration {
+    let backoff = interval.saturating_mul(1 << failures.min(16));
+    backoff.min(MAX_TICK_BACKOFF.max(interval))
+}
+
+fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+fn panic_message(joined: tokio::task::JoinError) -> String {
+    match joined.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-text panic".into()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_ticks_back_off_to_a_cap() {
+        let s = Duration::from_secs;
+        assert_eq!(tick_wait(s(10), 0), s(10));
+        assert_eq!(tick_wait(s(10), 1), s(20));
+        assert_eq!(tick_wait(s(10), 3), s(80));
+        assert_eq!(tick_wait(s(10), 30), s(300));
+        assert_eq!(tick_wait(s(3600), 2), s(3600));
     }
 }

@@ -5,18 +5,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hivesched_engine::bulk::BulkRequest;
+use hivesched_engine::bulk::{BulkRequest, prepare};
 use hivesched_engine::clock::ManualClock;
-use hivesched_engine::executor::ExecutorLimits;
-use hivesched_engine::fake_fleet::{FakeFleet, FakeFleetConfig, Fault, FaultKind};
+use hivesched_engine::fake_fleet::{FakeFleet, Fault, FaultKind};
 use hivesched_engine::{Engine, EngineConfig, ForecasterFactory};
 use hivesched_policy::{
     ActionKind, AgentId, DemandForecast, DemandHistory, EmergencyMode, EmergencyStop, FitRecord,
-    ForecastFailure, Forecaster, RailConfig, SchedulerConfig, SeasonalNaive, Time,
+    ForecastFailure, Forecaster, SeasonalNaive, Time,
 };
 use hivesched_store::{BulkStrategy, DemandSample, Store, TaskFilter, TaskStatus};
 
-const T0: i64 = 1_700_000_000;
+mod common;
+
+use common::{T0, audit, config, demand, fleet, forecasters};
 
 async fn temp_store(name: &str) -> Store {
     let path =
@@ -27,55 +28,12 @@ async fn temp_store(name: &str) -> Store {
         .unwrap()
 }
 
-fn fleet(agents: u32) -> FakeFleet {
-    FakeFleet::new(FakeFleetConfig {
-        agents,
-        checkpoint: Duration::from_millis(5),
-        consolidation: Duration::from_millis(10),
-        wake_latency: Duration::from_millis(10),
-        failure_rate: 0.0,
-        seed: 1,
-    })
-    .unwrap()
-}
-
-/// Two days of per-minute demand at `level`, ending just before `T0`.
-async fn demand(store: &Store, level: f64) {
-    let samples: Vec<DemandSample> = (1..=2 * 1440)
-        .map(|i| DemandSample {
-            at: Time::from_secs(T0 - 60 * i),
-            value: level,
-        })
-        .collect();
-    store.insert_demand(&samples).await.unwrap();
-}
-
-fn config(shadow: bool) -> EngineConfig {
-    EngineConfig {
-        scheduler: SchedulerConfig {
-            shadow,
-            capacity: 1.0,
-            wake_latency: Duration::from_secs(60),
-            consolidation: Duration::from_secs(60),
-            restart_hold: Duration::ZERO,
-            rails: RailConfig {
-                jitter: Duration::ZERO,
-                ..RailConfig::default()
-            },
-            ..SchedulerConfig::default()
-        },
-        demand_step: Duration::from_secs(60),
-        history_window: Duration::from_secs(3 * 86_400),
-        limits: ExecutorLimits {
-            max_concurrent: 5,
-            sleeps_per_minute: 600,
-        },
-        ..EngineConfig::default()
-    }
-}
-
-fn forecasters() -> ForecasterFactory {
-    Arc::new(|| Box::new(SeasonalNaive::default()))
+/// Rails wide enough that a bulk of 6 in a fleet of 8 is limited by nothing but `min_awake`.
+fn bulk_config() -> EngineConfig {
+    let mut cfg = config(false);
+    cfg.scheduler.rails.max_in_transition = 1.0;
+    cfg.scheduler.rails.max_scale_down = 1.0;
+    cfg
 }
 
 async fn engine(
@@ -104,6 +62,15 @@ async fn engine_forecasting(
     .await
     .unwrap();
     engine
+}
+
+/// Stores a bulk operation as `POST /api/v1/bulk` does, without starting it.
+async fn stored_bulk(store: &Store, id: &str, req: &BulkRequest) {
+    let (op, tasks) = prepare(id, "test", req, Time::from_secs(T0)).unwrap();
+    store
+        .insert_bulk_with_tasks(&op, &tasks, &audit("bulk.submit"))
+        .await
+        .unwrap();
 }
 
 /// Seasonal naive that reports one "fit" at its first forecast, as a scheduled refitter would.
@@ -199,6 +166,8 @@ async fn acting_mode_sleeps_then_wakes_on_a_demand_spike() {
     let d = e.tick().await.unwrap();
     // Budget ceil(0.3 × 10) = 3 sleeps in the first tick.
     assert_eq!(d.count(ActionKind::Sleep), 3, "{d:?}");
+    // The tick handed them to the executor; the fleet's answers arrive in the background.
+    e.drain().await;
     assert_eq!(f.counters().sleeps_started, 3);
     let tasks = store.list_tasks(&TaskFilter::default()).await.unwrap();
     assert_eq!(tasks.len(), 3);
@@ -222,6 +191,7 @@ async fn acting_mode_sleeps_then_wakes_on_a_demand_spike() {
     let d = e.tick().await.unwrap();
     assert_eq!(d.count(ActionKind::Sleep), 0);
     assert!(d.count(ActionKind::Wake) >= 2, "{d:?}");
+    e.drain().await;
     assert_eq!(f.counters().wakes_started, d.count(ActionKind::Wake) as u64);
 }
 
@@ -232,18 +202,27 @@ async fn emergency_stop_halts_sleeps() {
     let f = fleet(10);
     let clock = Arc::new(ManualClock::new(Time::from_secs(T0)));
     let e = engine(&store, &f, &clock, false).await;
-    e.set_emergency(Some(EmergencyStop {
-        mode: EmergencyMode::FreezeSleeps,
-        until: None,
-    }));
+    e.set_emergency(
+        Some(EmergencyStop {
+            mode: EmergencyMode::FreezeSleeps,
+            until: None,
+        }),
+        &audit("emergency.stop"),
+    )
+    .await
+    .unwrap();
     for _ in 0..3 {
         let d = e.tick().await.unwrap();
         assert_eq!(d.count(ActionKind::Sleep), 0);
         clock.advance_ms(60_000);
     }
+    e.drain().await;
     assert_eq!(f.counters().sleeps_started, 0);
-    e.set_emergency(None);
+    e.set_emergency(None, &audit("emergency.resume"))
+        .await
+        .unwrap();
     e.tick().await.unwrap();
+    e.drain().await;
     assert!(f.counters().sleeps_started > 0);
 }
 
@@ -253,7 +232,7 @@ async fn crash_in_the_middle_of_a_bulk_loses_nothing_and_repeats_nothing() {
     demand(&store, 6.0).await;
     let f = fleet(8);
     let clock = Arc::new(ManualClock::new(Time::from_secs(T0)));
-    let first = engine(&store, &f, &clock, false).await;
+    let first = common::start(&store, Arc::new(f.clone()), &clock, bulk_config()).await;
     let agents: Vec<AgentId> = (0..6).map(|i| AgentId(format!("agent-{i}"))).collect();
     let req = BulkRequest {
         agents: agents.clone(),
@@ -262,6 +241,7 @@ async fn crash_in_the_middle_of_a_bulk_loses_nothing_and_repeats_nothing() {
         stage_size: None,
         reason: "maintenance".into(),
     };
+    stored_bulk(&store, "b1", &req).await;
     // agent-3's answer is held back: the fleet acts, the engine never hears back, then crashes.
     f.inject(Fault {
         kind: FaultKind::Stall(Duration::from_secs(30)),
@@ -270,7 +250,7 @@ async fn crash_in_the_middle_of_a_bulk_loses_nothing_and_repeats_nothing() {
     let running = {
         let e = first.clone();
         let req = req.clone();
-        tokio::spawn(async move { e.run_bulk("b1", "test", &req).await })
+        tokio::spawn(async move { e.run_bulk("b1", &req).await })
     };
     let key3 = "bulk-b1-sleep-agent-3";
     for _ in 0..200 {
@@ -296,7 +276,7 @@ async fn crash_in_the_middle_of_a_bulk_loses_nothing_and_repeats_nothing() {
     let (second, report) = Engine::start(
         store.clone(),
         Arc::new(f.clone()),
-        config(false),
+        bulk_config(),
         clock.clone(),
         forecasters(),
     )
@@ -330,9 +310,10 @@ async fn staged_bulk_rolls_back_when_a_stage_mostly_fails() {
     demand(&store, 6.0).await;
     let f = fleet(8);
     let clock = Arc::new(ManualClock::new(Time::from_secs(T0)));
-    let e = engine(&store, &f, &clock, false).await;
+    let e = common::start(&store, Arc::new(f.clone()), &clock, bulk_config()).await;
     let agents: Vec<AgentId> = (0..6).map(|i| AgentId(format!("agent-{i}"))).collect();
-    // Stage 1 (agents 0-2) succeeds; stage 2: agents 3 and 4 are busy and refuse.
+    // Stage 1 (agents 0-2) succeeds; stage 2: agents 3 and 4 turned busy since the last fleet
+    // read, so the gate lets them through and the fleet refuses them.
     f.set_busy(&agents[3], true);
     f.set_busy(&agents[4], true);
     let req = BulkRequest {
@@ -342,7 +323,8 @@ async fn staged_bulk_rolls_back_when_a_stage_mostly_fails() {
         stage_size: Some(3),
         reason: "staged test".into(),
     };
-    let report = e.run_bulk("b2", "test", &req).await.unwrap();
+    stored_bulk(&store, "b2", &req).await;
+    let report = e.run_bulk("b2", &req).await.unwrap();
     assert!(report.stopped);
     assert_eq!(
         (report.succeeded, report.failed, report.rolled_back),
