@@ -269,10 +269,7 @@ impl Executor {
                         && now.since(waiting_since) < self.limits.bulk_rail_wait =>
                 {
                     drop(permit);
-                    let wait = self
-                        .clock
-                        .real_time(RECHECK)
-                        .max(Duration::from_millis(50));
+                    let wait = self.clock.real_time(RECHECK).max(Duration::from_millis(50));
                     tokio::time::sleep(wait).await;
                 }
                 Err(reason) => {

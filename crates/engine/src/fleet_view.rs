@@ -37,8 +37,7 @@ pub async fn read_fleet(
         .map(|r| (r.agent.id.clone(), r))
         .collect();
     // Bounded, so a fleet that hangs cannot hold the tick: it reads as unreachable instead.
-    let live = match tokio::time::timeout(FLEET_READ_TIMEOUT, actuator.boxed_list_agents()).await
-    {
+    let live = match tokio::time::timeout(FLEET_READ_TIMEOUT, actuator.boxed_list_agents()).await {
         Ok(Ok(agents)) => Some(agents),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "the fleet's state could not be read");

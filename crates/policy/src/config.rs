@@ -145,10 +145,7 @@ impl SchedulerConfig {
             if f64::from(s.min_awake) > ranges::MIN_AWAKE.max {
                 return Err(PolicyError::InvalidConfig {
                     key: "schedules",
-                    reason: format!(
-                        "entry {i}: min_awake is at most {}",
-                        ranges::MIN_AWAKE.max
-                    ),
+                    reason: format!("entry {i}: min_awake is at most {}", ranges::MIN_AWAKE.max),
                 });
             }
         }
@@ -186,9 +183,7 @@ impl Range {
 
     /// Whether `v` is accepted.
     pub fn contains(&self, v: f64) -> bool {
-        v.is_finite()
-            && v <= self.max
-            && (v > self.min || (!self.exclusive_min && v == self.min))
+        v.is_finite() && v <= self.max && (v > self.min || (!self.exclusive_min && v == self.min))
     }
 
     /// `v` if accepted, else an error naming the key and the range.
@@ -362,12 +357,20 @@ mod tests {
             ..SchedulerConfig::default()
         };
         let err = cfg.validate().unwrap_err().to_string();
-        assert!(err.contains("rails.agent_cooldown") && err.contains("86400"), "{err}");
+        assert!(
+            err.contains("rails.agent_cooldown") && err.contains("86400"),
+            "{err}"
+        );
         let cfg = SchedulerConfig {
             wake_latency: Duration::from_secs(86_401),
             ..SchedulerConfig::default()
         };
-        assert!(cfg.validate().unwrap_err().to_string().contains("wake_latency"));
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("wake_latency")
+        );
         let cfg = SchedulerConfig {
             capacity: 0.0,
             ..SchedulerConfig::default()

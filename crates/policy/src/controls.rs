@@ -44,7 +44,9 @@ impl EmergencyMode {
     pub fn halts(self, kind: ActionKind) -> bool {
         match kind {
             ActionKind::Sleep => !matches!(self, EmergencyMode::PauseWakes),
-            ActionKind::Wake => matches!(self, EmergencyMode::PauseWakes | EmergencyMode::FreezeAll),
+            ActionKind::Wake => {
+                matches!(self, EmergencyMode::PauseWakes | EmergencyMode::FreezeAll)
+            }
         }
     }
 }

@@ -44,7 +44,12 @@ pub enum Source {
 
 impl Source {
     /// Every source.
-    pub const ALL: [Source; 4] = [Source::Tick, Source::Bulk, Source::Recovery, Source::Rollback];
+    pub const ALL: [Source; 4] = [
+        Source::Tick,
+        Source::Bulk,
+        Source::Recovery,
+        Source::Rollback,
+    ];
 
     /// The wire name (`tick`, `bulk`, `recovery`, `rollback`).
     pub fn as_str(self) -> &'static str {
@@ -200,9 +205,8 @@ impl Gate {
         // Answered before the read started: the read shows the outcome. Never answered within
         // an hour (a task that died without settling): any read since shows the truth.
         let lost = now.minus(IN_FLIGHT_LIMIT);
-        self.in_flight.retain(|f| {
-            f.settled.is_none_or(|settled| settled > read_epoch) && f.at > lost
-        });
+        self.in_flight
+            .retain(|f| f.settled.is_none_or(|settled| settled > read_epoch) && f.at > lost);
         self.reindex();
         let pending = std::mem::take(&mut self.in_flight);
         for f in &pending {
@@ -233,7 +237,12 @@ impl Gate {
 
     /// Decides whether `kind` on `agent` may reach the fleet now; if so, counts it at once (the
     /// agent is on its way, a sleep enters the rate log) so the next admission sees it.
-    pub fn admit(&mut self, agent: &AgentId, kind: ActionKind, now: Time) -> Result<Ticket, Reason> {
+    pub fn admit(
+        &mut self,
+        agent: &AgentId,
+        kind: ActionKind,
+        now: Time,
+    ) -> Result<Ticket, Reason> {
         let Some(&i) = self.index.get(agent) else {
             return Err(Reason::UnknownAgent);
         };
@@ -500,7 +509,11 @@ mod tests {
             Controls::default(),
             SleepLog::default(),
         );
-        let fleet = Fleet::new((0..n).map(|i| Agent::awake(format!("a{i}"), Time(0))).collect());
+        let fleet = Fleet::new(
+            (0..n)
+                .map(|i| Agent::awake(format!("a{i}"), Time(0)))
+                .collect(),
+        );
         let epoch = g.epoch();
         g.observe(fleet, epoch, true, T);
         g.set_sleep_hold(None);
@@ -521,13 +534,26 @@ mod tests {
             Controls::default(),
             SleepLog::default(),
         );
-        assert_eq!(g.admit(&id(0), ActionKind::Sleep, T), Err(Reason::UnknownAgent));
-        let fleet = Fleet::new((0..10).map(|i| Agent::awake(format!("a{i}"), Time(0))).collect());
+        assert_eq!(
+            g.admit(&id(0), ActionKind::Sleep, T),
+            Err(Reason::UnknownAgent)
+        );
+        let fleet = Fleet::new(
+            (0..10)
+                .map(|i| Agent::awake(format!("a{i}"), Time(0)))
+                .collect(),
+        );
         g.observe(fleet.clone(), 0, false, T);
-        assert_eq!(g.admit(&id(0), ActionKind::Sleep, T), Err(Reason::FleetUnreadable));
+        assert_eq!(
+            g.admit(&id(0), ActionKind::Sleep, T),
+            Err(Reason::FleetUnreadable)
+        );
         g.observe(fleet, 0, true, T);
         g.set_sleep_hold(Some(Reason::RestartHold));
-        assert_eq!(g.admit(&id(0), ActionKind::Sleep, T), Err(Reason::RestartHold));
+        assert_eq!(
+            g.admit(&id(0), ActionKind::Sleep, T),
+            Err(Reason::RestartHold)
+        );
         g.set_sleep_hold(None);
         assert!(g.admit(&id(0), ActionKind::Sleep, T).is_ok());
     }
@@ -542,7 +568,10 @@ mod tests {
             }),
             pause: None,
         });
-        assert_eq!(g.admit(&id(0), ActionKind::Sleep, T), Err(Reason::EmergencyStop));
+        assert_eq!(
+            g.admit(&id(0), ActionKind::Sleep, T),
+            Err(Reason::EmergencyStop)
+        );
         g.set_controls(Controls {
             emergency: None,
             pause: Some(Pause {
@@ -559,13 +588,19 @@ mod tests {
             }),
             pause: None,
         });
-        assert_eq!(g.admit(&id(0), ActionKind::Wake, T), Err(Reason::EmergencyStop));
+        assert_eq!(
+            g.admit(&id(0), ActionKind::Wake, T),
+            Err(Reason::EmergencyStop)
+        );
         g.set_controls(Controls::default());
         g.configure(GateConfig {
             rails: RailConfig::default(),
             shadow: true,
         });
-        assert_eq!(g.admit(&id(1), ActionKind::Sleep, T), Err(Reason::ShadowMode));
+        assert_eq!(
+            g.admit(&id(1), ActionKind::Sleep, T),
+            Err(Reason::ShadowMode)
+        );
     }
 
     #[test]
@@ -595,7 +630,10 @@ mod tests {
         // The disruption budget, ceil(0.3 × 10) = 3, binds first.
         assert_eq!(admitted, 3);
         assert_eq!(g.counts().preparing_sleep, 3);
-        assert_eq!(g.admit(&id(9), ActionKind::Sleep, T), Err(Reason::BudgetExhausted));
+        assert_eq!(
+            g.admit(&id(9), ActionKind::Sleep, T),
+            Err(Reason::BudgetExhausted)
+        );
     }
 
     #[test]
@@ -612,14 +650,21 @@ mod tests {
             g.admit(&id(i), ActionKind::Sleep, T).unwrap();
         }
         // A fresh read of a fleet where nothing moved yet does not reset the rate.
-        let fresh = Fleet::new((0..100).map(|i| Agent::awake(format!("a{i}"), Time(0))).collect());
+        let fresh = Fleet::new(
+            (0..100)
+                .map(|i| Agent::awake(format!("a{i}"), Time(0)))
+                .collect(),
+        );
         let epoch = g.epoch();
         g.observe(fresh, epoch, true, T);
         assert_eq!(
             g.admit(&id(50), ActionKind::Sleep, T.plus(Duration::from_secs(59))),
             Err(Reason::SleepRateLimited)
         );
-        assert!(g.admit(&id(50), ActionKind::Sleep, T.plus(Duration::from_secs(60))).is_ok());
+        assert!(
+            g.admit(&id(50), ActionKind::Sleep, T.plus(Duration::from_secs(60)))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -628,7 +673,11 @@ mod tests {
         let before = g.epoch();
         let ticket = g.admit(&id(0), ActionKind::Sleep, T).unwrap();
         // The read began before the sleep was admitted: agent 0 still shows awake in it.
-        let stale = Fleet::new((0..10).map(|i| Agent::awake(format!("a{i}"), Time(0))).collect());
+        let stale = Fleet::new(
+            (0..10)
+                .map(|i| Agent::awake(format!("a{i}"), Time(0)))
+                .collect(),
+        );
         g.observe(stale.clone(), before, true, T);
         assert_eq!(g.counts().awake, 9);
         g.settle(ticket);
@@ -661,7 +710,10 @@ mod tests {
             ]
         );
         g.readable = false;
-        assert_eq!(g.admit(&id(5), ActionKind::Sleep, T), Err(Reason::FleetUnreadable));
+        assert_eq!(
+            g.admit(&id(5), ActionKind::Sleep, T),
+            Err(Reason::FleetUnreadable)
+        );
     }
 
     #[test]

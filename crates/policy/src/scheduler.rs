@@ -212,7 +212,10 @@ impl Scheduler {
         for a in wake_candidates(fleet, now, deficit, self.cfg.rails.agent_cooldown) {
             wakes.push((a, wake_tier, wake_reason));
         }
-        if stop.as_ref().is_some_and(|s| s.mode == EmergencyMode::WakeAll) {
+        if stop
+            .as_ref()
+            .is_some_and(|s| s.mode == EmergencyMode::WakeAll)
+        {
             let already: HashSet<&AgentId> = wakes.iter().map(|(a, _, _)| &a.id).collect();
             let rest: Vec<&Agent> = fleet
                 .agents
@@ -413,7 +416,11 @@ struct Refusals(Vec<(ActionKind, Reason, u32)>);
 
 impl Refusals {
     fn add(&mut self, kind: ActionKind, reason: Reason) {
-        match self.0.iter_mut().find(|(k, r, _)| *k == kind && *r == reason) {
+        match self
+            .0
+            .iter_mut()
+            .find(|(k, r, _)| *k == kind && *r == reason)
+        {
             Some((_, _, n)) => *n += 1,
             None => self.0.push((kind, reason, 1)),
         }

@@ -10,9 +10,9 @@ use std::time::Duration;
 use hivesched_policy::baselines::{AlwaysOn, Kpa, Reactive, SeasonalReactive};
 use hivesched_policy::{
     ActionKind, Agent, AgentEvent, AgentState, Controls, DemandHistory, EmergencyMode,
-    EmergencyStop, Fleet, Gate, Mode, Observation, Pause, PauseDirection, Pin, Policy,
-    PolicyError, Predictive, RailConfig, Reason, Recommendation, Scheduler, SchedulerConfig,
-    SeasonalNaive, TickInput, Tier, Time,
+    EmergencyStop, Fleet, Gate, Mode, Observation, Pause, PauseDirection, Pin, Policy, PolicyError,
+    Predictive, RailConfig, Reason, Recommendation, Scheduler, SchedulerConfig, SeasonalNaive,
+    TickInput, Tier, Time,
 };
 use proptest::prelude::*;
 

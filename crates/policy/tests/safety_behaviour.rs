@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use hivesched_policy::baselines::AlwaysOn;
 use hivesched_policy::{
-    ActionKind, Agent, AgentState, Controls, Decision, DemandHistory, EmergencyMode,
-    EmergencyStop, Fleet, ForecastFailure, Gate, Mode, Observation, Pause, PauseDirection, Pin,
-    Policy, PolicyError, Reason, Recommendation, ScheduledFloor, Scheduler, SchedulerConfig,
-    SleepLog, TickInput, Tier, Time,
+    ActionKind, Agent, AgentState, Controls, Decision, DemandHistory, EmergencyMode, EmergencyStop,
+    Fleet, ForecastFailure, Gate, Mode, Observation, Pause, PauseDirection, Pin, Policy,
+    PolicyError, Reason, Recommendation, ScheduledFloor, Scheduler, SchedulerConfig, SleepLog,
+    TickInput, Tier, Time,
 };
 
 /// Wants a fixed count, or fails like a broken forecaster.
@@ -135,7 +135,8 @@ fn shadow_mode_decides_but_executes_nothing() {
     assert!(d.to_execute().is_empty());
     // And the gate refuses whatever would reach the fleet anyway.
     assert_eq!(
-        s.gate.admit(&d.actions[0].agent, ActionKind::Sleep, Time::from_secs(T0)),
+        s.gate
+            .admit(&d.actions[0].agent, ActionKind::Sleep, Time::from_secs(T0)),
         Err(Reason::ShadowMode)
     );
 }
@@ -177,10 +178,18 @@ fn an_unreadable_fleet_fails_safe_and_the_gate_refuses_sleeps() {
     s.gate.set_sleep_hold(d.sleep_hold);
     assert_eq!(d.mode, Mode::FailSafe);
     assert_eq!(d.sleep_hold, Some(Reason::FleetUnreadable));
-    assert_eq!((d.count(ActionKind::Sleep), d.count(ActionKind::Wake)), (0, 2));
-    assert!(d.explanation.contains("could not be read"), "{}", d.explanation);
     assert_eq!(
-        s.gate.admit(&f.agents[0].id, ActionKind::Sleep, Time::from_secs(T0)),
+        (d.count(ActionKind::Sleep), d.count(ActionKind::Wake)),
+        (0, 2)
+    );
+    assert!(
+        d.explanation.contains("could not be read"),
+        "{}",
+        d.explanation
+    );
+    assert_eq!(
+        s.gate
+            .admit(&f.agents[0].id, ActionKind::Sleep, Time::from_secs(T0)),
         Err(Reason::FleetUnreadable)
     );
 }

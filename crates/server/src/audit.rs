@@ -23,18 +23,22 @@ pub struct Change<'a> {
 
 /// Appends `change` by `actor` to the audit chain, timestamped now.
 pub async fn record(store: &Store, actor: &str, change: Change<'_>) -> Result<(), ApiError> {
-    store
-        .append_audit(&NewAuditRecord {
-            at: clock::now(),
-            actor: actor.to_owned(),
-            action: change.action.to_owned(),
-            target: change.target.to_owned(),
-            before: change.before,
-            after: change.after,
-            reason: change.reason.to_owned(),
-        })
-        .await?;
+    store.append_audit(&new_record(actor, change)).await?;
     Ok(())
+}
+
+/// `change` by `actor` as a record, timestamped now, for writes that store it in the same
+/// transaction as the change itself (controls, bulk operations).
+pub fn new_record(actor: &str, change: Change<'_>) -> NewAuditRecord {
+    NewAuditRecord {
+        at: clock::now(),
+        actor: actor.to_owned(),
+        action: change.action.to_owned(),
+        target: change.target.to_owned(),
+        before: change.before,
+        after: change.after,
+        reason: change.reason.to_owned(),
+    }
 }
 
 /// Any serializable value as audit JSON (`null` if it cannot be represented).

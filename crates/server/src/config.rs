@@ -22,11 +22,12 @@ use crate::error::ApiError;
 pub const ENV_PREFIX: &str = "HIVE_";
 
 /// Keys whose environment values are always taken as text (a secret of digits stays a string).
-const TEXT_KEYS: [&str; 6] = [
+const TEXT_KEYS: [&str; 7] = [
     "listen",
     "forecaster",
     "database_url",
     "jwt_secret",
+    "audit_key",
     "actuator.kind",
     "actuator.base_url",
 ];
@@ -39,19 +40,59 @@ const NOT_KEYS: [&str; 3] = [
 ];
 
 /// Top-level keys that belong to the service rather than to the scheduler.
-const SERVICE_KEYS: [&str; 11] = [
+const SERVICE_KEYS: [&str; 12] = [
     "forecaster",
     "max_concurrent_tasks",
-    "sleeps_per_minute",
+    "bulk_rail_wait",
     "listen",
     "database_url",
     "jwt_secret",
+    "audit_key",
     "tick_interval",
     "demand_step",
     "max_body_bytes",
     "request_timeout",
     "actuator",
 ];
+
+/// Keys that existed once, with what replaced them: a file that still sets one is refused
+/// with this hint rather than a bare "unknown field".
+const REMOVED_KEYS: [(&str, &str); 1] = [(
+    "sleeps_per_minute",
+    "removed: the rail rails.sleep_rate per rails.sleep_rate_window is the one sleep-rate \
+     limit; it is counted from the task journal and paces bulk operations too",
+)];
+
+/// The ranges of the service's numeric keys (the scheduler's are in
+/// [`hivesched_policy::config::ranges`]); each is written once, here.
+pub mod ranges {
+    use hivesched_policy::config::Range;
+
+    const fn range(key: &'static str, min: f64, max: f64, unit: &'static str) -> Range {
+        Range {
+            key,
+            min,
+            exclusive_min: false,
+            max,
+            unit,
+        }
+    }
+
+    /// `tick_interval`.
+    pub const TICK_INTERVAL: Range = range("tick_interval", 1.0, 3600.0, "s");
+    /// `demand_step`.
+    pub const DEMAND_STEP: Range = range("demand_step", 1.0, 86_400.0, "s");
+    /// `max_concurrent_tasks`.
+    pub const MAX_CONCURRENT_TASKS: Range = range("max_concurrent_tasks", 1.0, 1000.0, "");
+    /// `bulk_rail_wait`.
+    pub const BULK_RAIL_WAIT: Range = range("bulk_rail_wait", 0.0, 86_400.0, "s");
+    /// `request_timeout`.
+    pub const REQUEST_TIMEOUT: Range = range("request_timeout", 1.0, 3600.0, "s");
+    /// `max_body_bytes`: at least a small request, at most 64 MiB.
+    pub const MAX_BODY_BYTES: Range = range("max_body_bytes", 1024.0, 67_108_864.0, "bytes");
+    /// `actuator.agents` (the built-in fake fleet).
+    pub const FAKE_AGENTS: Range = range("actuator.agents", 1.0, 100_000.0, "");
+}
 
 /// Settings that may change while the service runs (through `PUT /api/v1/config`); each change
 /// is stored as a new configuration version.
@@ -68,12 +109,9 @@ pub struct RuntimeSettings {
 impl RuntimeSettings {
     /// Checks every value; the error names the key as the API body spells it.
     pub fn validate(&self) -> Result<(), ApiError> {
-        if !(1..=3600).contains(&self.tick_interval) {
-            return Err(ApiError::invalid_value(
-                "tick_interval",
-                format!("{} is not between 1 and 3600 seconds", self.tick_interval),
-            ));
-        }
+        ranges::TICK_INTERVAL
+            .check(self.tick_interval as f64)
+            .map_err(ApiError::from)?;
         self.scheduler.validate().map_err(|e| match e {
             hivesched_policy::PolicyError::InvalidConfig { key, reason } => {
                 ApiError::invalid_value(format!("scheduler.{key}"), reason)
@@ -139,8 +177,10 @@ pub struct ServiceConfig {
     pub demand_step: Duration,
     /// Automation tasks calling the fleet at once.
     pub max_concurrent_tasks: usize,
-    /// Sleeps the executor starts per minute of real time, bulk operations included.
-    pub sleeps_per_minute: u32,
+    /// How long a bulk operation's task waits out a rail or hold before it is refused.
+    pub bulk_rail_wait: Duration,
+    /// Secret keying the audit chain; `None` derives it from `jwt_secret`.
+    pub audit_key: Option<String>,
     /// Where actions go.
     pub actuator: ActuatorSettings,
     /// The forecaster behind the `predictive` plan.
@@ -159,14 +199,16 @@ struct ServiceKeys {
     database_url: String,
     #[serde(default)]
     jwt_secret: Option<String>,
+    #[serde(default)]
+    audit_key: Option<String>,
     #[serde(default = "default_tick_interval")]
     tick_interval: u64,
     #[serde(default = "default_demand_step")]
     demand_step: u64,
     #[serde(default = "default_max_concurrent_tasks")]
     max_concurrent_tasks: usize,
-    #[serde(default = "default_sleeps_per_minute")]
-    sleeps_per_minute: u32,
+    #[serde(default = "default_bulk_rail_wait")]
+    bulk_rail_wait: u64,
     #[serde(default = "default_max_body_bytes")]
     max_body_bytes: usize,
     #[serde(default = "default_request_timeout")]
@@ -190,8 +232,8 @@ fn default_tick_interval() -> u64 {
 fn default_max_concurrent_tasks() -> usize {
     5
 }
-fn default_sleeps_per_minute() -> u32 {
-    10
+fn default_bulk_rail_wait() -> u64 {
+    1800
 }
 fn default_demand_step() -> u64 {
     60
@@ -233,6 +275,11 @@ impl ServiceConfig {
             .parse()
             .map_err(|e: toml::de::Error| ApiError::config("(file)", e.message().to_owned()))?;
         overlay_env(&mut table, env)?;
+        for (key, hint) in REMOVED_KEYS {
+            if table.contains_key(key) {
+                return Err(ApiError::config(key, hint));
+            }
+        }
         let (service, scheduler): (Table, Table) = table
             .into_iter()
             .partition(|(k, _)| SERVICE_KEYS.contains(&k.as_str()));
@@ -247,29 +294,29 @@ impl ServiceConfig {
         if let Some(secret) = &keys.jwt_secret {
             crate::auth::TokenKeys::new(secret.as_bytes())?;
         }
-        if keys.max_body_bytes < 1024 {
-            return Err(ApiError::config("max_body_bytes", "must be at least 1024"));
-        }
-        if !(1..=3600).contains(&keys.request_timeout) {
+        if keys
+            .audit_key
+            .as_ref()
+            .is_some_and(|k| k.len() < crate::auth::MIN_SECRET_BYTES)
+        {
             return Err(ApiError::config(
-                "request_timeout",
-                "must be between 1 and 3600 seconds",
+                "audit_key",
+                format!("must be at least {} bytes", crate::auth::MIN_SECRET_BYTES),
             ));
         }
-        if !(1..=1000).contains(&keys.max_concurrent_tasks) {
-            return Err(ApiError::config(
-                "max_concurrent_tasks",
-                "must be between 1 and 1000",
-            ));
-        }
-        if keys.sleeps_per_minute == 0 {
-            return Err(ApiError::config("sleeps_per_minute", "must be at least 1"));
-        }
-        if !(1..=86_400).contains(&keys.demand_step) {
-            return Err(ApiError::config(
-                "demand_step",
-                "must be between 1 and 86400 seconds",
-            ));
+        for (range, value) in [
+            (ranges::MAX_BODY_BYTES, keys.max_body_bytes as f64),
+            (ranges::REQUEST_TIMEOUT, keys.request_timeout as f64),
+            (
+                ranges::MAX_CONCURRENT_TASKS,
+                keys.max_concurrent_tasks as f64,
+            ),
+            (ranges::BULK_RAIL_WAIT, keys.bulk_rail_wait as f64),
+            (ranges::DEMAND_STEP, keys.demand_step as f64),
+        ] {
+            range
+                .check(value)
+                .map_err(|e| ApiError::config(range.key, policy_reason(e)))?;
         }
         match &keys.actuator {
             ActuatorSettings::Http { base_url }
@@ -280,10 +327,12 @@ impl ServiceConfig {
                     "must start with http:// or https://",
                 ));
             }
-            ActuatorSettings::Fake { agents } if *agents == 0 || *agents > 100_000 => {
+            ActuatorSettings::Fake { agents }
+                if !ranges::FAKE_AGENTS.contains(f64::from(*agents)) =>
+            {
                 return Err(ApiError::config(
                     "actuator.agents",
-                    "must be between 1 and 100000",
+                    format!("{agents} is not {}", ranges::FAKE_AGENTS.describe()),
                 ));
             }
             _ => {}
@@ -306,7 +355,8 @@ impl ServiceConfig {
             request_timeout: Duration::from_secs(keys.request_timeout),
             demand_step: Duration::from_secs(keys.demand_step),
             max_concurrent_tasks: keys.max_concurrent_tasks,
-            sleeps_per_minute: keys.sleeps_per_minute,
+            bulk_rail_wait: Duration::from_secs(keys.bulk_rail_wait),
+            audit_key: keys.audit_key,
             actuator: keys.actuator,
             forecaster: keys.forecaster,
             settings,
@@ -349,8 +399,15 @@ impl ServiceConfig {
             Value::Integer(self.max_concurrent_tasks as i64),
         );
         table.insert(
-            "sleeps_per_minute".into(),
-            Value::Integer(i64::from(self.sleeps_per_minute)),
+            "bulk_rail_wait".into(),
+            Value::Integer(self.bulk_rail_wait.as_secs() as i64),
+        );
+        table.insert(
+            "audit_key".into(),
+            Value::String(match &self.audit_key {
+                Some(_) => "(set, redacted)".into(),
+                None => "(derived from jwt_secret)".into(),
+            }),
         );
         table.insert("actuator".into(), to_value(&self.actuator)?);
         table.insert("forecaster".into(), to_value(&self.forecaster)?);
@@ -358,6 +415,14 @@ impl ServiceConfig {
             table.extend(scheduler);
         }
         toml::to_string_pretty(&table).map_err(|e| ApiError::Internal(e.to_string()))
+    }
+}
+
+/// The reason text of a policy range error (the key is named by the caller).
+fn policy_reason(e: hivesched_policy::PolicyError) -> String {
+    match e {
+        hivesched_policy::PolicyError::InvalidConfig { reason, .. } => reason,
+        other => other.to_string(),
     }
 }
 
@@ -500,6 +565,14 @@ mod tests {
             ("bogus = 1\n", "bogus"),
             ("[rails]\nbogus = 1\n", "rails.bogus"),
             ("tick_interval = 0\n", "tick_interval"),
+            ("sleeps_per_minute = 10\n", "sleeps_per_minute"),
+            ("bulk_rail_wait = 100000\n", "bulk_rail_wait"),
+            (
+                "[rails]\nagent_cooldown = 9223372036854775807\n",
+                "rails.agent_cooldown",
+            ),
+            ("wake_latency = 100000000\n", "wake_latency"),
+            ("audit_key = \"short\"\n", "audit_key"),
             ("listen = \"nowhere\"\n", "listen"),
             ("database_url = \"mysql://x\"\n", "database_url"),
             ("jwt_secret = \"short\"\n", "jwt_secret"),

@@ -95,8 +95,9 @@ fn demo_config(options: &DemoOptions, database_url: String) -> ServiceConfig {
         request_timeout: Duration::from_secs(30),
         demand_step: Duration::from_secs(STEP_SECS),
         max_concurrent_tasks: 5,
-        // The executor's limit counts real minutes, and a real minute is 15 trace hours here.
-        sleeps_per_minute: 600,
+        // Waits are on the trace clock: a trace day is 96 s of the demo.
+        bulk_rail_wait: Duration::from_secs(86_400),
+        audit_key: None,
         actuator: ActuatorSettings::Fake { agents: AGENTS },
         forecaster: ForecasterChoice::Ensemble,
         settings: RuntimeSettings {

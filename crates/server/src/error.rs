@@ -81,6 +81,9 @@ pub enum ApiError {
     /// The database failed; the request may be retried.
     #[error("database unavailable: {0}")]
     Database(String),
+    /// No scheduling tick has succeeded for this many seconds: the service is not deciding.
+    #[error("no scheduling tick has succeeded for {0} s")]
+    TicksStalled(u64),
     /// A configuration key is missing or out of range (startup and `config check`).
     #[error("configuration: {key}: {reason}")]
     Config {
@@ -134,6 +137,7 @@ impl ApiError {
             ApiError::Timeout => "timeout",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Database(_) => "database_unavailable",
+            ApiError::TicksStalled(_) => "ticks_stalled",
             ApiError::Config { .. } => "invalid_config",
             ApiError::Io { .. } | ApiError::Internal(_) => "internal",
         }
@@ -154,7 +158,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Timeout | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Database(_) | ApiError::TicksStalled(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Config { .. } | ApiError::Io { .. } | ApiError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

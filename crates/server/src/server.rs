@@ -18,7 +18,7 @@ use hivesched_engine::fake_fleet::{FakeFleet, FakeFleetConfig};
 use hivesched_engine::{Engine, EngineConfig, ForecasterFactory};
 use hivesched_forecast::{EnsembleConfig, EnsembleForecaster};
 use hivesched_policy::{Forecaster, SeasonalNaive};
-use hivesched_store::Store;
+use hivesched_store::{AuditKey, Store};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -68,8 +68,15 @@ impl Server {
         clock: Arc<dyn Clock>,
         actuator: Arc<dyn DynActuator>,
     ) -> Result<Server, ApiError> {
-        let keys = Arc::new(signing_keys(config, mode)?);
-        let store = Store::connect(&config.database_url).await?;
+        let (keys, jwt_secret) = signing_keys(config, mode)?;
+        let keys = Arc::new(keys);
+        let audit_key = match &config.audit_key {
+            Some(key) => AuditKey::new(key.as_bytes()),
+            None => AuditKey::derived_from(&jwt_secret),
+        };
+        let store = Store::connect(&config.database_url)
+            .await?
+            .with_audit_key(audit_key);
         let settings = load_settings(&store, &config.settings).await?;
         tracing::info!(
             tick_interval = settings.tick_interval,
@@ -79,7 +86,7 @@ impl Server {
         let engine_config = EngineConfig {
             limits: ExecutorLimits {
                 max_concurrent: config.max_concurrent_tasks,
-                sleeps_per_minute: config.sleeps_per_minute,
+                bulk_rail_wait: config.bulk_rail_wait,
             },
             scheduler: settings.scheduler.clone(),
             tick_interval: settings.tick(),
@@ -95,7 +102,6 @@ impl Server {
         let (engine, recovery) =
             Engine::start(store.clone(), actuator, engine_config, clock, forecasters).await?;
         tracing::info!(?recovery, "engine started");
-        routes::controls::restore(&store, &engine).await?;
         let mut registry = Registry::default();
         engine.metrics().register(&mut registry);
         let http_metrics = HttpMetrics::register(&mut registry);
@@ -230,24 +236,41 @@ pub fn actuator(settings: &ActuatorSettings) -> Result<Arc<dyn DynActuator>, Api
     })
 }
 
-fn signing_keys(config: &ServiceConfig, mode: Mode) -> Result<TokenKeys, ApiError> {
-    match (&config.jwt_secret, mode) {
-        (Some(secret), _) => TokenKeys::new(secret.as_bytes()),
-        (None, Mode::Demo) => TokenKeys::new(hex::encode(crate::random::bytes::<32>()?).as_bytes()),
-        (None, Mode::Serve) => Err(ApiError::config(
-            "jwt_secret",
-            "required: set jwt_secret in the config file or HIVE_JWT_SECRET \
+/// The token keys and the secret they come from (the audit key derives from it unless
+/// `audit_key` is set).
+fn signing_keys(config: &ServiceConfig, mode: Mode) -> Result<(TokenKeys, Vec<u8>), ApiError> {
+    let secret = match (&config.jwt_secret, mode) {
+        (Some(secret), _) => secret.as_bytes().to_vec(),
+        (None, Mode::Demo) => hex::encode(crate::random::bytes::<32>()?).into_bytes(),
+        (None, Mode::Serve) => {
+            return Err(ApiError::config(
+                "jwt_secret",
+                "required: set jwt_secret in the config file or HIVE_JWT_SECRET \
              (at least 32 bytes; only `hivesched demo` runs without one)",
-        )),
-    }
+            ));
+        }
+    };
+    Ok((TokenKeys::new(&secret)?, secret))
 }
 
-/// The stored runtime settings; on a fresh database, the file's settings become version 1.
+/// The stored runtime settings; on a fresh database, the file's settings become version 1. A
+/// stored version outside the documented ranges (written before they were checked, or by
+/// hand) stops the start naming the key and the version, rather than killing a tick later.
 async fn load_settings(
     store: &Store,
     from_file: &RuntimeSettings,
 ) -> Result<RuntimeSettings, ApiError> {
     if let Some(current) = store.current_config::<RuntimeSettings>().await? {
+        if let Err(e) = current.config.validate() {
+            let (key, reason) = match e {
+                ApiError::InvalidValue { field, message } => (field, message),
+                other => ("settings".to_owned(), other.to_string()),
+            };
+            return Err(ApiError::config(
+                format!("stored configuration version {}: {key}", current.version),
+                format!("{reason}; fix it with PUT /api/v1/config, or a new database"),
+            ));
+        }
         if &current.config != from_file {
             tracing::warn!(
                 version = current.version,

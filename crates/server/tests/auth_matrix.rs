@@ -36,7 +36,7 @@ fn routes() -> Vec<Route> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_enforces_its_role() {
-    for url in backends() {
+    for url in backends().await {
         let server = TestServer::start(&url).await;
         let routes = routes();
         assert!(
@@ -105,7 +105,7 @@ async fn every_route_enforces_its_role() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_tokens_are_refused() {
-    for url in backends() {
+    for url in backends().await {
         let server = TestServer::start(&url).await;
         let t = token(Role::Admin);
         let (status, _) = server
@@ -136,7 +136,7 @@ async fn revoked_tokens_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_routes_and_methods_answer_json() {
-    let url = &backends()[0];
+    let url = &backends().await[0];
     let server = TestServer::start(url).await;
     let (status, err) = server.send(Method::GET, "/api/v1/nope", None, None).await;
     assert_eq!(

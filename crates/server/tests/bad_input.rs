@@ -156,7 +156,7 @@ fn with_unknown_field(v: &Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_write_route_rejects_bad_input_naming_the_field() {
-    for url in backends() {
+    for url in backends().await {
         let server = TestServer::start(&url).await;
         let admin = token(Role::Admin);
         // The fake fleet's agents become known at the first tick; register one explicitly.
@@ -271,7 +271,7 @@ async fn every_write_route_rejects_bad_input_naming_the_field() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_query_parameters_name_the_parameter() {
-    let server = TestServer::start(&backends()[0]).await;
+    let server = TestServer::start(&backends().await[0]).await;
     let viewer = token(Role::Viewer);
     for (path, field) in [
         ("/api/v1/decisions?limit=abc", "limit"),

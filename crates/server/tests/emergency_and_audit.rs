@@ -10,7 +10,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emergency_stop_needs_admin_and_a_single_use_code() {
-    for url in backends() {
+    for url in backends().await {
         let server = TestServer::start(&url).await;
         let admin = token(Role::Admin);
         let stop = |c: &str| json!({"code": c, "mode": "freeze_sleeps", "reason": "incident 42"});
@@ -96,7 +96,7 @@ async fn emergency_stop_needs_admin_and_a_single_use_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_are_audited_chained_and_tampering_shows() {
     // SQLite only: tampering on a shared PostgreSQL database would break the other tests' chain.
-    let url = backends().remove(0);
+    let url = backends().await.remove(0);
     let server = TestServer::start(&url).await;
     let admin = token(Role::Admin);
     let operator = token(Role::Operator);
@@ -202,7 +202,7 @@ async fn changes_are_audited_chained_and_tampering_shows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_refuses_to_start_without_a_secret() {
-    let url = backends().remove(0);
+    let url = backends().await.remove(0);
     let cfg = hivesched_server::ServiceConfig::from_toml(
         &format!("listen = \"127.0.0.1:0\"\ndatabase_url = \"{url}\"\n"),
         Vec::new(),
@@ -219,7 +219,7 @@ async fn the_service_refuses_to_start_without_a_secret() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_ready_and_metrics_answer() {
-    let server = TestServer::start(&backends()[0]).await;
+    let server = TestServer::start(&backends().await[0]).await;
     let (s, body) = server.send(Method::GET, "/healthz", None, None).await;
     assert_eq!((s, body["status"].as_str()), (StatusCode::OK, Some("ok")));
     let (s, _) = server.send(Method::GET, "/readyz", None, None).await;

@@ -191,7 +191,11 @@ pub fn run_policy(
     let current = Arc::new(AtomicUsize::new(0));
     let policy = build_policy(kind, cfg, current.clone());
     let sched_cfg = cfg.scheduler_config(step);
-    let mut gate = Gate::new((&sched_cfg).into(), Controls::default(), SleepLog::default());
+    let mut gate = Gate::new(
+        (&sched_cfg).into(),
+        Controls::default(),
+        SleepLog::default(),
+    );
     let mut sched =
         Scheduler::new(sched_cfg, policy).map_err(|e| SimError::Config(e.to_string()))?;
     let start = Time::from_millis(trace.timestamps[0]);

@@ -425,7 +425,10 @@ mod tests {
         let t = text("a", "b");
         let k1 = AuditKey::derived_from(b"one secret of at least thirty-two bytes");
         let k2 = AuditKey::derived_from(b"another secret of at least 32 bytes");
-        assert_ne!(t.chain_mac(&k1.0, GENESIS_HASH), t.chain_mac(&k2.0, GENESIS_HASH));
+        assert_ne!(
+            t.chain_mac(&k1.0, GENESIS_HASH),
+            t.chain_mac(&k2.0, GENESIS_HASH)
+        );
         assert_ne!(t.chain_mac(&k1.0, GENESIS_HASH), t.chain_hash(GENESIS_HASH));
         assert_eq!(t.chain_mac(&k1.0, GENESIS_HASH).len(), 64);
     }

@@ -79,9 +79,9 @@ impl Store {
                             }),
                     );
                 }
-                other => out
-                    .problems
-                    .push(format!("controls row {other:?} is not a known control; ignored")),
+                other => out.problems.push(format!(
+                    "controls row {other:?} is not a known control; ignored"
+                )),
             }
         }
         Ok(out)

@@ -10,8 +10,8 @@ use hivesched_policy::{ActionKind, AgentId, Reason, Time};
 use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
 
-use crate::codec::{enum_text, get, get_opt_time, get_time, json_text, parse_enum, parse_json};
 use crate::NewAuditRecord;
+use crate::codec::{enum_text, get, get_opt_time, get_time, json_text, parse_enum, parse_json};
 use crate::{Result, Store, StoreError};
 
 /// Where a task (or a bulk operation) stands.

@@ -13,8 +13,8 @@ on_every_backend!(
 
 mod cases {
     use hivesched_policy::{
-        ActionKind, AgentId, Controls, EmergencyMode, EmergencyStop, Pause, PauseDirection,
-        Reason, Time,
+        ActionKind, AgentId, Controls, EmergencyMode, EmergencyStop, Pause, PauseDirection, Reason,
+        Time,
     };
     use hivesched_store::{
         AuditKey, BulkStrategy, ControlName, NewAuditRecord, NewBulkOperation, NewTask, Store,
@@ -49,7 +49,10 @@ mod cases {
 
     pub async fn controls_survive_a_reconnect_and_corrupt_rows_read_safe(ctx: Ctx) {
         let s = &ctx.store;
-        assert_eq!(s.load_controls().await.unwrap().controls, Controls::default());
+        assert_eq!(
+            s.load_controls().await.unwrap().controls,
+            Controls::default()
+        );
         let stop = EmergencyStop {
             mode: EmergencyMode::FreezeAll,
             until: Some(t(5_000)),
@@ -104,7 +107,11 @@ mod cases {
             Some(EmergencyMode::FreezeSleeps)
         );
         assert_eq!(loaded.problems.len(), 1);
-        assert!(loaded.problems[0].contains("emergency"), "{:?}", loaded.problems);
+        assert!(
+            loaded.problems[0].contains("emergency"),
+            "{:?}",
+            loaded.problems
+        );
     }
 
     fn bulk(id: &str, n: usize) -> (NewBulkOperation, Vec<NewTask>) {
@@ -165,7 +172,10 @@ mod cases {
             assert_eq!(again.bulk("b1").await.unwrap().status, TaskStatus::Pending);
             again.close().await;
         }
-        assert_eq!(s.cancel_pending_bulk_tasks("b1", t(30)).await.unwrap(), 1_234);
+        assert_eq!(
+            s.cancel_pending_bulk_tasks("b1", t(30)).await.unwrap(),
+            1_234
+        );
     }
 
     pub async fn refusals_and_sleep_starts_are_journaled(ctx: Ctx) {
@@ -188,7 +198,11 @@ mod cases {
             .await
             .unwrap();
         // A refused task is finished: it cannot be refused or started again.
-        assert!(s.refuse_task(&tasks[0].id, Reason::MinAwake, None, t(43)).await.is_err());
+        assert!(
+            s.refuse_task(&tasks[0].id, Reason::MinAwake, None, t(43))
+                .await
+                .is_err()
+        );
         assert!(
             s.transition_task(&tasks[0].id, TaskStatus::Running, None, None, t(43))
                 .await
@@ -223,7 +237,10 @@ mod cases {
         let key = || AuditKey::derived_from(b"a secret of at least thirty-two bytes!!");
         // Two records from before keys existed, then three keyed ones.
         for _ in 0..2 {
-            ctx.store.append_audit(&audit("config.update")).await.unwrap();
+            ctx.store
+                .append_audit(&audit("config.update"))
+                .await
+                .unwrap();
         }
         let keyed = Store::connect(&url).await.unwrap().with_audit_key(key());
         for _ in 0..3 {
@@ -238,7 +255,9 @@ mod cases {
         let wrong = Store::connect(&url)
             .await
             .unwrap()
-            .with_audit_key(AuditKey::derived_from(b"some other secret of thirty-two bytes"));
+            .with_audit_key(AuditKey::derived_from(
+                b"some other secret of thirty-two bytes",
+            ));
         let v = wrong.verify_audit_chain().await.unwrap();
         assert_eq!(v.first_broken, Some(3));
         assert!(v.problem.unwrap().contains("MAC"));
@@ -256,7 +275,10 @@ mod cases {
             .execute(ctx.store.pool())
             .await
             .unwrap();
-        ctx.store.append_audit(&audit("config.update")).await.unwrap();
+        ctx.store
+            .append_audit(&audit("config.update"))
+            .await
+            .unwrap();
         let v = keyed.verify_audit_chain().await.unwrap();
         assert_eq!(v.first_broken, Some(6));
         assert!(v.problem.unwrap().contains("downgrade"));

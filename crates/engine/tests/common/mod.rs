@@ -49,7 +49,8 @@ impl Db {
     pub async fn new(backend: Backend, name: &str) -> Option<Db> {
         match backend {
             Backend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("hivesched-engine-{}.db", unique(name)));
+                let path =
+                    std::env::temp_dir().join(format!("hivesched-engine-{}.db", unique(name)));
                 for ext in ["", "-wal", "-shm"] {
                     let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
                 }
@@ -63,7 +64,9 @@ impl Db {
                     Ok(url) if !url.is_empty() => url,
                     _ => {
                         if std::env::var("HIVE_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                            panic!("HIVE_TEST_POSTGRES_URL is not set but HIVE_TEST_REQUIRE_SERVICES=1");
+                            panic!(
+                                "HIVE_TEST_POSTGRES_URL is not set but HIVE_TEST_REQUIRE_SERVICES=1"
+                            );
                         }
                         use std::io::Write;
                         let _ = writeln!(

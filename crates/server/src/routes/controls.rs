@@ -1,13 +1,13 @@
 //! Fleet-wide controls: operator pauses of one direction, and emergency stop / resume, which
-//! need the admin role and a one-time authorization code. Both are optionally time-limited,
-//! audited, and restored from the audit log when the service restarts.
+//! need the admin role and a one-time authorization code. Both are optionally time-limited and
+//! stored as their own durable state together with their audit record; the engine loads them
+//! before it acts after a restart, and the gate applies them to every action from every source.
 
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use hivesched_engine::Engine;
-use hivesched_policy::{EmergencyMode, EmergencyStop};
-use hivesched_store::Store;
+use hivesched_policy::{EmergencyMode, EmergencyStop, Pause};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -19,13 +19,6 @@ use crate::clock;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::state::AppState;
-
-/// Audit actions that set or lift the emergency stop, and the pause.
-const EMERGENCY_ACTIONS: [&str; 2] = ["emergency.stop", "emergency.resume"];
-const PAUSE_ACTIONS: [&str; 2] = ["pause.set", "pause.clear"];
-
-/// Audit records scanned at startup to restore the controls.
-const RESTORE_SCAN_LIMIT: usize = 100_000;
 
 /// The control routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -84,20 +77,22 @@ pub enum PauseDirection {
     Both,
 }
 
-impl PauseDirection {
-    fn mode(self) -> EmergencyMode {
-        match self {
-            PauseDirection::Sleeps => EmergencyMode::FreezeSleeps,
-            PauseDirection::Wakes => EmergencyMode::PauseWakes,
-            PauseDirection::Both => EmergencyMode::FreezeAll,
+impl From<PauseDirection> for hivesched_policy::PauseDirection {
+    fn from(d: PauseDirection) -> Self {
+        match d {
+            PauseDirection::Sleeps => hivesched_policy::PauseDirection::Sleeps,
+            PauseDirection::Wakes => hivesched_policy::PauseDirection::Wakes,
+            PauseDirection::Both => hivesched_policy::PauseDirection::Both,
         }
     }
+}
 
-    fn from_mode(mode: EmergencyMode) -> Self {
-        match mode {
-            EmergencyMode::PauseWakes => PauseDirection::Wakes,
-            EmergencyMode::FreezeAll => PauseDirection::Both,
-            EmergencyMode::FreezeSleeps | EmergencyMode::WakeAll => PauseDirection::Sleeps,
+impl From<hivesched_policy::PauseDirection> for PauseDirection {
+    fn from(d: hivesched_policy::PauseDirection) -> Self {
+        match d {
+            hivesched_policy::PauseDirection::Sleeps => PauseDirection::Sleeps,
+            hivesched_policy::PauseDirection::Wakes => PauseDirection::Wakes,
+            hivesched_policy::PauseDirection::Both => PauseDirection::Both,
         }
     }
 }
@@ -176,13 +171,14 @@ pub struct EmergencyResumeBody {
 }
 
 fn controls(engine: &Engine) -> ControlsView {
+    let c = engine.controls();
     ControlsView {
-        emergency: engine.emergency().map(|e| EmergencyView {
+        emergency: c.emergency.map(|e| EmergencyView {
             mode: e.mode.into(),
             until: e.until.map(clock::to_api),
         }),
-        pause: engine.pause().map(|p| PauseView {
-            direction: PauseDirection::from_mode(p.mode),
+        pause: c.pause.map(|p| PauseView {
+            direction: p.direction.into(),
             until: p.until.map(clock::to_api),
         }),
     }
@@ -235,14 +231,11 @@ async fn set_pause(
     check_reason(&body.reason)?;
     check_until(&state, body.until)?;
     let before = controls(&state.engine);
-    let pause = EmergencyStop {
-        mode: body.direction.mode(),
+    let pause = Pause {
+        direction: body.direction.into(),
         until: body.until.map(clock::from_api),
     };
-    state.engine.set_pause(Some(pause.clone()));
-    let after = controls(&state.engine);
-    audit::record(
-        &state.store,
+    let record = audit::new_record(
         &auth.claims.sub,
         Change {
             action: "pause.set",
@@ -251,9 +244,9 @@ async fn set_pause(
             after: audit::json(&pause),
             reason: &body.reason,
         },
-    )
-    .await?;
-    Ok(Json(after))
+    );
+    state.engine.set_pause(Some(pause), &record).await?;
+    Ok(Json(controls(&state.engine)))
 }
 
 /// Lift the operator pause (audited as `pause.clear`).
@@ -267,9 +260,7 @@ async fn clear_pause(
 ) -> Result<Json<ControlsView>, ApiError> {
     check_reason(&body.reason)?;
     let before = controls(&state.engine);
-    state.engine.set_pause(None);
-    audit::record(
-        &state.store,
+    let record = audit::new_record(
         &auth.claims.sub,
         Change {
             action: "pause.clear",
@@ -278,8 +269,8 @@ async fn clear_pause(
             after: serde_json::Value::Null,
             reason: &body.reason,
         },
-    )
-    .await?;
+    );
+    state.engine.set_pause(None, &record).await?;
     Ok(Json(controls(&state.engine)))
 }
 
@@ -301,10 +292,7 @@ async fn emergency_stop(
         mode: body.mode.into(),
         until: body.until.map(clock::from_api),
     };
-    state.engine.set_emergency(Some(stop.clone()));
-    tracing::warn!(actor = %auth.claims.sub, mode = ?stop.mode, "emergency stop");
-    audit::record(
-        &state.store,
+    let record = audit::new_record(
         &auth.claims.sub,
         Change {
             action: "emergency.stop",
@@ -313,8 +301,9 @@ async fn emergency_stop(
             after: audit::json(&stop),
             reason: &body.reason,
         },
-    )
-    .await?;
+    );
+    tracing::warn!(actor = %auth.claims.sub, mode = stop.mode.as_str(), "emergency stop");
+    state.engine.set_emergency(Some(stop), &record).await?;
     Ok(Json(controls(&state.engine)))
 }
 
@@ -331,10 +320,7 @@ async fn emergency_resume(
     check_reason(&body.reason)?;
     consume(&state, &body.code, &auth.claims.sub).await?;
     let before = controls(&state.engine);
-    state.engine.set_emergency(None);
-    tracing::warn!(actor = %auth.claims.sub, "emergency resumed");
-    audit::record(
-        &state.store,
+    let record = audit::new_record(
         &auth.claims.sub,
         Change {
             action: "emergency.resume",
@@ -343,44 +329,8 @@ async fn emergency_resume(
             after: serde_json::Value::Null,
             reason: &body.reason,
         },
-    )
-    .await?;
+    );
+    tracing::warn!(actor = %auth.claims.sub, "emergency resumed");
+    state.engine.set_emergency(None, &record).await?;
     Ok(Json(controls(&state.engine)))
-}
-
-/// Puts back the emergency stop and pause that were in force when the service stopped, from
-/// the newest matching audit records (an expired one lapses by itself).
-pub async fn restore(store: &Store, engine: &Engine) -> Result<(), ApiError> {
-    let mut emergency: Option<Option<EmergencyStop>> = None;
-    let mut pause: Option<Option<EmergencyStop>> = None;
-    let mut before = None;
-    let mut scanned = 0;
-    while (emergency.is_none() || pause.is_none()) && scanned < RESTORE_SCAN_LIMIT {
-        let page = store.list_audit(before, 500).await?;
-        let Some(last) = page.last() else { break };
-        before = Some(last.seq);
-        scanned += page.len();
-        for r in &page {
-            let action = r.record.action.as_str();
-            let slot = if EMERGENCY_ACTIONS.contains(&action) {
-                &mut emergency
-            } else if PAUSE_ACTIONS.contains(&action) {
-                &mut pause
-            } else {
-                continue;
-            };
-            if slot.is_none() {
-                *slot = Some(serde_json::from_value(r.record.after.clone()).ok());
-            }
-        }
-    }
-    if let Some(Some(stop)) = emergency {
-        tracing::warn!(mode = ?stop.mode, "emergency stop restored from the audit log");
-        engine.set_emergency(Some(stop));
-    }
-    if let Some(Some(p)) = pause {
-        tracing::info!(mode = ?p.mode, "operator pause restored from the audit log");
-        engine.set_pause(Some(p));
-    }
-    Ok(())
 }

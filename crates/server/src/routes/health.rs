@@ -9,6 +9,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use hivesched_engine::TickHealth;
+
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -41,11 +43,15 @@ async fn healthz() -> axum::Json<Status> {
     })
 }
 
-/// The database answers; load balancers should route only to ready instances.
+/// The database answers and scheduling ticks are succeeding (503 `database_unavailable` or
+/// `ticks_stalled` otherwise); load balancers should route only to ready instances.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, body = Status), (status = 503, body = ErrorBody)))]
 async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Status>, ApiError> {
     state.store.ping().await?;
+    if let TickHealth::Stalled(since) = state.engine.tick_health() {
+        return Err(ApiError::TicksStalled(since.as_secs()));
+    }
     Ok(axum::Json(Status {
         status: "ok".into(),
     }))

@@ -96,8 +96,11 @@ pub struct BulkView {
     pub created_at: DateTime<Utc>,
     /// When its status last changed.
     pub updated_at: DateTime<Utc>,
-    /// Tasks per status (`pending`, `succeeded`, …).
+    /// Tasks per status (`pending`, `succeeded`, `refused`, …).
     pub tasks: BTreeMap<String, u64>,
+    /// Tasks the admission gate refused, per reason (`EmergencyStop`, `MinAwake`, …): the
+    /// fleet was never called for them.
+    pub refused: BTreeMap<String, u64>,
 }
 
 /// Where a task stands.
@@ -114,8 +117,10 @@ pub enum TaskStatusDto {
     Failed,
     /// Succeeded, then undone by a staged rollback.
     RolledBack,
-    /// Withdrawn before it finished.
+    /// Withdrawn before it started (a stopped bulk operation's later stages).
     Cancelled,
+    /// The admission gate refused it; the fleet was never called (`refusal` says why).
+    Refused,
 }
 
 impl From<TaskStatusDto> for TaskStatus {
@@ -127,6 +132,7 @@ impl From<TaskStatusDto> for TaskStatus {
             TaskStatusDto::Failed => TaskStatus::Failed,
             TaskStatusDto::RolledBack => TaskStatus::RolledBack,
             TaskStatusDto::Cancelled => TaskStatus::Cancelled,
+            TaskStatusDto::Refused => TaskStatus::Refused,
         }
     }
 }
@@ -140,6 +146,7 @@ impl From<TaskStatus> for TaskStatusDto {
             TaskStatus::Failed => TaskStatusDto::Failed,
             TaskStatus::RolledBack => TaskStatusDto::RolledBack,
             TaskStatus::Cancelled => TaskStatusDto::Cancelled,
+            TaskStatus::Refused => TaskStatusDto::Refused,
         }
     }
 }
@@ -182,6 +189,10 @@ pub struct TaskView {
     pub attempts: u32,
     /// Why it failed.
     pub error: Option<String>,
+    /// Why the admission gate refused it (a reason from the decision vocabulary).
+    pub refusal: Option<String>,
+    /// When it first called the fleet.
+    pub started_at: Option<DateTime<Utc>>,
     /// When it was journaled.
     pub created_at: DateTime<Utc>,
     /// When its status last changed.
@@ -194,16 +205,15 @@ impl From<&TaskRecord> for TaskView {
             id: r.task.id.clone(),
             idempotency_key: r.task.idempotency_key.clone(),
             agent: r.task.agent.0.clone(),
-            kind: match r.task.kind {
-                hivesched_policy::ActionKind::Sleep => "sleep".into(),
-                hivesched_policy::ActionKind::Wake => "wake".into(),
-            },
+            kind: r.task.kind.as_str().into(),
             bulk_id: r.task.bulk_id.clone(),
             stage: r.task.stage,
             reason: r.task.reason.clone(),
             status: r.status.into(),
             attempts: r.attempts,
             error: r.error.clone(),
+            refusal: r.refusal.map(|reason| reason.as_str().into()),
+            started_at: r.started_at.map(clock::to_api),
             created_at: clock::to_api(r.task.created_at),
             updated_at: clock::to_api(r.updated_at),
         }
@@ -241,7 +251,9 @@ async fn list_tasks(
     }))
 }
 
-/// Start a bulk sleep or wake (audited as `bulk.submit`); runs in the background.
+/// Start a bulk sleep or wake (audited as `bulk.submit`). Answered 202 only once the operation,
+/// every one of its tasks and its audit record are stored; it runs in the background, each
+/// task through the admission gate.
 #[utoipa::path(post, path = "/bulk", tag = "tasks", request_body = BulkBody,
     security(("bearer" = ["operator"])),
     responses((status = 202, body = BulkSubmitted), (status = 422, body = ErrorBody)))]
@@ -277,9 +289,8 @@ async fn submit_bulk(
         reason: body.reason.clone(),
     };
     request.validate()?;
-    // Audited before it starts, so the trail shows the intent even if the run is interrupted.
-    audit::record(
-        &state.store,
+    // The audit record is stored with the operation, in one transaction.
+    let record = audit::new_record(
         &auth.claims.sub,
         Change {
             action: "bulk.submit",
@@ -288,9 +299,11 @@ async fn submit_bulk(
             after: audit::json(&request),
             reason: &body.reason,
         },
-    )
-    .await?;
-    let id = state.engine.submit_bulk(&auth.claims.sub, request)?;
+    );
+    let id = state
+        .engine
+        .submit_bulk(&auth.claims.sub, request, &record)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(BulkSubmitted { id })))
 }
 
@@ -324,13 +337,12 @@ async fn get_bulk(
         tasks: status
             .tasks
             .into_iter()
-            .map(|(s, n)| {
-                let name = match serde_json::to_value(s) {
-                    Ok(serde_json::Value::String(s)) => s,
-                    _ => format!("{s:?}"),
-                };
-                (name, n)
-            })
+            .map(|(s, n)| (s.as_str().to_owned(), n))
+            .collect(),
+        refused: status
+            .refusals
+            .into_iter()
+            .map(|(r, n)| (r.as_str().to_owned(), n))
             .collect(),
     }))
 }

@@ -10,12 +10,15 @@ use hivesched_server::auth::{Role, TokenKeys};
 use hivesched_server::{Mode, Server, ServiceConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use sqlx::{Connection, Executor, PgConnection};
 use tokio::sync::oneshot;
 
 pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
 
-/// Database URLs to run a test against: a fresh SQLite file, plus PostgreSQL when configured.
-pub fn backends() -> Vec<String> {
+/// Database URLs to run a test against: a fresh SQLite file, plus a fresh schema on
+/// PostgreSQL when configured (durable state such as the emergency stop must not leak from one
+/// test into another running beside it).
+pub async fn backends() -> Vec<String> {
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "hivesched-server-test-{}-{}",
@@ -25,13 +28,46 @@ pub fn backends() -> Vec<String> {
     std::fs::create_dir_all(&dir).unwrap();
     let mut urls = vec![format!("sqlite://{}/db.sqlite?mode=rwc", dir.display())];
     match std::env::var("HIVE_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => urls.push(url),
+        Ok(url) if !url.is_empty() => {
+            let schema = format!(
+                "hs_server_{}_{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            );
+            let mut admin = PgConnection::connect(&url).await.unwrap();
+            drop_schemas_of_dead_runs(&mut admin).await;
+            admin
+                .execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .await
+                .unwrap();
+            let sep = if url.contains('?') { '&' } else { '?' };
+            urls.push(format!("{url}{sep}options=-c%20search_path%3D{schema}"));
+        }
         _ if std::env::var("HIVE_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") => {
             panic!("HIVE_TEST_REQUIRE_SERVICES=1 but HIVE_TEST_POSTGRES_URL is not set")
         }
         _ => eprintln!("skipping PostgreSQL: HIVE_TEST_POSTGRES_URL is not set"),
     }
     urls
+}
+
+/// Schemas are named after the test process; those of processes that are gone are dropped.
+async fn drop_schemas_of_dead_runs(admin: &mut PgConnection) {
+    let names: Vec<(String,)> =
+        sqlx::query_as("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'hs_server_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap();
+    for (name,) in names {
+        let pid = name.split('_').nth(2).unwrap_or_default();
+        if !pid.is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = admin
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS {name} CASCADE"
+                )))
+                .await;
+        }
+    }
 }
 
 /// A running server and a client for it.
