@@ -260,8 +260,15 @@ impl Executor {
                 .acquire()
                 .await
                 .map_err(|_| EngineError::Journal("executor closed".into()))?;
+            // The agent's record as of now: a pin or do-not-disrupt set since the last fleet
+            // read counts already.
+            let facts = match self.store.get_agent(&agent).await {
+                Ok(record) => Some(record.agent),
+                Err(StoreError::NotFound { .. }) => None,
+                Err(e) => return Err(e.into()),
+            };
             let now = self.clock.now();
-            match self.gate.admit(&agent, kind, now) {
+            match self.gate.admit(&agent, kind, now, facts.as_ref()) {
                 Ok(ticket) => break (Settle::new(&self.gate, ticket), permit),
                 Err(reason)
                     if source == Source::Bulk

@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 
 use hivesched_policy::{
-    ActionKind, AgentId, Controls, Fleet, Gate, GateConfig, Reason, Ticket, Time,
+    ActionKind, Agent, AgentId, Controls, Fleet, Gate, GateConfig, Reason, Ticket, Time,
 };
 
 use crate::lock::lock;
@@ -20,9 +20,21 @@ impl SharedGate {
         SharedGate(Mutex::new(gate))
     }
 
-    /// Admits (or refuses) one action now; see [`Gate::admit`].
-    pub fn admit(&self, agent: &AgentId, kind: ActionKind, now: Time) -> Result<Ticket, Reason> {
-        lock(&self.0).admit(agent, kind, now)
+    /// Admits (or refuses) one action now, after taking `facts` (the agent's record as the
+    /// store has it this instant: pins, do-not-disrupt, busy) into account; see
+    /// [`Gate::refresh`] and [`Gate::admit`].
+    pub fn admit(
+        &self,
+        agent: &AgentId,
+        kind: ActionKind,
+        now: Time,
+        facts: Option<&Agent>,
+    ) -> Result<Ticket, Reason> {
+        let mut gate = lock(&self.0);
+        if let Some(facts) = facts {
+            gate.refresh(facts);
+        }
+        gate.admit(agent, kind, now)
     }
 
     /// The fleet answered the action behind `ticket`.

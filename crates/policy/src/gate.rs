@@ -226,6 +226,21 @@ impl Gate {
         self.counts = self.fleet.counts();
     }
 
+    /// Takes the newest facts about one agent, read right before an admission: the operator's
+    /// pin and do-not-disrupt flag, the agent's busy flag, its last wake. Its state stays the
+    /// gate's own (the gate knows the moves in flight); an agent the gate has not seen yet is
+    /// left to the next fleet read.
+    pub fn refresh(&mut self, facts: &Agent) {
+        let Some(&i) = self.index.get(&facts.id) else {
+            return;
+        };
+        let a = &mut self.fleet.agents[i];
+        a.pin = facts.pin;
+        a.do_not_disrupt = facts.do_not_disrupt;
+        a.busy = facts.busy;
+        a.last_wake = a.last_wake.max(facts.last_wake);
+    }
+
     /// Marks the move behind `ticket` as answered by the fleet (either way).
     pub fn settle(&mut self, ticket: Ticket) {
         self.epoch += 1;
@@ -713,6 +728,24 @@ mod tests {
         assert_eq!(
             g.admit(&id(5), ActionKind::Sleep, T),
             Err(Reason::FleetUnreadable)
+        );
+    }
+
+    #[test]
+    fn fresh_facts_count_before_the_next_read() {
+        let mut g = gate(6);
+        let mut facts = g.fleet().agents[0].clone();
+        facts.pin = Some(Pin::Awake);
+        facts.state = AgentState::Asleep;
+        g.refresh(&facts);
+        assert_eq!(g.admit(&id(0), ActionKind::Sleep, T), Err(Reason::Pinned));
+        assert_eq!(g.counts().awake, 6, "the state stays the gate's");
+        facts.pin = None;
+        facts.do_not_disrupt = true;
+        g.refresh(&facts);
+        assert_eq!(
+            g.admit(&id(0), ActionKind::Sleep, T),
+            Err(Reason::DoNotDisrupt)
         );
     }
 

@@ -363,6 +363,18 @@ impl ServiceConfig {
         })
     }
 
+    /// The key of the audit chain: `audit_key`, else derived from `jwt_secret`; `None` when
+    /// neither is set (a verifier without it checks the links only).
+    pub fn audit_key(&self) -> Option<hivesched_store::AuditKey> {
+        match (&self.audit_key, &self.jwt_secret) {
+            (Some(key), _) => Some(hivesched_store::AuditKey::new(key.as_bytes())),
+            (None, Some(secret)) => {
+                Some(hivesched_store::AuditKey::derived_from(secret.as_bytes()))
+            }
+            (None, None) => None,
+        }
+    }
+
     /// The effective configuration as TOML, with the secret and database password redacted.
     pub fn to_redacted_toml(&self) -> Result<String, ApiError> {
         let mut table = Table::new();

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hivesched_store::{AuditVerification, Store};
+use hivesched_store::{AuditKey, AuditVerification, Store};
 
 use crate::auth::{CODE_PURPOSE_EMERGENCY, issue_code};
 use crate::clock;
@@ -21,9 +21,16 @@ pub async fn issue_emergency_code(
     code
 }
 
-/// Walks the audit chain in `database_url` and reports the first broken record, if any.
-pub async fn verify_audit(database_url: &str) -> Result<AuditVerification, ApiError> {
-    let store = Store::connect(database_url).await?;
+/// Walks the audit chain in `database_url` and reports the first broken record, if any. With
+/// `key`, keyed records are checked in full; without it, only their links.
+pub async fn verify_audit(
+    database_url: &str,
+    key: Option<AuditKey>,
+) -> Result<AuditVerification, ApiError> {
+    let mut store = Store::connect(database_url).await?;
+    if let Some(key) = key {
+        store = store.with_audit_key(key);
+    }
     let verification = store.verify_audit_chain().await;
     store.close().await;
     Ok(verification?)

@@ -59,8 +59,8 @@ impl Server {
         Server::start_with(config, mode, Arc::new(SystemClock), actuator).await
     }
 
-    /// Connects the store, loads the runtime settings, starts the engine (which first
-    /// reconciles unfinished tasks), restores the controls, builds the routes and binds.
+    /// Connects the store, loads the runtime settings, starts the engine (which loads the
+    /// controls, then reconciles unfinished tasks through the gate), builds the routes and binds.
     /// The demo passes a faster clock and its own fake fleet.
     pub async fn start_with(
         config: &ServiceConfig,
@@ -70,10 +70,10 @@ impl Server {
     ) -> Result<Server, ApiError> {
         let (keys, jwt_secret) = signing_keys(config, mode)?;
         let keys = Arc::new(keys);
-        let audit_key = match &config.audit_key {
-            Some(key) => AuditKey::new(key.as_bytes()),
-            None => AuditKey::derived_from(&jwt_secret),
-        };
+        // The demo has no configured secret: its chain is keyed by the one made up for the run.
+        let audit_key = config
+            .audit_key()
+            .unwrap_or_else(|| AuditKey::derived_from(&jwt_secret));
         let store = Store::connect(&config.database_url)
             .await?
             .with_audit_key(audit_key);

@@ -13,7 +13,9 @@ use hivesched_engine::clock::{Clock, ManualClock};
 use hivesched_engine::executor::ExecutorLimits;
 use hivesched_engine::fake_fleet::{FakeFleet, FakeFleetConfig};
 use hivesched_engine::{Engine, EngineConfig, EngineError, ForecasterFactory};
-use hivesched_policy::{ActionKind, AgentId, RailConfig, SchedulerConfig, SeasonalNaive, Time};
+use hivesched_policy::{
+    ActionKind, AgentId, AgentState, RailConfig, SchedulerConfig, SeasonalNaive, Time,
+};
 use hivesched_store::{DemandSample, NewAuditRecord, Store};
 use sqlx::{Connection, Executor as _, PgConnection};
 
@@ -139,6 +141,12 @@ pub struct Call {
     pub agent: AgentId,
     pub kind: ActionKind,
     pub key: String,
+    /// Whether the fleet took it (202).
+    pub accepted: bool,
+    /// Agents awake right after the fleet answered.
+    pub awake_after: usize,
+    /// Agents preparing to sleep or consolidating right after the fleet answered.
+    pub in_transition_after: usize,
 }
 
 /// The fake fleet behind a recorder: every sleep and wake it receives is logged, and its
@@ -176,12 +184,23 @@ impl Recorder {
         self.listing_fails.store(fails, Ordering::SeqCst);
     }
 
-    fn record(&self, agent: &AgentId, kind: ActionKind, request: &ActuationRequest) {
+    fn record(
+        &self,
+        agent: &AgentId,
+        kind: ActionKind,
+        request: &ActuationRequest,
+        answer: &Result<Outcome, EngineError>,
+    ) {
+        let agents = self.fleet.agents();
+        let count = |f: fn(AgentState) -> bool| agents.iter().filter(|a| f(a.state)).count();
         self.calls.lock().unwrap().push(Call {
             at: self.clock.now(),
             agent: agent.clone(),
             kind,
             key: request.idempotency_key.clone(),
+            accepted: matches!(answer, Ok(Outcome::Accepted)),
+            awake_after: count(|s| s == AgentState::Awake),
+            in_transition_after: count(AgentState::is_sleep_transition),
         });
     }
 }
@@ -192,8 +211,9 @@ impl Actuator for Recorder {
         agent: &AgentId,
         request: &ActuationRequest,
     ) -> Result<Outcome, EngineError> {
-        self.record(agent, ActionKind::Sleep, request);
-        self.fleet.sleep(agent, request).await
+        let answer = self.fleet.sleep(agent, request).await;
+        self.record(agent, ActionKind::Sleep, request, &answer);
+        answer
     }
 
     async fn wake(
@@ -201,8 +221,9 @@ impl Actuator for Recorder {
         agent: &AgentId,
         request: &ActuationRequest,
     ) -> Result<Outcome, EngineError> {
-        self.record(agent, ActionKind::Wake, request);
-        self.fleet.wake(agent, request).await
+        let answer = self.fleet.wake(agent, request).await;
+        self.record(agent, ActionKind::Wake, request, &answer);
+        answer
     }
 
     async fn list_agents(&self) -> Result<Vec<AgentStatus>, EngineError> {
