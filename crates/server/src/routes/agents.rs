@@ -25,6 +25,11 @@ pub const MAX_HEARTBEAT_BATCH: usize = 10_000;
 /// How far in the future a reported time may be (clock skew between agent and server).
 const MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
 
+/// Largest `context_tokens` accepted (2^63 − 1). The store keeps the count as a signed 64-bit
+/// integer; a larger value would be stored clamped, i.e. silently changed, so it is refused.
+/// The `maximum` in the OpenAPI schema spells the same number (a test holds them equal).
+pub const MAX_CONTEXT_TOKENS: u64 = i64::MAX.unsigned_abs();
+
 /// The agent routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -217,8 +222,9 @@ pub struct RegisterAgent {
     /// Never put it to sleep (default false).
     #[serde(default)]
     pub do_not_disrupt: bool,
-    /// Context it holds, in tokens.
+    /// Context it holds, in tokens (at most 2^63 − 1).
     #[serde(default)]
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub context_tokens: u64,
     /// Why it is registered (recorded in the audit log).
     #[serde(default)]
@@ -236,8 +242,9 @@ pub struct HeartbeatBody {
     /// Work items waiting (default 0).
     #[serde(default)]
     pub queue_depth: u32,
-    /// Context a sleep would consolidate, in tokens (default 0).
+    /// Context a sleep would consolidate, in tokens (default 0, at most 2^63 − 1).
     #[serde(default)]
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub context_tokens: u64,
     /// When the agent observed this (default: when the server received it).
     #[serde(default)]
@@ -257,8 +264,9 @@ pub struct BatchHeartbeat {
     /// Work items waiting (default 0).
     #[serde(default)]
     pub queue_depth: u32,
-    /// Context a sleep would consolidate, in tokens (default 0).
+    /// Context a sleep would consolidate, in tokens (default 0, at most 2^63 − 1).
     #[serde(default)]
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub context_tokens: u64,
     /// When the agent observed this (default: when the server received it).
     #[serde(default)]
@@ -293,6 +301,18 @@ pub fn check_agent_id(field: &str, id: &str) -> Result<(), ApiError> {
         Err(ApiError::invalid_value(
             field,
             "must be 1 to 128 characters of letters, digits, '.', '_', ':' and '-'",
+        ))
+    }
+}
+
+/// Checks a context size against [`MAX_CONTEXT_TOKENS`].
+fn check_context_tokens(field: &str, tokens: u64) -> Result<u64, ApiError> {
+    if tokens <= MAX_CONTEXT_TOKENS {
+        Ok(tokens)
+    } else {
+        Err(ApiError::invalid_value(
+            field,
+            format!("must be at most {MAX_CONTEXT_TOKENS} (2^63 - 1), got {tokens}"),
         ))
     }
 }
@@ -340,6 +360,7 @@ async fn register_agent(
     ApiJson(body): ApiJson<RegisterAgent>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
     check_agent_id("id", &body.id)?;
+    let context_tokens = check_context_tokens("context_tokens", body.context_tokens)?;
     let id = AgentId(body.id.clone());
     match state.store.get_agent(&id).await {
         Ok(_) => {
@@ -356,7 +377,7 @@ async fn register_agent(
     agent.state = body.state.map_or(AgentState::Awake, Into::into);
     agent.busy = body.busy;
     agent.do_not_disrupt = body.do_not_disrupt;
-    agent.context_tokens = body.context_tokens;
+    agent.context_tokens = context_tokens;
     if body.busy {
         agent.idle_since = None;
     }
@@ -429,7 +450,7 @@ async fn heartbeat(
         state: body.state.into(),
         busy: body.busy,
         queue_depth: body.queue_depth,
-        context_tokens: body.context_tokens,
+        context_tokens: check_context_tokens("context_tokens", body.context_tokens)?,
     };
     state.heartbeats.record(beat).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: 1 })))
@@ -465,7 +486,10 @@ async fn heartbeat_batch(
                 state: hb.state.into(),
                 busy: hb.busy,
                 queue_depth: hb.queue_depth,
-                context_tokens: hb.context_tokens,
+                context_tokens: check_context_tokens(
+                    &format!("heartbeats[{i}].context_tokens"),
+                    hb.context_tokens,
+                )?,
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
@@ -491,5 +515,30 @@ mod tests {
         let later = clock::to_api(Time::from_millis(now.as_millis() + 3_600_000));
         assert!(reported_time("at", Some(later), now).is_err());
         assert_eq!(reported_time("at", None, now).unwrap(), now);
+    }
+
+    #[test]
+    fn context_tokens_beyond_what_the_store_holds_are_refused() {
+        assert_eq!(MAX_CONTEXT_TOKENS, 9_223_372_036_854_775_807);
+        assert_eq!(
+            check_context_tokens("x", MAX_CONTEXT_TOKENS).unwrap(),
+            MAX_CONTEXT_TOKENS
+        );
+        let err = check_context_tokens("heartbeats[3].context_tokens", MAX_CONTEXT_TOKENS + 1)
+            .unwrap_err();
+        assert!(
+            matches!(&err, ApiError::InvalidValue { field, .. } if field == "heartbeats[3].context_tokens"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn the_schema_declares_the_context_tokens_maximum() {
+        let doc: serde_json::Value = serde_json::from_str(&crate::openapi_json()).unwrap();
+        for schema in ["HeartbeatBody", "BatchHeartbeat", "RegisterAgent"] {
+            let max =
+                &doc["components"]["schemas"][schema]["properties"]["context_tokens"]["maximum"];
+            assert_eq!(max.as_u64(), Some(MAX_CONTEXT_TOKENS), "{schema}: {max}");
+        }
     }
 }
