@@ -22,9 +22,6 @@ use crate::state::AppState;
 /// Largest heartbeat batch accepted in one request.
 pub const MAX_HEARTBEAT_BATCH: usize = 10_000;
 
-/// How far in the future a reported time may be (clock skew between agent and server).
-const MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
-
 /// Largest `context_tokens` accepted (2^63 − 1). The store keeps the count as a signed 64-bit
 /// integer; a larger value would be stored clamped, i.e. silently changed, so it is refused.
 /// The `maximum` in the OpenAPI schema spells the same number (a test holds them equal).
@@ -246,7 +243,8 @@ pub struct HeartbeatBody {
     #[serde(default)]
     #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub context_tokens: u64,
-    /// When the agent observed this (default: when the server received it).
+    /// When the agent observed this (default: when the server received it); not before
+    /// 1970-01-01T00:00:00Z, at most 5 minutes ahead of the server's clock.
     #[serde(default)]
     pub at: Option<DateTime<Utc>>,
 }
@@ -268,7 +266,8 @@ pub struct BatchHeartbeat {
     #[serde(default)]
     #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub context_tokens: u64,
-    /// When the agent observed this (default: when the server received it).
+    /// When the agent observed this (default: when the server received it); not before
+    /// 1970-01-01T00:00:00Z, at most 5 minutes ahead of the server's clock.
     #[serde(default)]
     pub at: Option<DateTime<Utc>>,
 }
@@ -317,17 +316,10 @@ fn check_context_tokens(field: &str, tokens: u64) -> Result<u64, ApiError> {
     }
 }
 
-/// Resolves an optional reported time: defaults to `now`, refuses times too far ahead.
-fn reported_time(field: &str, at: Option<DateTime<Utc>>, now: Time) -> Result<Time, ApiError> {
-    let Some(at) = at else { return Ok(now) };
-    let t = clock::from_api(at);
-    if t.as_millis() > now.as_millis() + MAX_FUTURE_SKEW_MS {
-        return Err(ApiError::invalid_value(
-            field,
-            "is more than 5 minutes in the future",
-        ));
-    }
-    Ok(t)
+/// Resolves a heartbeat's optional time: when the server received it if absent, else checked
+/// by the one rule for reported times ([`clock::reported_time`]).
+fn heartbeat_time(field: &str, at: Option<DateTime<Utc>>, now: Time) -> Result<Time, ApiError> {
+    at.map_or(Ok(now), |at| clock::reported_time(field, at, now))
 }
 
 /// List every agent.
@@ -446,7 +438,7 @@ async fn heartbeat(
     check_agent_id("id", &id)?;
     let beat = Heartbeat {
         agent: AgentId(id),
-        at: reported_time("at", body.at, state.now())?,
+        at: heartbeat_time("at", body.at, state.now())?,
         state: body.state.into(),
         busy: body.busy,
         queue_depth: body.queue_depth,
@@ -482,7 +474,7 @@ async fn heartbeat_batch(
             check_agent_id(&format!("heartbeats[{i}].agent"), &hb.agent)?;
             Ok(Heartbeat {
                 agent: AgentId(hb.agent),
-                at: reported_time(&format!("heartbeats[{i}].at"), hb.at, now)?,
+                at: heartbeat_time(&format!("heartbeats[{i}].at"), hb.at, now)?,
                 state: hb.state.into(),
                 busy: hb.busy,
                 queue_depth: hb.queue_depth,
@@ -510,11 +502,11 @@ mod tests {
     }
 
     #[test]
-    fn future_reports_are_refused() {
+    fn heartbeat_times_default_to_now_and_are_checked() {
         let now = Time::from_millis(1_000_000_000);
         let later = clock::to_api(Time::from_millis(now.as_millis() + 3_600_000));
-        assert!(reported_time("at", Some(later), now).is_err());
-        assert_eq!(reported_time("at", None, now).unwrap(), now);
+        assert!(heartbeat_time("at", Some(later), now).is_err());
+        assert_eq!(heartbeat_time("at", None, now).unwrap(), now);
     }
 
     #[test]
