@@ -58,10 +58,11 @@ fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
 }
 
 /// Deserializes `bytes`, classifying failures: syntax → [`ApiError::MalformedJson`], anything
-/// about the data → [`ApiError::InvalidField`] with the dotted path of the field.
+/// about the data → [`ApiError::InvalidField`] with the dotted path of the field. The body must
+/// be one JSON value: anything but whitespace after it is malformed.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|err| {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         // serde_json reports some type mismatches (a number where an enum is expected) as
@@ -74,7 +75,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
             _ => ApiError::MalformedJson(inner.to_string()),
         }
-    })
+    })?;
+    // Deserializing stops after the first complete value; without this check
+    // `{"a":1} garbage` would be taken as `{"a":1}` and the rest silently dropped.
+    de.end()
+        .map_err(|e| ApiError::MalformedJson(format!("after the JSON value: {e}")))?;
+    Ok(value)
 }
 
 /// Builds an [`ApiError::InvalidField`] from a serde path and message.

@@ -152,3 +152,52 @@ async fn unknown_routes_and_methods_answer_json() {
     );
     server.stop().await;
 }
+
+/// Tokens correctly signed with the service's secret but dated ahead (`iat`, `nbf`) or naming
+/// nobody (`sub`) are refused like any other bad token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_dated_ahead_or_without_a_subject_are_refused() {
+    let server = TestServer::start(&backends()[0]).await;
+    let now = jsonwebtoken::get_current_timestamp();
+    // The claims `mint` writes, with one of them set to `value`.
+    let sign = |claim: &str, value: Value| {
+        let mut claims = json!({
+            "sub": "carol", "role": "admin", "iat": now, "exp": now + 600, "jti": "forged-1"
+        });
+        claims[claim] = value;
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(common::SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    for (what, claim, value, accepted) in [
+        ("unedited", "sub", json!("carol"), true),
+        ("nbf in the past", "nbf", json!(now - 60), true),
+        ("iat an hour ahead", "iat", json!(now + 3600), false),
+        ("nbf an hour ahead", "nbf", json!(now + 3600), false),
+        ("empty sub", "sub", json!(""), false),
+        ("blank sub", "sub", json!(" \t "), false),
+    ] {
+        let (status, err) = server
+            .send(
+                Method::GET,
+                "/api/v1/agents",
+                Some(&sign(claim, value)),
+                None,
+            )
+            .await;
+        if accepted {
+            assert_eq!(status, StatusCode::OK, "{what}: {err}");
+            continue;
+        }
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {err}");
+        assert_eq!(err["code"], "unauthorized", "{what}: {err}");
+        assert!(
+            err["message"].as_str().is_some_and(|m| m.contains(claim)),
+            "{what}: the message names {claim}: {err}"
+        );
+    }
+    server.stop().await;
+}

@@ -1,5 +1,6 @@
 //! Bad input on every write route: unknown fields, wrong types and out-of-range values are
-//! answered 422 naming the field, broken JSON 400, a non-JSON body 415, an oversized body 413.
+//! answered 422 naming the field, broken JSON (or JSON followed by anything but whitespace)
+//! 400, a non-JSON body 415, an oversized body 413.
 
 mod common;
 
@@ -235,6 +236,24 @@ async fn every_write_route_rejects_bad_input_naming_the_field() {
                 "{what}"
             );
 
+            // A complete, well-typed body with junk after it: the junk must not be ignored.
+            let mut trailing = serde_json::to_vec(&template).unwrap();
+            trailing.extend(b" {\"surprise\": 1}");
+            let (status, err) = server
+                .raw(
+                    r.method.clone(),
+                    r.path,
+                    &admin,
+                    "application/json",
+                    trailing,
+                )
+                .await;
+            assert_eq!(
+                (status, err["code"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("malformed_json")),
+                "{what} trailing junk: {err}"
+            );
+
             let (status, err) = server
                 .raw(
                     r.method.clone(),
@@ -259,8 +278,11 @@ async fn every_write_route_rejects_bad_input_naming_the_field() {
             );
 
             if !valid.is_null() {
+                // Trailing whitespace is still one JSON value.
+                let mut body = serde_json::to_vec(&valid).unwrap();
+                body.extend(b" \r\n\t\n");
                 let (status, err) = server
-                    .send(r.method.clone(), r.path, Some(&admin), Some(&valid))
+                    .raw(r.method.clone(), r.path, &admin, "application/json", body)
                     .await;
                 assert!(status.is_success(), "{what} valid body: {status} {err}");
             }

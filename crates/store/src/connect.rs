@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hivesched_policy::Time;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 use crate::{Result, StoreError, migrations, retention};
 
@@ -42,6 +42,10 @@ pub struct Store {
 /// Days of PostgreSQL partitions created ahead of today on connect, so inserts never wait for upkeep.
 const PARTITION_DAYS_AHEAD: i64 = 7;
 
+/// How long the first PostgreSQL connection may take. A reachable server answers in well under
+/// a second; a longer wait means a dropped packet or a firewall, which waiting will not fix.
+const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Store {
     /// Connects, applies the embedded migrations, and on PostgreSQL creates the day partitions
     /// for yesterday through a week ahead.
@@ -49,9 +53,17 @@ impl Store {
     /// SQLite connections use WAL and `synchronous=NORMAL`; an in-memory database is a single
     /// connection kept for the life of the pool (each SQLite connection to `:memory:` would
     /// otherwise see its own empty database).
+    ///
+    /// PostgreSQL is first reached with one direct connection, bounded by
+    /// [`FIRST_CONNECT_TIMEOUT`], so a wrong host, port or password fails within seconds with
+    /// its cause and the (redacted) URL; the pool alone retries for its whole acquire timeout
+    /// and then reports only that it timed out.
     pub async fn connect(url: &str) -> Result<Store> {
         install_default_drivers();
         let backend = Backend::from_url(url)?;
+        if backend == Backend::Postgres {
+            first_connection(url).await?;
+        }
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let options = match backend {
             Backend::Sqlite if in_memory => AnyPoolOptions::new()
@@ -136,6 +148,31 @@ fn wall_clock() -> Time {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     Time::from_millis(ms)
+}
+
+/// Opens and closes one connection to `url`, or says why it cannot, naming the redacted URL.
+async fn first_connection(url: &str) -> Result<()> {
+    let cause = match tokio::time::timeout(FIRST_CONNECT_TIMEOUT, AnyConnection::connect(url)).await
+    {
+        Ok(Ok(conn)) => {
+            // Only the answer mattered; a failure to say goodbye does not.
+            let _ = conn.close().await;
+            return Ok(());
+        }
+        // sqlx's own text for an I/O error repeats what the wrapper below says.
+        Ok(Err(sqlx::Error::Io(e))) => (e.kind(), e.to_string()),
+        Ok(Err(e)) => (std::io::ErrorKind::Other, e.to_string()),
+        Err(_) => (
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {} s", FIRST_CONNECT_TIMEOUT.as_secs()),
+        ),
+    };
+    // StoreError has no connect variant; an I/O error is what a failed connection is, and it
+    // keeps the error a `Database` one (retryable, 503 at runtime) for every caller.
+    Err(StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+        cause.0,
+        format!("connecting to {}: {}", redact(url), cause.1),
+    ))))
 }
 
 /// The URL without its password, for error messages.

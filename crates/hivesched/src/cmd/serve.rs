@@ -32,13 +32,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?
         .block_on(async {
-            let server = hivesched_server::Server::start(&config, Mode::Serve).await?;
+            // Start-up failures (an unreachable database, a port in use) are told apart from
+            // failures of a service that ran, so the first line says which one it was.
+            let server = hivesched_server::Server::start(&config, Mode::Serve)
+                .await
+                .context("starting the service")?;
             println!("listening on http://{}", server.local_addr());
             server
                 .serve(hivesched_server::server::shutdown_signal())
                 .await
+                .context("running the service")
         })
-        .context("running the service")
 }
 
 /// Logs to stderr at `info`, or at the level in `HIVE_LOG` (`error` … `trace`).

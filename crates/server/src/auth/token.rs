@@ -12,7 +12,8 @@ use crate::error::ApiError;
 /// Shortest accepted signing secret: HS256 is only as strong as its key (RFC 7518 §3.2).
 pub const MIN_SECRET_BYTES: usize = 32;
 
-/// Clock skew tolerated on `exp`, small so expired tokens stop working promptly.
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, small so expired tokens stop working
+/// promptly and tokens dated ahead are not honoured early.
 const LEEWAY_SECS: u64 = 5;
 
 /// What a token asserts.
@@ -54,6 +55,9 @@ impl TokenKeys {
         }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECS;
+        // `nbf` is optional (our tokens carry none), but when present it is honoured: a token
+        // someone dated to start later must not work now.
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Ok(TokenKeys {
             encoding: EncodingKey::from_secret(secret),
@@ -70,6 +74,13 @@ impl TokenKeys {
         ttl: Duration,
         now_secs: u64,
     ) -> Result<String, ApiError> {
+        // `verify` refuses a blank subject; never mint a token that cannot be used.
+        if subject.trim().is_empty() {
+            return Err(ApiError::invalid_value(
+                "subject",
+                "must name who holds the token",
+            ));
+        }
         let claims = Claims {
             sub: subject.to_owned(),
             role,
@@ -81,18 +92,34 @@ impl TokenKeys {
             .map_err(|e| ApiError::Internal(format!("signing a token: {e}")))
     }
 
-    /// Checks signature, algorithm and expiry, and returns the claims.
+    /// Checks signature, algorithm, expiry, `nbf`, `iat` and the subject, and returns the
+    /// claims.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| {
                 ApiError::Unauthorized(match e.kind() {
                     ErrorKind::ExpiredSignature => "token expired",
+                    ErrorKind::ImmatureSignature => "token not valid yet (nbf is in the future)",
                     ErrorKind::InvalidSignature => "bad token signature",
                     ErrorKind::InvalidAlgorithm => "token algorithm not accepted",
                     _ => "malformed token",
                 })
-            })
+            })?;
+        // jsonwebtoken does not look at `iat`. A token issued in the future was minted on a
+        // clock that is wrong (or forged to outlive its apparent ttl): refuse it. Same clock as
+        // jsonwebtoken's `exp` and `nbf` checks.
+        if claims.iat > jsonwebtoken::get_current_timestamp().saturating_add(LEEWAY_SECS) {
+            return Err(ApiError::Unauthorized(
+                "token issued in the future (iat is ahead of the server's clock)",
+            ));
+        }
+        // The subject is recorded as the actor of every change the token makes; an audit
+        // record by nobody proves nothing.
+        if claims.sub.trim().is_empty() {
+            return Err(ApiError::Unauthorized("token subject (sub) is empty"));
+        }
+        Ok(claims)
     }
 }
 
@@ -131,6 +158,64 @@ mod tests {
             keys.verify(&t),
             Err(ApiError::Unauthorized("token expired"))
         ));
+    }
+
+    /// Signs arbitrary claims with the keys' secret, as a forger holding it (or a careless
+    /// issuer) would.
+    fn sign(keys: &TokenKeys, claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap()
+    }
+
+    fn claims(sub: &str, iat: u64) -> serde_json::Value {
+        serde_json::json!({
+            "sub": sub, "role": "admin", "iat": iat, "exp": now() + 600, "jti": "t1"
+        })
+    }
+
+    #[test]
+    fn tokens_issued_in_the_future_are_refused() {
+        let keys = TokenKeys::new(SECRET).unwrap();
+        let t = keys
+            .mint("a", Role::Admin, Duration::from_secs(7200), now() + 3600)
+            .unwrap();
+        assert!(matches!(
+            keys.verify(&t),
+            Err(ApiError::Unauthorized(m)) if m.contains("iat")
+        ));
+        // Within the leeway: a clock a little ahead is tolerated.
+        let t = sign(&keys, claims("a", now() + 2));
+        assert!(keys.verify(&t).is_ok());
+    }
+
+    #[test]
+    fn tokens_not_valid_yet_are_refused() {
+        let keys = TokenKeys::new(SECRET).unwrap();
+        let mut c = claims("a", now());
+        c["nbf"] = (now() + 3600).into();
+        assert!(matches!(
+            keys.verify(&sign(&keys, c.clone())),
+            Err(ApiError::Unauthorized(m)) if m.contains("nbf")
+        ));
+        c["nbf"] = (now() - 60).into();
+        assert!(keys.verify(&sign(&keys, c)).is_ok());
+    }
+
+    #[test]
+    fn tokens_without_a_subject_are_refused() {
+        let keys = TokenKeys::new(SECRET).unwrap();
+        for sub in ["", "   ", "\t\n"] {
+            assert!(
+                matches!(
+                    keys.verify(&sign(&keys, claims(sub, now()))),
+                    Err(ApiError::Unauthorized("token subject (sub) is empty"))
+                ),
+                "{sub:?}"
+            );
+            assert!(
+                keys.mint(sub, Role::Viewer, Duration::from_secs(60), now())
+                    .is_err()
+            );
+        }
     }
 
     #[test]

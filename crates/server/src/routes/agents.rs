@@ -22,8 +22,10 @@ use crate::state::AppState;
 /// Largest heartbeat batch accepted in one request.
 pub const MAX_HEARTBEAT_BATCH: usize = 10_000;
 
-/// How far in the future a reported time may be (clock skew between agent and server).
-const MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
+/// Largest `context_tokens` accepted (2^63 − 1). The store keeps the count as a signed 64-bit
+/// integer; a larger value would be stored clamped, i.e. silently changed, so it is refused.
+/// The `maximum` in the OpenAPI schema spells the same number (a test holds them equal).
+pub const MAX_CONTEXT_TOKENS: u64 = i64::MAX.unsigned_abs();
 
 /// The agent routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -217,8 +219,9 @@ pub struct RegisterAgent {
     /// Never put it to sleep (default false).
     #[serde(default)]
     pub do_not_disrupt: bool,
-    /// Context it holds, in tokens.
+    /// Context it holds, in tokens (at most 2^63 − 1).
     #[serde(default)]
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub context_tokens: u64,
     /// Why it is registered (recorded in the audit log).
     #[serde(default)]
@@ -236,10 +239,12 @@ pub struct HeartbeatBody {
     /// Work items waiting (default 0).
     #[serde(default)]
     pub queue_depth: u32,
-    /// Context a sleep would consolidate, in tokens (default 0).
+    /// Context a sleep would consolidate, in tokens (default 0, at most 2^63 − 1).
     #[serde(default)]
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub context_tokens: u64,
-    /// When the agent observed this (default: when the server received it).
+    /// When the agent observed this (default: when the server received it); not before
+    /// 1970-01-01T00:00:00Z, at most 5 minutes ahead of the server's clock.
     #[serde(default)]
     pub at: Option<DateTime<Utc>>,
 }
@@ -257,10 +262,12 @@ pub struct BatchHeartbeat {
     /// Work items waiting (default 0).
     #[serde(default)]
     pub queue_depth: u32,
-    /// Context a sleep would consolidate, in tokens (default 0).
+    /// Context a sleep would consolidate, in tokens (default 0, at most 2^63 − 1).
     #[serde(default)]
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub context_tokens: u64,
-    /// When the agent observed this (default: when the server received it).
+    /// When the agent observed this (default: when the server received it); not before
+    /// 1970-01-01T00:00:00Z, at most 5 minutes ahead of the server's clock.
     #[serde(default)]
     pub at: Option<DateTime<Utc>>,
 }
@@ -297,17 +304,22 @@ pub fn check_agent_id(field: &str, id: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Resolves an optional reported time: defaults to `now`, refuses times too far ahead.
-fn reported_time(field: &str, at: Option<DateTime<Utc>>, now: Time) -> Result<Time, ApiError> {
-    let Some(at) = at else { return Ok(now) };
-    let t = clock::from_api(at);
-    if t.as_millis() > now.as_millis() + MAX_FUTURE_SKEW_MS {
-        return Err(ApiError::invalid_value(
+/// Checks a context size against [`MAX_CONTEXT_TOKENS`].
+fn check_context_tokens(field: &str, tokens: u64) -> Result<u64, ApiError> {
+    if tokens <= MAX_CONTEXT_TOKENS {
+        Ok(tokens)
+    } else {
+        Err(ApiError::invalid_value(
             field,
-            "is more than 5 minutes in the future",
-        ));
+            format!("must be at most {MAX_CONTEXT_TOKENS} (2^63 - 1), got {tokens}"),
+        ))
     }
-    Ok(t)
+}
+
+/// Resolves a heartbeat's optional time: when the server received it if absent, else checked
+/// by the one rule for reported times ([`clock::reported_time`]).
+fn heartbeat_time(field: &str, at: Option<DateTime<Utc>>, now: Time) -> Result<Time, ApiError> {
+    at.map_or(Ok(now), |at| clock::reported_time(field, at, now))
 }
 
 /// List every agent.
@@ -340,6 +352,7 @@ async fn register_agent(
     ApiJson(body): ApiJson<RegisterAgent>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
     check_agent_id("id", &body.id)?;
+    let context_tokens = check_context_tokens("context_tokens", body.context_tokens)?;
     let id = AgentId(body.id.clone());
     match state.store.get_agent(&id).await {
         Ok(_) => {
@@ -356,7 +369,7 @@ async fn register_agent(
     agent.state = body.state.map_or(AgentState::Awake, Into::into);
     agent.busy = body.busy;
     agent.do_not_disrupt = body.do_not_disrupt;
-    agent.context_tokens = body.context_tokens;
+    agent.context_tokens = context_tokens;
     if body.busy {
         agent.idle_since = None;
     }
@@ -425,11 +438,11 @@ async fn heartbeat(
     check_agent_id("id", &id)?;
     let beat = Heartbeat {
         agent: AgentId(id),
-        at: reported_time("at", body.at, state.now())?,
+        at: heartbeat_time("at", body.at, state.now())?,
         state: body.state.into(),
         busy: body.busy,
         queue_depth: body.queue_depth,
-        context_tokens: body.context_tokens,
+        context_tokens: check_context_tokens("context_tokens", body.context_tokens)?,
     };
     state.heartbeats.record(beat).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: 1 })))
@@ -461,11 +474,14 @@ async fn heartbeat_batch(
             check_agent_id(&format!("heartbeats[{i}].agent"), &hb.agent)?;
             Ok(Heartbeat {
                 agent: AgentId(hb.agent),
-                at: reported_time(&format!("heartbeats[{i}].at"), hb.at, now)?,
+                at: heartbeat_time(&format!("heartbeats[{i}].at"), hb.at, now)?,
                 state: hb.state.into(),
                 busy: hb.busy,
                 queue_depth: hb.queue_depth,
-                context_tokens: hb.context_tokens,
+                context_tokens: check_context_tokens(
+                    &format!("heartbeats[{i}].context_tokens"),
+                    hb.context_tokens,
+                )?,
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
@@ -486,10 +502,35 @@ mod tests {
     }
 
     #[test]
-    fn future_reports_are_refused() {
+    fn heartbeat_times_default_to_now_and_are_checked() {
         let now = Time::from_millis(1_000_000_000);
         let later = clock::to_api(Time::from_millis(now.as_millis() + 3_600_000));
-        assert!(reported_time("at", Some(later), now).is_err());
-        assert_eq!(reported_time("at", None, now).unwrap(), now);
+        assert!(heartbeat_time("at", Some(later), now).is_err());
+        assert_eq!(heartbeat_time("at", None, now).unwrap(), now);
+    }
+
+    #[test]
+    fn context_tokens_beyond_what_the_store_holds_are_refused() {
+        assert_eq!(MAX_CONTEXT_TOKENS, 9_223_372_036_854_775_807);
+        assert_eq!(
+            check_context_tokens("x", MAX_CONTEXT_TOKENS).unwrap(),
+            MAX_CONTEXT_TOKENS
+        );
+        let err = check_context_tokens("heartbeats[3].context_tokens", MAX_CONTEXT_TOKENS + 1)
+            .unwrap_err();
+        assert!(
+            matches!(&err, ApiError::InvalidValue { field, .. } if field == "heartbeats[3].context_tokens"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn the_schema_declares_the_context_tokens_maximum() {
+        let doc: serde_json::Value = serde_json::from_str(&crate::openapi_json()).unwrap();
+        for schema in ["HeartbeatBody", "BatchHeartbeat", "RegisterAgent"] {
+            let max =
+                &doc["components"]["schemas"][schema]["properties"]["context_tokens"]["maximum"];
+            assert_eq!(max.as_u64(), Some(MAX_CONTEXT_TOKENS), "{schema}: {max}");
+        }
     }
 }

@@ -29,7 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DemandPoint {
-    /// When it was observed.
+    /// When it was observed: not before 1970-01-01T00:00:00Z, at most 5 minutes ahead of the
+    /// server's clock.
     pub at: DateTime<Utc>,
     /// Work arriving in the interval ending at `at`, in the unit of `capacity` (finite, >= 0).
     pub value: f64,
@@ -59,16 +60,17 @@ async fn ingest_demand(
             format!("must hold 1 to {MAX_DEMAND_BATCH} entries, got {n}"),
         ));
     }
+    let now = state.now();
     let samples = body
         .samples
         .iter()
         .enumerate()
         .map(|(i, s)| {
+            // The same window as heartbeats. A sample dated far ahead would be stored as the
+            // newest demand (`GET /forecast` dates its points from it) though no tick reaches it.
+            let at = clock::reported_time(&format!("samples[{i}].at"), s.at, now)?;
             if s.value.is_finite() && s.value >= 0.0 {
-                Ok(DemandSample {
-                    at: clock::from_api(s.at),
-                    value: s.value,
-                })
+                Ok(DemandSample { at, value: s.value })
             } else {
                 Err(ApiError::invalid_value(
                     format!("samples[{i}].value"),
