@@ -11,7 +11,9 @@
 //! - [`rails`]: the named limiters every sleep must pass.
 //! - [`select`]: which agents to move.
 //! - [`scheduler`]: one tick, with fail-safe, breaker, hold, hysteresis and emergency stop.
+//! - [`accuracy`]: which sleeps paid off and which wakes were useful, judged afterwards.
 
+pub mod accuracy;
 pub mod agent;
 pub mod baselines;
 pub mod config;
