@@ -190,4 +190,17 @@ fn the_table_shows_the_new_columns_and_a_dash_for_the_oracle_rails() {
         "the contract's number stays"
     );
     assert!(o["note"].as_str().unwrap().contains("serve all demand"));
+    assert_eq!(json["fleet"]["break_even_s"], 3600.0);
+    assert_eq!(json["fleet"]["useful_window_s"], 5400.0);
+    for p in json["policies"].as_array().unwrap() {
+        for key in ["sleep_payoff_pct", "wake_useful_pct"] {
+            let v = &p[key];
+            assert!(
+                v.is_null() || (0.0..=100.0).contains(&v.as_f64().unwrap()),
+                "{}: {key} = {v}",
+                p["name"]
+            );
+        }
+        assert!(p["flaps"].is_u64(), "{}", p["name"]);
+    }
 }
