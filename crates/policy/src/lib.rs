@@ -13,7 +13,9 @@
 //! - [`gate`]: the one admission gate every action passes before it reaches the fleet.
 //! - [`select`]: which agents to move.
 //! - [`scheduler`]: one tick, with fail-safe, breaker, hold, hysteresis and emergency stop.
+//! - [`accuracy`]: which sleeps paid off and which wakes were useful, judged afterwards.
 
+pub mod accuracy;
 pub mod agent;
 pub mod baselines;
 pub mod config;

@@ -157,7 +157,7 @@ async fn unknown_routes_and_methods_answer_json() {
 /// nobody (`sub`) are refused like any other bad token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_dated_ahead_or_without_a_subject_are_refused() {
-    let server = TestServer::start(&backends()[0]).await;
+    let server = TestServer::start(&backends().await[0]).await;
     let now = jsonwebtoken::get_current_timestamp();
     // The claims `mint` writes, with one of them set to `value`.
     let sign = |claim: &str, value: Value| {

@@ -39,7 +39,7 @@ fn assert_invalid_value(what: &str, (status, err): (StatusCode, Value), field: &
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn context_tokens_above_i64_max_are_refused_not_clamped() {
-    for url in backends() {
+    for url in backends().await {
         let server = TestServer::start(&url).await;
         let op = token(Role::Operator);
         let suffix = std::process::id();
@@ -105,7 +105,7 @@ async fn context_tokens_above_i64_max_are_refused_not_clamped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reported_times_outside_the_window_are_refused() {
-    for url in backends() {
+    for url in backends().await {
         let server = TestServer::start(&url).await;
         let op = token(Role::Operator);
         let now = wall_now();
@@ -177,7 +177,7 @@ async fn reported_times_outside_the_window_are_refused() {
 /// clock: on a server whose clock says 2014, a sample dated today is 12 years ahead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_window_is_measured_on_the_engines_clock() {
-    let url = &backends()[0];
+    let url = &backends().await[0];
     let cfg = common::config(url, "");
     let trace_now: DateTime<Utc> = "2014-07-01T12:00:00Z".parse().unwrap();
     let clock = Arc::new(ManualClock::new(hivesched_server::clock::from_api(

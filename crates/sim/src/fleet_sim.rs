@@ -26,8 +26,6 @@ pub struct Applied {
     pub kind: ActionKind,
     /// When the agent's previous wake started (the cooldown rail's input), before this action.
     pub previous_wake: Option<Time>,
-    /// When the agent's previous sleep started (flap detection), before this action.
-    pub previous_sleep: Option<Time>,
 }
 
 /// The simulated fleet.
@@ -61,9 +59,21 @@ impl SimFleet {
         &self.fleet
     }
 
-    /// Completes the transitions due at `step` (whose start time is `now`).
-    pub fn advance(&mut self, step: usize, now: Time) -> Result<(), PolicyError> {
-        for (agent, pending) in self.fleet.agents.iter_mut().zip(self.pending.iter_mut()) {
+    /// Completes the transitions due at `step` (whose start time is `now`) and returns the
+    /// agents that reached a new state, with that state.
+    pub fn advance(
+        &mut self,
+        step: usize,
+        now: Time,
+    ) -> Result<Vec<(usize, AgentState)>, PolicyError> {
+        let mut moved = Vec::new();
+        for (index, (agent, pending)) in self
+            .fleet
+            .agents
+            .iter_mut()
+            .zip(self.pending.iter_mut())
+            .enumerate()
+        {
             let Some(p) = *pending else { continue };
             let event = match agent.state {
                 AgentState::PreparingSleep if p.done_step > step => AgentEvent::CheckpointDone,
@@ -85,8 +95,9 @@ impl SimFleet {
             if p.done_step <= step {
                 *pending = None;
             }
+            moved.push((index, agent.state));
         }
-        Ok(())
+        Ok(moved)
     }
 
     /// Starts `action` at `step`; the transition takes `steps` steps (`fails`: a wake that ends
@@ -110,7 +121,6 @@ impl SimFleet {
             index,
             kind: action.kind,
             previous_wake: agent.last_wake,
-            previous_sleep: agent.last_sleep,
         };
         let event = match action.kind {
             ActionKind::Sleep => AgentEvent::SleepRequested,
@@ -145,6 +155,26 @@ impl SimFleet {
         for &i in awake.iter().take(needed) {
             self.fleet.agents[i].idle_since = Some(step_end);
         }
+    }
+
+    /// The agents `demand` needs during a step: the ceil(demand / capacity) agents awake the
+    /// longest. The newest wakes are the marginal capacity, so a wake counts as needed only when
+    /// demand exceeds what the agents awake before it can serve. (`serve` packs work onto the
+    /// warmest agents instead, which is what the scheduler sees as idle time; a just-woken agent
+    /// ties with the busiest there, so it cannot say whether a wake was needed.)
+    pub fn needed(&self, demand: f64, capacity: f64) -> Vec<usize> {
+        let agents = &self.fleet.agents;
+        let mut awake: Vec<usize> = (0..agents.len())
+            .filter(|&i| agents[i].state == AgentState::Awake)
+            .collect();
+        let needed = if capacity > 0.0 && demand > 0.0 {
+            (demand / capacity).ceil() as usize
+        } else {
+            0
+        };
+        awake.sort_by_key(|&i| (agents[i].last_transition, i));
+        awake.truncate(needed);
+        awake
     }
 }
 
@@ -194,6 +224,22 @@ mod tests {
             f.apply(&act("agent-00000", ActionKind::Sleep), 2, Time(2), 1, false)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_newest_wake_is_needed_only_beyond_the_older_agents() {
+        let mut f = SimFleet::new(3, Time(0));
+        f.apply(&act("agent-00000", ActionKind::Sleep), 0, Time(0), 1, false)
+            .unwrap();
+        f.advance(1, Time(1)).unwrap();
+        f.apply(&act("agent-00000", ActionKind::Wake), 1, Time(1), 1, false)
+            .unwrap();
+        let moved = f.advance(2, Time(2)).unwrap();
+        assert_eq!(moved, [(0, AgentState::Awake)]);
+        // Agent 0 is awake again, newest of the three: demand for two needs only the others.
+        assert_eq!(f.needed(15.0, 10.0), [1, 2]);
+        assert_eq!(f.needed(25.0, 10.0), [1, 2, 0]);
+        assert!(f.needed(0.0, 10.0).is_empty());
     }
 
     #[test]

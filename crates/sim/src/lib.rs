@@ -5,8 +5,10 @@
 //! - [`trace`]: loading regular series and event logs, with errors naming file and line.
 //! - [`run`]: the step loop; [`fleet_sim`] moves agents through their states.
 //! - [`audit`]: an independent recount of the rails; [`faults`]: fault injection.
+//! - [`accuracy`]: which sleeps paid off and which wakes were useful, per agent.
 //! - [`oracle`]: the lower bound; [`report`] and [`plot`]: what comes out.
 
+pub mod accuracy;
 pub mod audit;
 pub mod error;
 pub mod faults;

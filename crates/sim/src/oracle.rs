@@ -1,6 +1,7 @@
-//! The perfect-foresight lower bound on billed agent-steps: what no policy can beat with the same
-//! latencies and `min_awake`. It is a yardstick for the report, not a policy (it sees the future and
-//! ignores the rate and budget rails).
+//! The perfect-foresight lower bound on billed agent-steps: what no policy that serves all demand
+//! can beat with the same latencies and `min_awake`. It is a yardstick for the report, not a
+//! policy: it sees the future and ignores every rail but `min_awake` (sleep rate, disruption
+//! budget, scale-down limit, cooldown). A schedule that leaves demand unserved can bill less.
 //!
 //! Agents are interchangeable and independent once the rails are ignored, so the problem splits by
 //! level: agent k must be awake at every step where r_t ≥ k. Between two needs at one level the
@@ -8,6 +9,12 @@
 //! plus wake, `sleep_steps + wake_steps` billed), which it only does when that is strictly cheaper;
 //! after the last need it may sleep and is billed only for what is left of its consolidation.
 //! Levels with the same set of needed steps share one plan, so the work is O(T · distinct levels).
+
+/// What the report says about the oracle's row (its `note`).
+pub const ORACLE_NOTE: &str = "perfect-foresight bound, not a policy: it ignores every rail but \
+min_awake (sleep_rate, max_in_transition, max_scale_down, agent_cooldown), so its rail_violations \
+counts only steps below min_awake; its agent_hours bound only schedules that serve all demand (one \
+that leaves demand unserved can bill less); its sleeps and wakes are judged on its per-level plan";
 
 /// Fleet and latency model of the bound, in steps; the same model the simulator uses.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,6 +42,20 @@ pub struct OracleSchedule {
     pub sleeps_started: Vec<u32>,
     /// Wakes started at the start of the step.
     pub wakes_started: Vec<u32>,
+    /// Every sleep of the schedule, per level, in the order the levels were planned.
+    pub sleeps: Vec<OracleSleep>,
+}
+
+/// `agents` interchangeable agents of one level put to sleep together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OracleSleep {
+    /// How many agents.
+    pub agents: u32,
+    /// Step whose start the sleep starts at.
+    pub sleep: usize,
+    /// Step whose start the wake starts at; `None` when they sleep to the end of the trace.
+    /// The wake is for step `wake + wake_steps`, where ceil(d / capacity) reaches the level.
+    pub wake: Option<usize>,
 }
 
 /// Agents required at each step: min(agents, max(min_awake, ceil(d / capacity))). A demand that is
@@ -86,6 +107,7 @@ struct Accumulator {
     billed: Vec<i64>,
     sleeps_started: Vec<u32>,
     wakes_started: Vec<u32>,
+    sleeps: Vec<OracleSleep>,
 }
 
 impl Accumulator {
@@ -96,6 +118,7 @@ impl Accumulator {
             billed: vec![0; steps + 1],
             sleeps_started: vec![0; steps],
             wakes_started: vec![0; steps],
+            sleeps: Vec::new(),
         }
     }
 
@@ -114,6 +137,11 @@ impl Accumulator {
                 Self::add(&mut self.billed, start + sleep, need - wake, -count);
                 self.sleeps_started[start] += agents;
                 self.wakes_started[need - wake] += agents;
+                self.sleeps.push(OracleSleep {
+                    agents,
+                    sleep: start,
+                    wake: Some(need - wake),
+                });
             }
             start = need + 1;
         }
@@ -122,6 +150,11 @@ impl Accumulator {
             Self::add(&mut self.awake, start, self.steps, -count);
             Self::add(&mut self.billed, start + sleep, self.steps, -count);
             self.sleeps_started[start] += agents;
+            self.sleeps.push(OracleSleep {
+                agents,
+                sleep: start,
+                wake: None,
+            });
         }
     }
 
@@ -147,6 +180,7 @@ impl Accumulator {
             billed: running(&self.billed),
             sleeps_started: self.sleeps_started,
             wakes_started: self.wakes_started,
+            sleeps: self.sleeps,
         }
     }
 }

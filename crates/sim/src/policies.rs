@@ -14,7 +14,8 @@ pub enum PolicyKind {
     Reactive,
     /// Knative-KPA-like reactive scaling with panic mode.
     Kpa,
-    /// Same-time-last-week forecast combined with `reactive`.
+    /// Forecast-plus-reactive (AWS-predictive-scaling-like): max(`reactive`, the need of last
+    /// week's peak over the wake lead time). Named after its forecast.
     SeasonalNaive,
     /// Ours: forecast upper quantile, break-even sleeps, every safety behaviour.
     Predictive,

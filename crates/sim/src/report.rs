@@ -3,10 +3,14 @@
 
 use std::io::Write;
 
+use std::time::Duration;
+
+use hivesched_policy::Time;
+use hivesched_policy::accuracy::AccuracyTally;
 use serde::Serialize;
 
 use crate::run::{PolicyRun, SimConfig};
-use crate::{SimError, Trace};
+use crate::{PolicyKind, SimError, Trace};
 
 /// Schema identifier outside checks look for.
 pub const SCHEMA: &str = "hivesched.sim.v1";
@@ -60,6 +64,12 @@ pub struct FleetInfo {
     pub consolidation_s: f64,
     /// Floor of awake agents.
     pub min_awake: u32,
+    /// Break-even time in seconds: (⌈consolidation / Δ⌉ + ⌈wake / Δ⌉) · Δ, the billed time of a
+    /// sleep/wake cycle. A sleep pays off when the agent stays asleep at least this long.
+    pub break_even_s: f64,
+    /// A wake is useful when the agent is needed within this long of the wake's start (wake
+    /// billed time + break-even), before it is put to sleep again.
+    pub useful_window_s: f64,
 }
 
 /// Scores of one policy.
@@ -81,11 +91,27 @@ pub struct PolicyStats {
     pub sleeps: u64,
     /// Wakes started.
     pub wakes: u64,
-    /// Sleeps followed by a wake of the same agent within 10 minutes (null for the oracle).
-    pub flaps: Option<u64>,
-    /// 100 · flaps / sleeps.
+    /// Sleeps whose agent's next wake started less than the break-even time after the sleep.
+    pub flaps: u64,
+    /// 100 · flaps / sleeps (null without sleeps).
     pub flap_rate_pct: Option<f64>,
-    /// Rail violations found by the independent audit (must be 0).
+    /// 100 · sleeps paid off / sleeps judged: a sleep pays off when its agent stays asleep at
+    /// least the break-even time (null when no sleep was judged).
+    pub sleep_payoff_pct: Option<f64>,
+    /// 100 · useful wakes / wakes judged: a wake is useful when its agent is needed by the
+    /// observed demand within the useful window, before its next sleep (null when no wake was
+    /// judged).
+    pub wake_useful_pct: Option<f64>,
+    /// Sleeps that paid off.
+    pub sleeps_paid_off: u64,
+    /// Sleeps the end of the trace left unjudged (asleep less than the break-even time so far).
+    pub sleeps_unresolved: u64,
+    /// Useful wakes.
+    pub wakes_useful: u64,
+    /// Wakes the end of the trace left unjudged (still inside their window).
+    pub wakes_unresolved: u64,
+    /// Rail violations found by the independent audit (must be 0). For the oracle, which is held
+    /// only to `min_awake`, the steps below `min_awake`.
     pub rail_violations: u64,
     /// Median decision time, microseconds (null for the oracle).
     pub decision_us_p50: Option<f64>,
@@ -95,8 +121,12 @@ pub struct PolicyStats {
     pub fail_safe_steps: u64,
     /// Times the forecast breaker opened.
     pub breaker_trips: u64,
-    /// 100 · (agent_hours / oracle agent_hours − 1), when the oracle ran.
+    /// 100 · (agent_hours / oracle agent_hours − 1), when the oracle ran. Negative only for a
+    /// schedule that left demand unserved.
     pub oracle_gap_pct: Option<f64>,
+    /// What this row is, when it is not a policy (the oracle's limits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
 }
 
 fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
@@ -119,6 +149,14 @@ pub fn stats(run: &PolicyRun, cfg: &SimConfig, interval_s: f64, warmup: usize) -
         |r: &crate::run::StepRow| (r.demand - f64::from(r.awake) * cfg.capacity).max(0.0);
     let unserved: f64 = rows.iter().map(unserved_of).sum();
     let sleeps: u64 = rows.iter().map(|r| u64::from(r.sleeps_started)).sum();
+    // Decisions started in the warm-up are left out like its rows.
+    let scored_from = rows.first().map_or(Time(i64::MAX), |r| Time(r.timestamp));
+    let mut tally = AccuracyTally::default();
+    for outcome in &run.extras.outcomes {
+        if outcome.started() >= scored_from {
+            tally.add(*outcome);
+        }
+    }
     let mut us = run.extras.decision_us.clone();
     us.sort_by(f64::total_cmp);
     PolicyStats {
@@ -138,20 +176,21 @@ pub fn stats(run: &PolicyRun, cfg: &SimConfig, interval_s: f64, warmup: usize) -
         unserved_steps: rows.iter().filter(|r| unserved_of(r) > 0.0).count() as u64,
         sleeps,
         wakes: rows.iter().map(|r| u64::from(r.wakes_started)).sum(),
-        flaps: run.extras.flaps,
-        flap_rate_pct: run.extras.flaps.map(|f| {
-            if sleeps > 0 {
-                100.0 * f as f64 / sleeps as f64
-            } else {
-                0.0
-            }
-        }),
+        flaps: tally.flaps,
+        flap_rate_pct: (sleeps > 0).then(|| 100.0 * tally.flaps as f64 / sleeps as f64),
+        sleep_payoff_pct: tally.sleep_payoff_pct(),
+        wake_useful_pct: tally.wake_useful_pct(),
+        sleeps_paid_off: tally.sleeps_paid_off,
+        sleeps_unresolved: tally.sleeps_unresolved,
+        wakes_useful: tally.wakes_useful,
+        wakes_unresolved: tally.wakes_unresolved,
         rail_violations: run.extras.rail_violations,
         decision_us_p50: percentile(&us, 0.50),
         decision_us_p99: percentile(&us, 0.99),
         fail_safe_steps: run.extras.fail_safe_steps,
         breaker_trips: run.extras.breaker_trips,
         oracle_gap_pct: None,
+        note: run.extras.note,
     }
 }
 
@@ -171,6 +210,7 @@ pub fn build_report(trace: &Trace, cfg: &SimConfig, runs: &[PolicyRun]) -> Repor
             p.oracle_gap_pct = (oracle > 0.0).then(|| 100.0 * (p.agent_hours / oracle - 1.0));
         }
     }
+    let judged = cfg.accuracy(Duration::from_secs_f64(trace.interval_s));
     Report {
         schema: SCHEMA,
         trace: TraceInfo {
@@ -190,6 +230,8 @@ pub fn build_report(trace: &Trace, cfg: &SimConfig, runs: &[PolicyRun]) -> Repor
             wake_latency_s: cfg.wake_latency.as_secs_f64(),
             consolidation_s: cfg.consolidation.as_secs_f64(),
             min_awake: cfg.min_awake,
+            break_even_s: judged.break_even.as_secs_f64(),
+            useful_window_s: judged.useful_window.as_secs_f64(),
         },
         policies,
     }
@@ -229,9 +271,10 @@ pub fn write_schedule(mut out: impl Write, runs: &[PolicyRun]) -> Result<(), Sim
     out.flush().map_err(io)
 }
 
-/// A readable table of the report, best savings first among policies that served demand.
+/// A readable table of the report: one row per policy, then what the columns rest on.
 pub fn summary_table(report: &Report) -> String {
     let opt = |v: Option<f64>, prec: usize| v.map_or("-".to_string(), |v| format!("{v:.prec$}"));
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}%"));
     let mut out = format!(
         "trace {} ({} steps of {}s, {} gaps) · {} agents × {} capacity · wake {}s · consolidation {}s · min_awake {}\n",
         report.trace.name,
@@ -245,7 +288,7 @@ pub fn summary_table(report: &Report) -> String {
         report.fleet.min_awake
     );
     out += &format!(
-        "{:<16} {:>11} {:>8} {:>10} {:>7} {:>7} {:>6} {:>6} {:>9} {:>9} {:>9}\n",
+        "{:<16} {:>11} {:>8} {:>10} {:>7} {:>7} {:>6} {:>7} {:>7} {:>6} {:>9} {:>9} {:>9}\n",
         "policy",
         "agent-hours",
         "savings",
@@ -253,26 +296,46 @@ pub fn summary_table(report: &Report) -> String {
         "sleeps",
         "wakes",
         "flaps",
+        "payoff",
+        "useful",
         "rails",
         "vs oracle",
         "p50 µs",
         "p99 µs"
     );
     for p in &report.policies {
+        // The oracle is held to min_awake only: a 0 here would read as "kept every rail".
+        let rails = if p.name == PolicyKind::Oracle.name() {
+            "-".to_string()
+        } else {
+            p.rail_violations.to_string()
+        };
         out += &format!(
-            "{:<16} {:>11.1} {:>7.1}% {:>9.3}% {:>7} {:>7} {:>6} {:>6} {:>9} {:>9} {:>9}\n",
+            "{:<16} {:>11.1} {:>7.1}% {:>9.3}% {:>7} {:>7} {:>6} {:>7} {:>7} {:>6} {:>9} {:>9} {:>9}\n",
             p.name,
             p.agent_hours,
             p.savings_pct,
             p.unserved_pct,
             p.sleeps,
             p.wakes,
-            p.flaps.map_or("-".into(), |f| f.to_string()),
-            p.rail_violations,
+            p.flaps,
+            pct(p.sleep_payoff_pct),
+            pct(p.wake_useful_pct),
+            rails,
             p.oracle_gap_pct.map_or("-".into(), |g| format!("{g:+.1}%")),
             opt(p.decision_us_p50, 1),
             opt(p.decision_us_p99, 1),
         );
+    }
+    out += &format!(
+        "break-even {}s: a sleep pays off when its agent stays asleep that long, and flaps when it is woken sooner after the sleep started; \
+a wake is useful when its agent is needed by demand within {}s of the wake, before its next sleep; - where nothing was judged\n",
+        report.fleet.break_even_s, report.fleet.useful_window_s
+    );
+    for p in &report.policies {
+        if let Some(note) = p.note {
+            out += &format!("{}: {note}\n", p.name);
+        }
     }
     out
 }

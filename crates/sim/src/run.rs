@@ -9,25 +9,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use hivesched_policy::accuracy::{AccuracyConfig, Outcome, TimelineEvent};
 use hivesched_policy::baselines::{AlwaysOn, Kpa, Reactive, SeasonalReactive};
 use hivesched_policy::time::steps_covering;
 use hivesched_policy::{
-    ActionKind, Controls, DemandHistory, Forecaster, Gate, Mode, Policy, Predictive, RailConfig,
-    Scheduler, SchedulerConfig, SeasonalNaive, SleepLog, TickInput, Time,
+    ActionKind, AgentState, Controls, DemandHistory, Forecaster, Gate, Mode, Policy, Predictive,
+    RailConfig, Scheduler, SchedulerConfig, SeasonalNaive, SleepLog, TickInput, Time,
 };
 
+use crate::accuracy::{RunAccuracy, oracle_outcomes};
 use crate::audit::{RailAudit, StepFacts};
 use crate::faults::{Faults, FaultyForecaster};
 use crate::fleet_sim::SimFleet;
-use crate::oracle::{OracleConfig, oracle_schedule};
+use crate::oracle::{ORACLE_NOTE, OracleConfig, oracle_schedule};
 use crate::policies::PolicyKind;
 use crate::{SimError, Trace};
 
 /// Builds the forecaster the `predictive` policy uses (one per run).
 pub type ForecasterFactory = Arc<dyn Fn() -> Box<dyn Forecaster> + Send + Sync>;
-
-/// A sleep followed by a wake of the same agent within this long is a flap.
-const FLAP_WINDOW: Duration = Duration::from_secs(600);
 
 /// Fleet and latency model shared by every policy of a run.
 #[derive(Clone)]
@@ -100,6 +99,21 @@ impl SimConfig {
         }
     }
 
+    /// Steps a wake and a sleep (checkpoint + consolidation) are billed for at step length `step`.
+    pub fn transition_steps(&self, step: Duration) -> (u32, u32) {
+        (
+            steps_covering(self.wake_latency, step).max(1),
+            steps_covering(self.consolidation, step).max(1),
+        )
+    }
+
+    /// The judgement of sleeps and wakes at step length `step`: the simulator bills transitions
+    /// in whole steps, so break-even = (sleep steps + wake steps) · step.
+    pub fn accuracy(&self, step: Duration) -> AccuracyConfig {
+        let (wake_steps, sleep_steps) = self.transition_steps(step);
+        AccuracyConfig::new(step * sleep_steps, step * wake_steps)
+    }
+
     fn scheduler_config(&self, step: Duration) -> SchedulerConfig {
         SchedulerConfig {
             rails: self.rails(),
@@ -136,8 +150,8 @@ pub struct StepRow {
 /// What a run measured beyond the schedule itself.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RunExtras {
-    /// Sleeps followed by a wake of the same agent within 10 minutes (`None` for the oracle).
-    pub flaps: Option<u64>,
+    /// Every sleep's and wake's outcome (`hivesched_policy::accuracy`), named by its start.
+    pub outcomes: Vec<Outcome>,
     /// Rail violations found by the independent audit.
     pub rail_violations: u64,
     /// The first few violations, described.
@@ -148,6 +162,8 @@ pub struct RunExtras {
     pub fail_safe_steps: u64,
     /// Times the forecast breaker opened.
     pub breaker_trips: u64,
+    /// What the report must say about this row (the oracle's limits).
+    pub note: Option<&'static str>,
 }
 
 /// A finished run of one policy.
@@ -186,8 +202,7 @@ pub fn run_policy(
         return Ok(run_oracle(trace, cfg));
     }
     let step = Duration::from_secs_f64(trace.interval_s);
-    let wake_steps = steps_covering(cfg.wake_latency, step).max(1);
-    let sleep_steps = steps_covering(cfg.consolidation, step).max(1);
+    let (wake_steps, sleep_steps) = cfg.transition_steps(step);
     let current = Arc::new(AtomicUsize::new(0));
     let policy = build_policy(kind, cfg, current.clone());
     let sched_cfg = cfg.scheduler_config(step);
@@ -206,10 +221,8 @@ pub fn run_policy(
     let cooldown = cfg.rails().agent_cooldown;
     let mut rng = fastrand::Rng::with_seed(cfg.faults.seed);
     let mut rows = Vec::with_capacity(trace.values.len());
-    let mut extras = RunExtras {
-        flaps: Some(0),
-        ..RunExtras::default()
-    };
+    let mut extras = RunExtras::default();
+    let mut accuracy = RunAccuracy::new(cfg.agents as usize, cfg.accuracy(step));
     let sim_err = |e: hivesched_policy::PolicyError| SimError::Simulation(e.to_string());
 
     for (t, (&ts, &demand)) in trace.timestamps.iter().zip(&trace.values).enumerate() {
@@ -231,7 +244,11 @@ pub fn run_policy(
                 gate.sleep_log().clone(),
             );
         }
-        fleet.advance(t, now).map_err(sim_err)?;
+        for (index, state) in fleet.advance(t, now).map_err(sim_err)? {
+            if state == AgentState::Asleep {
+                accuracy.record(index, TimelineEvent::Asleep(now));
+            }
+        }
         let epoch = gate.epoch();
         gate.observe(fleet.fleet().clone(), epoch, true, now);
 
@@ -283,15 +300,11 @@ pub fn run_policy(
                     {
                         in_cooldown += 1;
                     }
+                    accuracy.record(applied.index, TimelineEvent::SleepStarted(now));
                 }
                 ActionKind::Wake => {
                     wakes += 1;
-                    if applied
-                        .previous_sleep
-                        .is_some_and(|s| now.since(s) <= FLAP_WINDOW)
-                    {
-                        *extras.flaps.get_or_insert(0) += 1;
-                    }
+                    accuracy.record(applied.index, TimelineEvent::WakeStarted(now));
                 }
             }
         }
@@ -304,6 +317,9 @@ pub fn run_policy(
             sleeps,
             sleeps_in_cooldown: in_cooldown,
         });
+        for index in fleet.needed(demand, cfg.capacity) {
+            accuracy.record(index, TimelineEvent::Served(now));
+        }
         fleet.serve(demand, cfg.capacity, now.plus(step));
         rows.push(StepRow {
             step: t,
@@ -319,6 +335,7 @@ pub fn run_policy(
     extras.rail_violations = audit.violations();
     extras.violation_examples = audit.examples().to_vec();
     extras.breaker_trips = sched.breaker_trips();
+    extras.outcomes = accuracy.finish(end_of(trace, step));
     Ok(PolicyRun {
         name: kind.name().into(),
         rows,
@@ -326,15 +343,22 @@ pub fn run_policy(
     })
 }
 
-/// The perfect-foresight bound as a run; only `min_awake` applies to it.
+/// The end of the trace's last step.
+fn end_of(trace: &Trace, step: Duration) -> Time {
+    Time::from_millis(trace.timestamps.last().copied().unwrap_or(0)).plus(step)
+}
+
+/// The perfect-foresight bound as a run; only `min_awake` applies to it, so its
+/// `rail_violations` counts steps below `min_awake` and nothing else.
 fn run_oracle(trace: &Trace, cfg: &SimConfig) -> PolicyRun {
     let step = Duration::from_secs_f64(trace.interval_s);
+    let (wake_steps, sleep_steps) = cfg.transition_steps(step);
     let ocfg = OracleConfig {
         agents: cfg.agents,
         capacity: cfg.capacity,
         min_awake: cfg.min_awake,
-        wake_steps: steps_covering(cfg.wake_latency, step).max(1),
-        sleep_steps: steps_covering(cfg.consolidation, step).max(1),
+        wake_steps,
+        sleep_steps,
     };
     let sched = oracle_schedule(&trace.values, &ocfg);
     let floor = cfg.min_awake.min(cfg.agents);
@@ -350,11 +374,27 @@ fn run_oracle(trace: &Trace, cfg: &SimConfig) -> PolicyRun {
         })
         .collect();
     let violations = rows.iter().filter(|r| r.awake < floor).count() as u64;
+    let last = trace.values.len().saturating_sub(1);
+    let last_ms = trace.timestamps.last().copied().unwrap_or(0);
+    let time_of = |t: usize| match trace.timestamps.get(t) {
+        Some(&ms) => Time::from_millis(ms),
+        None => Time::from_millis(last_ms).plus(step * (t - last) as u32),
+    };
+    let outcomes = oracle_outcomes(
+        &sched.sleeps,
+        sleep_steps as usize,
+        wake_steps as usize,
+        time_of,
+        end_of(trace, step),
+        &cfg.accuracy(step),
+    );
     PolicyRun {
         name: PolicyKind::Oracle.name().into(),
         rows,
         extras: RunExtras {
             rail_violations: violations,
+            outcomes,
+            note: Some(ORACLE_NOTE),
             ..RunExtras::default()
         },
     }

@@ -196,6 +196,23 @@ fn assert_consistent(s: &OracleSchedule, required: &[u32], c: &OracleConfig) {
             "step {t}: {s:?}"
         );
     }
+    // The per-level sleeps (what the accuracy judgement reads) add up to the counts, and each
+    // wake comes after its consolidation and is for a step that needs more than min_awake.
+    let (mut sleeps, mut wakes) = (vec![0u32; steps], vec![0u32; steps]);
+    for plan in &s.sleeps {
+        sleeps[plan.sleep] += plan.agents;
+        if let Some(u) = plan.wake {
+            wakes[u] += plan.agents;
+            assert!(u >= plan.sleep + sleep, "{plan:?} wakes mid-consolidation");
+            assert!(
+                required[u + wake] > c.min_awake.min(c.agents),
+                "{plan:?}: woken for step {} that needs only min_awake",
+                u + wake
+            );
+        }
+    }
+    assert_eq!(sleeps, s.sleeps_started);
+    assert_eq!(wakes, s.wakes_started);
 }
 
 fn small_instance() -> impl Strategy<Value = (Vec<f64>, OracleConfig)> {

@@ -1,5 +1,11 @@
-//! `seasonal-naive`: the max of a same-time-last-week forecast over the wake lead time and the
-//! `reactive` (HPA-like) count. It separates "forecasting helps" from "our forecaster helps".
+//! `seasonal-naive` (the name of its forecast, kept because reports and outside checks use it):
+//! forecast-plus-reactive scaling, wake_to = max(the `reactive` (HPA-like) count, the need of the
+//! highest demand of the same time last week over the wake lead time). That is the shape of AWS
+//! predictive scaling in forecast-and-scale mode next to a target-tracking policy: capacity is the
+//! higher of the two, the forecast only adds capacity ahead of time (its scheduling buffer is our
+//! wake latency) and scale-in is left to the reactive side. Unlike AWS it forecasts with a plain
+//! one-week lag instead of a model fitted on 14 days, and re-plans every step instead of hourly.
+//! It separates "forecasting helps" from "our forecaster helps".
 
 use std::time::Duration;
 
@@ -8,7 +14,7 @@ use crate::{Observation, Policy, PolicyError, Reason, Recommendation, Tier, agen
 
 const WEEK: Duration = Duration::from_secs(7 * 86_400);
 
-/// Seasonal-naive predictive baseline combined with HPA-like reactive scaling.
+/// Forecast-plus-reactive baseline: max(HPA-like reactive, last week's peak over the wake lead time).
 #[derive(Debug, Clone, Default)]
 pub struct SeasonalReactive {
     reactive: Reactive,
