@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use hivesched_engine::clock::ManualClock;
-use hivesched_engine::fake_fleet::{FakeFleet, FakeFleetConfig};
 use hivesched_engine::{Engine, EngineConfig};
+use hivesched_fakefleet::{FakeFleet, FakeFleetConfig};
 use hivesched_policy::{SchedulerConfig, SeasonalNaive, Time};
 use hivesched_store::{DemandSample, Store};
 

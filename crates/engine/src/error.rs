@@ -1,52 +1,17 @@
 //! The one error type of the engine crate.
 
-use std::time::Duration;
+use hivesched_actuator::ActuatorError;
 
-use hivesched_policy::AgentId;
-
-/// Everything that can go wrong while the engine talks to a fleet or serves the fake one.
-///
-/// Answers the contract defines (202, 404, 409) are not errors: they are
-/// [`Outcome`](crate::actuator::Outcome)s. Errors are what the caller cannot treat as an answer.
+/// Everything that can go wrong in the engine.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// The request never got an answer: connection refused or reset, DNS, a broken body.
-    #[error("transport error talking to the fleet: {0}")]
-    Transport(#[source] reqwest::Error),
-    /// No answer within the per-request timeout.
-    #[error("fleet did not answer within {0:?}")]
-    Timeout(Duration),
-    /// The fleet answered that it cannot serve now (5xx, 429, or an injected fake failure).
-    #[error("fleet unavailable (status {status}): {message}")]
-    Unavailable {
-        /// HTTP status, or 503 for the in-process fake fleet.
-        status: u16,
-        /// What the fleet said.
-        message: String,
-    },
-    /// The fleet refused the request itself (a 4xx other than 404/409): a client bug, never retried.
-    #[error("fleet rejected the request (status {status}): {message}")]
-    Rejected {
-        /// HTTP status.
-        status: u16,
-        /// What the fleet said.
-        message: String,
-    },
-    /// The fleet answered with a body that does not follow the contract.
-    #[error("fleet response does not follow the contract: {0}")]
-    Decode(String),
-    /// This agent's circuit breaker is open: the call was not attempted.
-    #[error("circuit open for agent {agent}; next probe in {retry_in:?}")]
-    CircuitOpen {
-        /// The agent whose calls keep failing.
-        agent: AgentId,
-        /// Time left until the breaker lets a probe through.
-        retry_in: Duration,
-    },
+    /// Talking to the fleet failed (transport, timeout, an unavailable fleet, an open circuit).
+    #[error(transparent)]
+    Actuator(#[from] ActuatorError),
     /// A configuration value out of range; names the key.
     #[error("invalid configuration: {key}: {reason}")]
     InvalidConfig {
-        /// Configuration key, e.g. `fake_fleet.failure_rate`.
+        /// Configuration key, e.g. `tick_interval`.
         key: &'static str,
         /// Why the value is not acceptable.
         reason: String,
@@ -63,18 +28,4 @@ pub enum EngineError {
     /// The forecaster failed.
     #[error("forecast failed: {0}")]
     Forecast(#[from] hivesched_policy::ForecastFailure),
-    /// Binding or serving a listener failed.
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
-}
-
-impl EngineError {
-    /// Whether trying again (with the same idempotency key) may succeed. Only these errors are
-    /// retried and count against an agent's circuit breaker.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            EngineError::Transport(_) | EngineError::Timeout(_) | EngineError::Unavailable { .. }
-        )
-    }
 }

@@ -16,7 +16,7 @@ use hivesched_policy::{ActionKind, AgentId, AgentState, Reason, Source};
 use hivesched_store::{NewAgentEvent, NewTask, Store, StoreError, TaskRecord, TaskStatus};
 use tokio::sync::{Semaphore, watch};
 
-use crate::actuator::{ActuationRequest, DynActuator, Outcome};
+use crate::actuator::{ActuationRequest, ActuatorError, DynActuator, Outcome};
 use crate::clock::Clock;
 use crate::gate::{Settle, SharedGate};
 use crate::metrics::{GateLabels, KindLabels, TaskLabels};
@@ -254,7 +254,7 @@ impl Executor {
         let kind = record.task.kind;
         let id = record.task.id.clone();
         let waiting_since = self.clock.now();
-        let (ticket, _permit) = loop {
+        let (mut ticket, _permit) = loop {
             let permit = self
                 .permits
                 .acquire()
@@ -322,6 +322,12 @@ impl Executor {
             .actuator_seconds
             .get_or_create(&labels)
             .observe(started.elapsed().as_secs_f64());
+        // A definite "no" from the fleet means nothing moved; no answer at all (a timeout, a
+        // lost response) may have moved it, and counts as moved.
+        ticket.accepted(!matches!(
+            result,
+            Ok(Outcome::Busy(_) | Outcome::NotFound) | Err(ActuatorError::Rejected { .. })
+        ));
         let (status, error, outcome_label) = match &result {
             Ok(Outcome::Accepted) => (TaskStatus::Succeeded, None, "succeeded"),
             Ok(Outcome::Busy(refusal)) => (

@@ -37,9 +37,9 @@ impl SharedGate {
         gate.admit(agent, kind, now)
     }
 
-    /// The fleet answered the action behind `ticket`.
-    pub fn settle(&self, ticket: Ticket) {
-        lock(&self.0).settle(ticket);
+    /// The fleet answered the action behind `ticket`, taking it or not.
+    pub fn settle(&self, ticket: Ticket, accepted: bool) {
+        lock(&self.0).settle(ticket, accepted);
     }
 
     /// The epoch a fleet read must note before it starts.
@@ -84,20 +84,31 @@ impl SharedGate {
 }
 
 /// Settles a ticket when dropped, so a task that ends early (an error, a panic) still tells
-/// the gate its move is no longer in flight.
+/// the gate its move is no longer in flight. Until [`Settle::accepted`] says otherwise the move
+/// counts as taken: without an answer, the fleet may have acted.
 pub(crate) struct Settle<'a> {
     gate: &'a SharedGate,
     ticket: Ticket,
+    accepted: bool,
 }
 
 impl<'a> Settle<'a> {
     pub(crate) fn new(gate: &'a SharedGate, ticket: Ticket) -> Self {
-        Settle { gate, ticket }
+        Settle {
+            gate,
+            ticket,
+            accepted: true,
+        }
+    }
+
+    /// Records whether the fleet took the move.
+    pub(crate) fn accepted(&mut self, accepted: bool) {
+        self.accepted = accepted;
     }
 }
 
 impl Drop for Settle<'_> {
     fn drop(&mut self) {
-        self.gate.settle(self.ticket);
+        self.gate.settle(self.ticket, self.accepted);
     }
 }

@@ -1,9 +1,9 @@
 //! The automation engine of Hive Scheduler: how decisions reach the fleet.
 //!
-//! - [`actuator`]: the fleet's sleep/wake contract as a trait, and [`actuator::HttpActuator`],
-//!   the production client with timeouts, retries and a per-agent circuit breaker.
-//! - [`fake_fleet`]: a reference fleet that honours the contract, in process and over HTTP,
-//!   for tests, demos and fleet implementers.
+//! - [`actuator`] (the crate `hivesched-actuator`): the fleet's sleep/wake contract as a trait,
+//!   and its HTTP client; [`actuators`]: the `[actuator]` settings and the factory that builds
+//!   the configured one (the HTTP client or the in-process fake fleet), so a new actuator is
+//!   added here, not in the HTTP crate.
 //! - [`service`]: the [`Engine`]: tick loop, decisions recorded before acting, shadow mode.
 //! - [`gate`]: the admission gate every action passes right before it reaches the fleet.
 //! - [`executor`]: the task journal written before the actuator is called, limits, idempotency.
@@ -14,12 +14,13 @@
 //! - [`tracker`]: background work (tasks, bulk operations) shutdown and tests wait for.
 //! - [`error`]: the crate's one error type.
 
-pub mod actuator;
+pub use hivesched_actuator as actuator;
+
+pub mod actuators;
 pub mod bulk;
 pub mod clock;
 pub mod error;
 pub mod executor;
-pub mod fake_fleet;
 pub mod fleet_view;
 pub mod forecast_score;
 pub mod gate;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use hivesched_engine::bulk::{BulkRequest, prepare};
 use hivesched_engine::clock::ManualClock;
-use hivesched_engine::fake_fleet::{FakeFleet, Fault, FaultKind};
 use hivesched_engine::{Engine, EngineConfig, ForecasterFactory};
+use hivesched_fakefleet::{FakeFleet, Fault, FaultKind};
 use hivesched_policy::{
     ActionKind, AgentId, DemandForecast, DemandHistory, EmergencyMode, EmergencyStop, FitRecord,
     ForecastFailure, Forecaster, SeasonalNaive, Time,

@@ -11,8 +11,8 @@ use std::time::Duration;
 use common::{Backend, Db, Recorder, T0, audit, config, demand, demand_until, fleet, start};
 use hivesched_engine::bulk::{BulkRequest, prepare};
 use hivesched_engine::clock::ManualClock;
-use hivesched_engine::fake_fleet::{Fault, FaultKind};
 use hivesched_engine::{Engine, EngineConfig, TickHealth};
+use hivesched_fakefleet::{Fault, FaultKind};
 use hivesched_policy::{
     ActionKind, AgentId, DemandForecast, DemandHistory, EmergencyMode, EmergencyStop,
     ForecastFailure, Forecaster, Mode, Pause, PauseDirection, Reason, Time,

@@ -1,6 +1,7 @@
 //! `hivesched`: the command-line entry point. Each subcommand lives in its own module under `cmd/`.
 
 mod cmd;
+mod demo;
 
 use clap::{Parser, Subcommand};
 
@@ -14,7 +15,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the service on SQLite with the built-in fake fleet replaying the bundled trace.
+    /// Run the service on SQLite with the built-in fake fleet replaying a demand trace.
     Demo(cmd::demo::Args),
     /// Run the scheduler service with its HTTP API.
     Serve(cmd::serve::Args),

@@ -75,6 +75,8 @@ struct InFlight {
     seq: u64,
     agent: AgentId,
     kind: ActionKind,
+    /// The agent's state and last transition before the move, put back if the fleet refuses.
+    before: (AgentState, Time),
     at: Time,
     /// Epoch at which the fleet's answer arrived; a read that started after it shows the
     /// outcome, so the entry is dropped.
@@ -241,12 +243,30 @@ impl Gate {
         a.last_wake = a.last_wake.max(facts.last_wake);
     }
 
-    /// Marks the move behind `ticket` as answered by the fleet (either way).
-    pub fn settle(&mut self, ticket: Ticket) {
+    /// Marks the move behind `ticket` as answered by the fleet. `accepted` says whether the
+    /// fleet took it: a refused move did not happen, so the agent goes back to the state it
+    /// had (a wake the fleet refused must not leave an agent that is still consolidating
+    /// counted as waking). A sleep stays in the rate log either way, the conservative count.
+    pub fn settle(&mut self, ticket: Ticket, accepted: bool) {
         self.epoch += 1;
         let epoch = self.epoch;
-        if let Some(f) = self.in_flight.iter_mut().find(|f| f.seq == ticket.seq) {
-            f.settled = Some(epoch);
+        let Some(pos) = self.in_flight.iter().position(|f| f.seq == ticket.seq) else {
+            return;
+        };
+        if accepted {
+            self.in_flight[pos].settled = Some(epoch);
+            return;
+        }
+        let f = self.in_flight.remove(pos);
+        let Some(&i) = self.index.get(&f.agent) else {
+            return;
+        };
+        let a = &mut self.fleet.agents[i];
+        if a.state == started(f.kind) {
+            decrement(&mut self.counts, a.state);
+            increment(&mut self.counts, f.before.0);
+            a.state = f.before.0;
+            a.last_transition = f.before.1;
         }
     }
 
@@ -271,6 +291,10 @@ impl Gate {
             now,
         };
         view.check(&self.fleet.agents[i], kind, true)?;
+        let before = (
+            self.fleet.agents[i].state,
+            self.fleet.agents[i].last_transition,
+        );
         self.epoch += 1;
         let seq = self.epoch;
         self.apply(agent, kind, now);
@@ -281,6 +305,7 @@ impl Gate {
             seq,
             agent: agent.clone(),
             kind,
+            before,
             at: now,
             settled: None,
         });
@@ -695,11 +720,29 @@ mod tests {
         );
         g.observe(stale.clone(), before, true, T);
         assert_eq!(g.counts().awake, 9);
-        g.settle(ticket);
+        g.settle(ticket, true);
         // A read that began after the fleet answered shows the truth; the entry is dropped.
         let after = g.epoch();
         g.observe(stale, after, true, T);
         assert_eq!(g.counts().awake, 10);
+    }
+
+    #[test]
+    fn a_move_the_fleet_refused_is_undone() {
+        let mut g = gate(10);
+        let sleep = g.admit(&id(0), ActionKind::Sleep, T).unwrap();
+        g.settle(sleep, true);
+        assert_eq!(g.counts().preparing_sleep, 1);
+        // The fleet refuses a wake of the agent still preparing to sleep: it stays counted in
+        // the disruption budget.
+        let wake = g.admit(&id(0), ActionKind::Wake, T).unwrap();
+        assert_eq!(g.counts().preparing_sleep, 0);
+        g.settle(wake, false);
+        assert_eq!((g.counts().preparing_sleep, g.counts().waking), (1, 0));
+        // A refused sleep frees its place in the budget but keeps its place in the rate log.
+        let again = g.admit(&id(1), ActionKind::Sleep, T).unwrap();
+        g.settle(again, false);
+        assert_eq!((g.counts().awake, g.sleep_log().len()), (9, 2));
     }
 
     #[test]

@@ -174,7 +174,7 @@ proptest! {
                     for a in d.to_execute() {
                         let admitted = gate.admit(&a.agent, a.kind, now);
                         prop_assert!(admitted.is_ok(), "the gate refused {:?} that the plan admitted: {:?}", a, admitted);
-                        if let Ok(ticket) = admitted { gate.settle(ticket); }
+                        if let Ok(ticket) = admitted { gate.settle(ticket, true); }
                     }
 
                     // Wakes are never held back by a sleep rail.

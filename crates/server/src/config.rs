@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use hivesched_engine::actuators::ActuatorSettings;
 use hivesched_policy::SchedulerConfig;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
@@ -90,8 +91,6 @@ pub mod ranges {
     pub const REQUEST_TIMEOUT: Range = range("request_timeout", 1.0, 3600.0, "s");
     /// `max_body_bytes`: at least a small request, at most 64 MiB.
     pub const MAX_BODY_BYTES: Range = range("max_body_bytes", 1024.0, 67_108_864.0, "bytes");
-    /// `actuator.agents` (the built-in fake fleet).
-    pub const FAKE_AGENTS: Range = range("actuator.agents", 1.0, 100_000.0, "");
 }
 
 /// Settings that may change while the service runs (through `PUT /api/v1/config`); each change
@@ -124,27 +123,6 @@ impl RuntimeSettings {
     pub fn tick(&self) -> Duration {
         Duration::from_secs(self.tick_interval)
     }
-}
-
-/// Where the engine sends sleeps and wakes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ActuatorSettings {
-    /// The fleet's HTTP API (the actuator contract).
-    Http {
-        /// Base URL, e.g. `http://fleet.internal:9000`.
-        base_url: String,
-    },
-    /// The built-in fake fleet, in process: for demos and trials.
-    Fake {
-        /// Number of agents (`agent-0` …).
-        #[serde(default = "default_fake_agents")]
-        agents: u32,
-    },
-}
-
-fn default_fake_agents() -> u32 {
-    20
 }
 
 /// Which forecaster the engine plans on.
@@ -213,7 +191,7 @@ struct ServiceKeys {
     max_body_bytes: usize,
     #[serde(default = "default_request_timeout")]
     request_timeout: u64,
-    #[serde(default = "default_actuator")]
+    #[serde(default)]
     actuator: ActuatorSettings,
     #[serde(default)]
     forecaster: ForecasterChoice,
@@ -243,11 +221,6 @@ fn default_max_body_bytes() -> usize {
 }
 fn default_request_timeout() -> u64 {
     30
-}
-fn default_actuator() -> ActuatorSettings {
-    ActuatorSettings::Fake {
-        agents: default_fake_agents(),
-    }
 }
 
 impl ServiceConfig {
@@ -318,25 +291,12 @@ impl ServiceConfig {
                 .check(value)
                 .map_err(|e| ApiError::config(range.key, policy_reason(e)))?;
         }
-        match &keys.actuator {
-            ActuatorSettings::Http { base_url }
-                if !(base_url.starts_with("http://") || base_url.starts_with("https://")) =>
-            {
-                return Err(ApiError::config(
-                    "actuator.base_url",
-                    "must start with http:// or https://",
-                ));
+        keys.actuator.validate().map_err(|e| match e {
+            hivesched_engine::EngineError::InvalidConfig { key, reason } => {
+                ApiError::config(key, reason)
             }
-            ActuatorSettings::Fake { agents }
-                if !ranges::FAKE_AGENTS.contains(f64::from(*agents)) =>
-            {
-                return Err(ApiError::config(
-                    "actuator.agents",
-                    format!("{agents} is not {}", ranges::FAKE_AGENTS.describe()),
-                ));
-            }
-            _ => {}
-        }
+            other => ApiError::config("actuator", other.to_string()),
+        })?;
         let settings = RuntimeSettings {
             tick_interval: keys.tick_interval,
             scheduler,

@@ -1,5 +1,5 @@
-//! The HTTP API of Hive Scheduler: one [`run`] that builds the state, merges each resource's
-//! router, applies the layers and serves with graceful shutdown.
+//! The HTTP API of Hive Scheduler: a [`Server`] that builds the state, merges each resource's
+//! router, applies the layers and serves until its shutdown signal fires.
 //!
 //! - [`config`]: the TOML file + `HIVE_*` environment configuration.
 //! - [`auth`]: JWT roles per route and one-time authorization codes.
@@ -8,14 +8,14 @@
 //! - [`audit`]: a hash-chained audit record for every change.
 //! - [`heartbeats`]: group commit of single-agent heartbeats.
 //! - [`metrics`]: the Prometheus registry and HTTP request metrics.
-//! - [`demo`]: `hivesched demo`, the service with the fake fleet replaying a bundled trace.
+//! - [`app`]: the [`Server`] itself; [`shutdown`]: the one signal every long-lived part ends on.
 //! - [`ops`]: database-only operator commands (issue a code, verify the audit chain).
 
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;
-pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod heartbeats;
@@ -23,11 +23,11 @@ pub mod metrics;
 pub mod ops;
 mod random;
 pub mod routes;
-pub mod server;
+pub mod shutdown;
 pub mod state;
 
+pub use app::{Server, StartMode};
 pub use config::{ForecasterChoice, RuntimeSettings, ServiceConfig};
 pub use error::ApiError;
 pub use hivesched_store::AuditVerification;
 pub use routes::openapi_json;
-pub use server::{Mode, Server, run};

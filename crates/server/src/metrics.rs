@@ -12,8 +12,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::state::AppState;
-
 /// Labels of one request: the route template (not the raw path, to bound cardinality),
 /// the method and the status code.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -71,7 +69,7 @@ impl HttpMetrics {
 }
 
 /// Middleware counting and timing every request.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<HttpMetrics>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -81,16 +79,14 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let start = Instant::now();
     let response = next.run(req).await;
     let elapsed = start.elapsed().as_secs_f64();
-    state
-        .http_metrics
+    metrics
         .latency
         .get_or_create(&RouteLabels {
             route: route.clone(),
             method: method.clone(),
         })
         .observe(elapsed);
-    state
-        .http_metrics
+    metrics
         .requests
         .get_or_create(&RequestLabels {
             route,

@@ -10,6 +10,7 @@ use prometheus_client::registry::Registry;
 use crate::auth::TokenKeys;
 use crate::heartbeats::HeartbeatWriter;
 use crate::metrics::HttpMetrics;
+use crate::shutdown::Shutdown;
 
 /// Shared state of the server; cheap to clone (everything inside is shared).
 #[derive(Clone)]
@@ -28,6 +29,8 @@ pub struct AppState {
     pub http_metrics: HttpMetrics,
     /// The OpenAPI document, served at `/api/v1/openapi.json`.
     pub openapi: Arc<String>,
+    /// Fires when the server shuts down: long-lived connections subscribe and end.
+    pub shutdown: Shutdown,
 }
 
 impl AppState {

@@ -208,12 +208,12 @@ async fn the_service_refuses_to_start_without_a_secret() {
         Vec::new(),
     )
     .unwrap();
-    let err = hivesched_server::Server::start(&cfg, hivesched_server::Mode::Serve)
+    let err = hivesched_server::Server::start(&cfg, hivesched_server::StartMode::Serve)
         .await
         .err()
         .expect("must refuse");
     assert!(err.to_string().contains("jwt_secret"), "{err}");
-    let demo = hivesched_server::Server::start(&cfg, hivesched_server::Mode::Demo).await;
+    let demo = hivesched_server::Server::start(&cfg, hivesched_server::StartMode::Demo).await;
     assert!(demo.is_ok());
 }
 

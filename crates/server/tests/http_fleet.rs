@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{SECRET, TestServer, token};
-use hivesched_engine::fake_fleet::{FakeFleet, FakeFleetConfig, serve};
+use hivesched_fakefleet::{FakeFleet, FakeFleetConfig, serve};
 use hivesched_server::ServiceConfig;
 use hivesched_server::auth::Role;
 use reqwest::Method;

@@ -11,7 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use common::{TestServer, backends, token};
 use hivesched_engine::clock::ManualClock;
 use hivesched_server::auth::Role;
-use hivesched_server::{Mode, Server};
+use hivesched_server::{Server, StartMode};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -183,8 +183,8 @@ async fn the_window_is_measured_on_the_engines_clock() {
     let clock = Arc::new(ManualClock::new(hivesched_server::clock::from_api(
         trace_now,
     )));
-    let actuator = hivesched_server::server::actuator(&cfg.actuator).unwrap();
-    let server = Server::start_with(&cfg, Mode::Serve, clock, actuator)
+    let actuator = cfg.actuator.build().unwrap();
+    let server = Server::start_with(&cfg, StartMode::Serve, clock, actuator)
         .await
         .unwrap();
     let base = format!("http://{}", server.local_addr());

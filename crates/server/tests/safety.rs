@@ -167,7 +167,7 @@ async fn settings_out_of_range_are_refused_at_the_api_and_at_start() {
         server.stop().await;
         let err = hivesched_server::Server::start(
             &common::config(&url, ""),
-            hivesched_server::Mode::Serve,
+            hivesched_server::StartMode::Serve,
         )
         .await
         .err()

@@ -267,7 +267,7 @@ pub fn run_policy(
             // Executed as the service executes it: through the gate, at once.
             match gate.admit(&action.agent, action.kind, now) {
                 // The simulated fleet answers at once.
-                Ok(ticket) => gate.settle(ticket),
+                Ok(ticket) => gate.settle(ticket, true),
                 Err(reason) => {
                     return Err(SimError::Simulation(format!(
                         "step {t}: the gate refused {} of {} that the decision admitted: {reason}",

@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hivesched_engine::actuator::{ActuationRequest, Actuator, AgentStatus, Outcome};
+use hivesched_engine::actuator::{ActuationRequest, Actuator, ActuatorError, AgentStatus, Outcome};
 use hivesched_engine::clock::{Clock, ManualClock};
 use hivesched_engine::executor::ExecutorLimits;
-use hivesched_engine::fake_fleet::{FakeFleet, FakeFleetConfig};
-use hivesched_engine::{Engine, EngineConfig, EngineError, ForecasterFactory};
+use hivesched_engine::{Engine, EngineConfig, ForecasterFactory};
+use hivesched_fakefleet::{FakeFleet, FakeFleetConfig};
 use hivesched_policy::{
     ActionKind, AgentId, AgentState, RailConfig, SchedulerConfig, SeasonalNaive, Time,
 };
@@ -189,7 +189,7 @@ impl Recorder {
         agent: &AgentId,
         kind: ActionKind,
         request: &ActuationRequest,
-        answer: &Result<Outcome, EngineError>,
+        answer: &Result<Outcome, ActuatorError>,
     ) {
         let agents = self.fleet.agents();
         let count = |f: fn(AgentState) -> bool| agents.iter().filter(|a| f(a.state)).count();
@@ -210,7 +210,7 @@ impl Actuator for Recorder {
         &self,
         agent: &AgentId,
         request: &ActuationRequest,
-    ) -> Result<Outcome, EngineError> {
+    ) -> Result<Outcome, ActuatorError> {
         let answer = self.fleet.sleep(agent, request).await;
         self.record(agent, ActionKind::Sleep, request, &answer);
         answer
@@ -220,15 +220,15 @@ impl Actuator for Recorder {
         &self,
         agent: &AgentId,
         request: &ActuationRequest,
-    ) -> Result<Outcome, EngineError> {
+    ) -> Result<Outcome, ActuatorError> {
         let answer = self.fleet.wake(agent, request).await;
         self.record(agent, ActionKind::Wake, request, &answer);
         answer
     }
 
-    async fn list_agents(&self) -> Result<Vec<AgentStatus>, EngineError> {
+    async fn list_agents(&self) -> Result<Vec<AgentStatus>, ActuatorError> {
         if self.listing_fails.load(Ordering::SeqCst) {
-            return Err(EngineError::Unavailable {
+            return Err(ActuatorError::Unavailable {
                 status: 503,
                 message: "the fleet API is down (test)".into(),
             });

@@ -1,12 +1,12 @@
-//! `hivesched demo`: the service on embedded SQLite with the built-in fake fleet replaying the
-//! bundled NYC-taxi trace; prints the URL and an admin token.
+//! `hivesched demo`: the service on embedded SQLite with the built-in fake fleet replaying a
+//! demand trace (the repository's NYC-taxi trace by default); prints the URL and an admin token.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::demo::{Demo, DemoOptions};
 use anyhow::Context;
-use hivesched_server::demo::{Demo, DemoOptions};
 
 /// Arguments of `hivesched demo`.
 #[derive(Debug, clap::Args)]
@@ -17,6 +17,10 @@ pub struct Args {
     /// Directory for the demo's SQLite database (a previous demo database there is replaced).
     #[arg(long, default_value = "hivesched-demo")]
     data_dir: PathBuf,
+    /// Demand trace to replay, a regular `timestamp,value` series (run from the repository's
+    /// root for the default).
+    #[arg(long, default_value = "data/nyc_taxi.csv")]
+    trace: PathBuf,
 }
 
 /// Runs the demo until Ctrl-C or SIGTERM.
@@ -30,12 +34,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let demo = Demo::start(&DemoOptions {
                 listen: args.listen,
                 data_dir: args.data_dir,
+                trace: args.trace.clone(),
             })
             .await?;
             let mut out = std::io::stdout().lock();
             let _ = writeln!(
                 out,
-                "hivesched demo: 45 fake agents, NYC-taxi demand, one 30-minute step every 2 s"
+                "hivesched demo: 45 fake agents, demand from {}, one trace step every 2 s",
+                args.trace.display()
             );
             let _ = writeln!(out, "url: {}", demo.url);
             let _ = writeln!(out, "admin token: {}", demo.admin_token);
@@ -51,8 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
             let _ = out.flush();
             drop(out);
-            demo.serve(hivesched_server::server::shutdown_signal())
-                .await
+            demo.serve(super::shutdown_signal()).await
         })
         .context("running the demo")
 }

@@ -5,7 +5,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context;
-use hivesched_engine::fake_fleet::{self, FakeFleet, FakeFleetConfig};
+use hivesched_fakefleet::{FakeFleet, FakeFleetConfig};
+
+use super::shutdown_signal;
 
 /// Arguments of `hivesched fake-fleet`.
 #[derive(Debug, clap::Args)]
@@ -64,32 +66,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         "fake fleet: {} agents; GET /agents, POST /agents/{{id}}/sleep|wake; Ctrl-C to stop",
         args.agents
     );
-    fake_fleet::serve(listener, fleet, shutdown_signal()).await?;
+    hivesched_fakefleet::serve(listener, fleet, shutdown_signal()).await?;
     eprintln!("fake fleet: stopped");
     Ok(())
-}
-
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM. A signal that cannot be watched is ignored rather
-/// than taken as a request to stop.
-async fn shutdown_signal() {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
 }

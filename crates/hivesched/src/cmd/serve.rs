@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use hivesched_server::{Mode, ServiceConfig};
+use hivesched_server::{ServiceConfig, StartMode};
 
 /// Arguments of `hivesched serve`.
 #[derive(Debug, clap::Args)]
@@ -34,12 +34,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .block_on(async {
             // Start-up failures (an unreachable database, a port in use) are told apart from
             // failures of a service that ran, so the first line says which one it was.
-            let server = hivesched_server::Server::start(&config, Mode::Serve)
+            let server = hivesched_server::Server::start(&config, StartMode::Serve)
                 .await
                 .context("starting the service")?;
             println!("listening on http://{}", server.local_addr());
             server
-                .serve(hivesched_server::server::shutdown_signal())
+                .serve(super::shutdown_signal())
                 .await
                 .context("running the service")
         })

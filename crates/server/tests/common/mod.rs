@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use hivesched_server::auth::{Role, TokenKeys};
-use hivesched_server::{Mode, Server, ServiceConfig};
+use hivesched_server::{Server, ServiceConfig, StartMode};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection};
@@ -95,7 +95,7 @@ impl TestServer {
     }
 
     pub async fn start_with(cfg: ServiceConfig) -> TestServer {
-        let server = Server::start(&cfg, Mode::Serve).await.unwrap();
+        let server = Server::start(&cfg, StartMode::Serve).await.unwrap();
         let base = format!("http://{}", server.local_addr());
         let store = server.store().clone();
         let (tx, rx) = oneshot::channel();

@@ -6,8 +6,11 @@
 //! and replay their first answer; a fencing token lower than the highest seen is refused.
 //! Failures are seeded, so a run is reproducible.
 
+#[cfg(feature = "http")]
 mod body;
+mod lock;
 mod model;
+#[cfg(feature = "http")]
 mod server;
 
 use std::sync::{Arc, Mutex};
@@ -17,12 +20,13 @@ use hivesched_policy::{ActionKind, AgentEvent, AgentId, AgentState};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::EngineError;
-use crate::actuator::{ActuationRequest, Actuator, AgentStatus, Outcome};
+use hivesched_actuator::{ActuationRequest, Actuator, ActuatorError, AgentStatus, Outcome};
+
 use crate::lock::lock;
 use model::{Answer, Model};
 
 pub use model::JOURNAL_CAPACITY;
+#[cfg(feature = "http")]
 pub use server::{router, serve};
 
 /// Size and timing of a fake fleet.
@@ -125,15 +129,15 @@ pub struct FakeFleet {
 
 impl FakeFleet {
     /// A fleet of awake, idle agents as of now (tokio's clock).
-    pub fn new(config: FakeFleetConfig) -> Result<Self, EngineError> {
+    pub fn new(config: FakeFleetConfig) -> Result<Self, ActuatorError> {
         if config.agents == 0 {
-            return Err(EngineError::InvalidConfig {
+            return Err(ActuatorError::InvalidConfig {
                 key: "fake_fleet.agents",
                 reason: "a fleet needs at least one agent".into(),
             });
         }
         if !(0.0..=1.0).contains(&config.failure_rate) {
-            return Err(EngineError::InvalidConfig {
+            return Err(ActuatorError::InvalidConfig {
                 key: "fake_fleet.failure_rate",
                 reason: format!("{} is not a probability in [0, 1]", config.failure_rate),
             });
@@ -195,14 +199,14 @@ impl FakeFleet {
         kind: ActionKind,
         agent: &AgentId,
         request: &ActuationRequest,
-    ) -> Result<Outcome, EngineError> {
+    ) -> Result<Outcome, ActuatorError> {
         match self.answer(kind, agent, request).await {
             Answer::Outcome(outcome) => Ok(outcome),
-            Answer::Unavailable(message) => Err(EngineError::Unavailable {
+            Answer::Unavailable(message) => Err(ActuatorError::Unavailable {
                 status: 503,
                 message: message.into(),
             }),
-            Answer::KeyReused => Err(EngineError::Rejected {
+            Answer::KeyReused => Err(ActuatorError::Rejected {
                 status: 422,
                 message: format!(
                     "idempotency key {} was already used for another request",
@@ -218,7 +222,7 @@ impl Actuator for FakeFleet {
         &self,
         agent: &AgentId,
         request: &ActuationRequest,
-    ) -> Result<Outcome, EngineError> {
+    ) -> Result<Outcome, ActuatorError> {
         self.act(ActionKind::Sleep, agent, request).await
     }
 
@@ -226,11 +230,11 @@ impl Actuator for FakeFleet {
         &self,
         agent: &AgentId,
         request: &ActuationRequest,
-    ) -> Result<Outcome, EngineError> {
+    ) -> Result<Outcome, ActuatorError> {
         self.act(ActionKind::Wake, agent, request).await
     }
 
-    async fn list_agents(&self) -> Result<Vec<AgentStatus>, EngineError> {
+    async fn list_agents(&self) -> Result<Vec<AgentStatus>, ActuatorError> {
         Ok(self.agents())
     }
 }

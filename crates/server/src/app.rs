@@ -1,5 +1,5 @@
-//! One `run()`: build the state, merge the resource routers, apply the layers, serve until
-//! SIGTERM/SIGINT.
+//! The server: build the state, merge the resource routers, apply the layers, serve until the
+//! caller's shutdown future resolves.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,32 +11,31 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::Uri;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use hivesched_engine::actuator::{DynActuator, HttpActuator, HttpActuatorConfig};
+use hivesched_engine::actuator::DynActuator;
 use hivesched_engine::clock::{Clock, SystemClock};
 use hivesched_engine::executor::ExecutorLimits;
-use hivesched_engine::fake_fleet::{FakeFleet, FakeFleetConfig};
 use hivesched_engine::{Engine, EngineConfig, ForecasterFactory};
 use hivesched_forecast::{EnsembleConfig, EnsembleForecaster};
 use hivesched_policy::{Forecaster, SeasonalNaive};
 use hivesched_store::{AuditKey, Store};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{Role, TokenKeys};
-use crate::config::{ActuatorSettings, ForecasterChoice, RuntimeSettings, ServiceConfig};
+use crate::config::{ForecasterChoice, RuntimeSettings, ServiceConfig};
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::heartbeats::HeartbeatWriter;
 use crate::metrics::{self, HttpMetrics};
+use crate::shutdown::Shutdown;
 use crate::state::AppState;
 use crate::{audit, clock, routes};
 
 /// How the server is started: `serve` insists on a configured signing secret, `demo` makes one
 /// up for the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub enum StartMode {
     /// Production: refuse to start without `jwt_secret`.
     Serve,
     /// Demo: a random secret when none is configured (tokens die with the process).
@@ -54,8 +53,8 @@ pub struct Server {
 
 impl Server {
     /// Starts on the wall clock with the actuator the configuration names.
-    pub async fn start(config: &ServiceConfig, mode: Mode) -> Result<Server, ApiError> {
-        let actuator = actuator(&config.actuator)?;
+    pub async fn start(config: &ServiceConfig, mode: StartMode) -> Result<Server, ApiError> {
+        let actuator = config.actuator.build()?;
         Server::start_with(config, mode, Arc::new(SystemClock), actuator).await
     }
 
@@ -64,7 +63,7 @@ impl Server {
     /// The demo passes a faster clock and its own fake fleet.
     pub async fn start_with(
         config: &ServiceConfig,
-        mode: Mode,
+        mode: StartMode,
         clock: Arc<dyn Clock>,
         actuator: Arc<dyn DynActuator>,
     ) -> Result<Server, ApiError> {
@@ -110,6 +109,7 @@ impl Server {
             .to_pretty_json()
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let state = AppState {
+            shutdown: Shutdown::new(),
             heartbeats: HeartbeatWriter::spawn(store.clone()),
             store,
             engine,
@@ -158,21 +158,35 @@ impl Server {
         &self.state.engine
     }
 
-    /// Runs the engine's tick loop and serves HTTP until `shutdown` resolves; then stops
-    /// accepting, lets in-flight requests finish, and lets the engine finish (or leave
-    /// journaled) the tasks in flight before the store is closed.
+    /// Runs the engine's tick loop and serves HTTP until `shutdown` resolves; then fires the
+    /// server's [`Shutdown`] signal, which stops accepting, lets in-flight requests finish,
+    /// closes every long-lived connection subscribed to it, and lets the engine finish (or
+    /// leave journaled) the tasks in flight before the store is closed.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ApiError> {
         tracing::info!(addr = %self.addr, "listening");
-        let (stop_engine, stopped) = watch::channel(false);
+        let signal = self.state.shutdown.clone();
+        let fire = tokio::spawn({
+            let signal = signal.clone();
+            async move {
+                shutdown.await;
+                signal.trigger();
+            }
+        });
         let engine = self.state.engine.clone();
+        let stopped = signal.subscribe();
         let ticking = tokio::spawn(async move { engine.run(stopped).await });
         let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown({
+                let signal = signal.clone();
+                async move { signal.signalled().await }
+            })
             .await;
-        let _ = stop_engine.send(true);
+        // The listener may also end by itself (an I/O error): everything else stops with it.
+        signal.trigger();
+        fire.abort();
         if let Err(e) = ticking.await {
             tracing::error!(error = %e, "engine loop ended abnormally");
         }
@@ -186,63 +200,13 @@ impl Server {
     }
 }
 
-/// Starts the server and serves until SIGTERM or SIGINT.
-pub async fn run(config: &ServiceConfig, mode: Mode) -> Result<(), ApiError> {
-    Server::start(config, mode)
-        .await?
-        .serve(shutdown_signal())
-        .await
-}
-
-/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutdown signal received");
-}
-
-/// The actuator the configuration names.
-pub fn actuator(settings: &ActuatorSettings) -> Result<Arc<dyn DynActuator>, ApiError> {
-    Ok(match settings {
-        ActuatorSettings::Http { base_url } => Arc::new(
-            HttpActuator::new(HttpActuatorConfig::new(base_url.clone()))
-                .map_err(|e| ApiError::config("actuator.base_url", e.to_string()))?,
-        ),
-        ActuatorSettings::Fake { agents } => Arc::new(
-            FakeFleet::new(FakeFleetConfig {
-                agents: *agents,
-                ..FakeFleetConfig::default()
-            })
-            .map_err(|e| ApiError::config("actuator.agents", e.to_string()))?,
-        ),
-    })
-}
-
 /// The token keys and the secret they come from (the audit key derives from it unless
 /// `audit_key` is set).
-fn signing_keys(config: &ServiceConfig, mode: Mode) -> Result<(TokenKeys, Vec<u8>), ApiError> {
+fn signing_keys(config: &ServiceConfig, mode: StartMode) -> Result<(TokenKeys, Vec<u8>), ApiError> {
     let secret = match (&config.jwt_secret, mode) {
         (Some(secret), _) => secret.as_bytes().to_vec(),
-        (None, Mode::Demo) => hex::encode(crate::random::bytes::<32>()?).into_bytes(),
-        (None, Mode::Serve) => {
+        (None, StartMode::Demo) => hex::encode(crate::random::bytes::<32>()?).into_bytes(),
+        (None, StartMode::Serve) => {
             return Err(ApiError::config(
                 "jwt_secret",
                 "required: set jwt_secret in the config file or HIVE_JWT_SECRET \
@@ -308,7 +272,7 @@ fn layered(api: Router<AppState>, state: &AppState, config: &ServiceConfig) -> R
         .layer(axum::Extension(BodyLimit(config.max_body_bytes)))
         .layer(middleware::from_fn_with_state(timeout, deadline))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.http_metrics.clone(),
             metrics::track,
         ))
         .layer(TraceLayer::new_for_http())

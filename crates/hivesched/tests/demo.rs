@@ -1,26 +1,40 @@
-//! `hivesched demo` end to end: the fake fleet, the replayed trace and the fast clock produce
-//! decisions that act on the fleet within a few ticks, record the fitted forecast model, and the
-//! printed admin token works.
+//! `hivesched demo` end to end, as the README runs it: the binary with the fake fleet, the
+//! replayed trace and the fast clock produces decisions that act on the fleet within a few
+//! ticks, records the fitted forecast model, prints an admin token that works, and stops
+//! cleanly on SIGTERM.
 
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-use hivesched_server::demo::{Demo, DemoOptions};
-use tokio::sync::oneshot;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_decides_and_acts_every_tick() {
     let dir = std::env::temp_dir().join(format!("hivesched-demo-test-{}", std::process::id()));
-    let demo = Demo::start(&DemoOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.clone(),
-    })
-    .await
-    .unwrap();
-    let (url, token) = (demo.url.clone(), demo.admin_token.clone());
-    let (tx, rx) = oneshot::channel::<()>();
-    let serving = tokio::spawn(demo.serve(async {
-        let _ = rx.await;
-    }));
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/nyc_taxi.csv");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hivesched"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .arg("--trace")
+        .arg(&trace)
+        .env("HIVE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut url, mut token) = (String::new(), String::new());
+    while url.is_empty() || token.is_empty() {
+        let line = lines
+            .next()
+            .expect("the demo printed its url and token")
+            .unwrap();
+        if let Some(u) = line.strip_prefix("url: ") {
+            url = u.to_owned();
+        }
+        if let Some(t) = line.strip_prefix("admin token: ") {
+            token = t.to_owned();
+        }
+    }
     let client = reqwest::Client::new();
     let get = |path: &str| {
         client
@@ -73,7 +87,15 @@ async fn the_demo_decides_and_acts_every_tick() {
         "{models}"
     );
     assert!(first["parameters"]["fitted"].is_string(), "{models}");
-    let _ = tx.send(());
-    serving.await.unwrap().unwrap();
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "the demo exits cleanly on SIGTERM: {status}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -8,16 +8,15 @@ use hivesched_policy::{ActionKind, AgentId};
 use reqwest::{StatusCode, Url};
 use tokio::time::Instant;
 
-use super::breaker::Breakers;
-use super::wire::ErrorBody;
-use super::{
-    ActuationRequest, Actuator, AgentStatus, BreakerConfig, CircuitState, Outcome, Refusal,
-    RetryPolicy,
-};
-use crate::EngineError;
+use crate::breaker::Breakers;
 use crate::lock::lock;
+use crate::wire::ErrorBody;
+use crate::{
+    ActuationRequest, Actuator, ActuatorError, AgentStatus, BreakerConfig, CircuitState, Outcome,
+    Refusal, RetryPolicy,
+};
 
-/// Longest fleet error message kept in an [`EngineError`]; fleets may answer with whole pages.
+/// Longest fleet error message kept in an [`ActuatorError`]; fleets may answer with whole pages.
 const MAX_MESSAGE_CHARS: usize = 512;
 
 /// Where the fleet is and how patiently to talk to it.
@@ -64,8 +63,8 @@ pub struct HttpActuator {
 
 impl HttpActuator {
     /// Validates the configuration and builds the client.
-    pub fn new(config: HttpActuatorConfig) -> Result<Self, EngineError> {
-        let invalid = |key, reason: String| EngineError::InvalidConfig { key, reason };
+    pub fn new(config: HttpActuatorConfig) -> Result<Self, ActuatorError> {
+        let invalid = |key, reason: String| ActuatorError::InvalidConfig { key, reason };
         let mut base = Url::parse(&config.base_url)
             .map_err(|e| invalid("actuator.base_url", format!("{}: {e}", config.base_url)))?;
         if !matches!(base.scheme(), "http" | "https") || base.path_segments_mut().is_err() {
@@ -89,7 +88,7 @@ impl HttpActuator {
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .build()
-            .map_err(EngineError::Transport)?;
+            .map_err(ActuatorError::Transport)?;
         Ok(HttpActuator {
             client,
             base,
@@ -120,7 +119,7 @@ impl HttpActuator {
         agent: &AgentId,
         kind: ActionKind,
         request: &ActuationRequest,
-    ) -> Result<Outcome, EngineError> {
+    ) -> Result<Outcome, ActuatorError> {
         let verb = match kind {
             ActionKind::Sleep => "sleep",
             ActionKind::Wake => "wake",
@@ -128,7 +127,7 @@ impl HttpActuator {
         let url = self.endpoint(&["agents", &agent.0, verb]);
         lock(&self.breakers)
             .admit(agent, Instant::now())
-            .map_err(|retry_in| EngineError::CircuitOpen {
+            .map_err(|retry_in| ActuatorError::CircuitOpen {
                 agent: agent.clone(),
                 retry_in,
             })?;
@@ -142,10 +141,10 @@ impl HttpActuator {
         &self,
         agent: Option<&AgentId>,
         mut attempt: F,
-    ) -> Result<T, EngineError>
+    ) -> Result<T, ActuatorError>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, EngineError>>,
+        Fut: Future<Output = Result<T, ActuatorError>>,
     {
         let mut tried = 1;
         loop {
@@ -177,7 +176,7 @@ impl HttpActuator {
         &self,
         url: Url,
         request: &ActuationRequest,
-    ) -> Result<Outcome, EngineError> {
+    ) -> Result<Outcome, ActuatorError> {
         let response = self
             .client
             .post(url)
@@ -204,7 +203,7 @@ impl HttpActuator {
         }
     }
 
-    async fn get_agents_once(&self, url: Url) -> Result<Vec<AgentStatus>, EngineError> {
+    async fn get_agents_once(&self, url: Url) -> Result<Vec<AgentStatus>, ActuatorError> {
         let response = self
             .client
             .get(url)
@@ -219,20 +218,21 @@ impl HttpActuator {
             .bytes()
             .await
             .map_err(|e| self.transport_error(e))?;
-        serde_json::from_slice(&body).map_err(|e| EngineError::Decode(format!("GET /agents: {e}")))
+        serde_json::from_slice(&body)
+            .map_err(|e| ActuatorError::Decode(format!("GET /agents: {e}")))
     }
 
-    fn transport_error(&self, error: reqwest::Error) -> EngineError {
+    fn transport_error(&self, error: reqwest::Error) -> ActuatorError {
         if error.is_timeout() {
-            EngineError::Timeout(self.request_timeout)
+            ActuatorError::Timeout(self.request_timeout)
         } else {
-            EngineError::Transport(error)
+            ActuatorError::Transport(error)
         }
     }
 
     /// Turns an answer outside the contract's 2xx/404/409 into an error: 429 and 5xx are
     /// transient (retried), anything else is a rejection of our request (never retried).
-    async fn status_error(&self, response: reqwest::Response) -> EngineError {
+    async fn status_error(&self, response: reqwest::Response) -> ActuatorError {
         let status = response.status();
         let message = match response.bytes().await {
             Ok(body) => match serde_json::from_slice::<ErrorBody>(&body) {
@@ -244,12 +244,12 @@ impl HttpActuator {
         let message: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
         let status_code = status.as_u16();
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-            EngineError::Unavailable {
+            ActuatorError::Unavailable {
                 status: status_code,
                 message,
             }
         } else {
-            EngineError::Rejected {
+            ActuatorError::Rejected {
                 status: status_code,
                 message,
             }
@@ -262,7 +262,7 @@ impl Actuator for HttpActuator {
         &self,
         agent: &AgentId,
         request: &ActuationRequest,
-    ) -> impl Future<Output = Result<Outcome, EngineError>> + Send {
+    ) -> impl Future<Output = Result<Outcome, ActuatorError>> + Send {
         self.act(agent, ActionKind::Sleep, request)
     }
 
@@ -270,11 +270,11 @@ impl Actuator for HttpActuator {
         &self,
         agent: &AgentId,
         request: &ActuationRequest,
-    ) -> impl Future<Output = Result<Outcome, EngineError>> + Send {
+    ) -> impl Future<Output = Result<Outcome, ActuatorError>> + Send {
         self.act(agent, ActionKind::Wake, request)
     }
 
-    fn list_agents(&self) -> impl Future<Output = Result<Vec<AgentStatus>, EngineError>> + Send {
+    fn list_agents(&self) -> impl Future<Output = Result<Vec<AgentStatus>, ActuatorError>> + Send {
         let url = self.endpoint(&["agents"]);
         async move {
             self.with_retries(None, || self.get_agents_once(url.clone()))

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use hivesched_engine::EngineError;
-use hivesched_engine::actuator::{ActuationRequest, Actuator, Outcome, Refusal};
-use hivesched_engine::fake_fleet::{FakeFleet, FakeFleetConfig, Fault, FaultKind, Transition};
+use hivesched_actuator::ActuatorError;
+use hivesched_actuator::{ActuationRequest, Actuator, Outcome, Refusal};
+use hivesched_fakefleet::{FakeFleet, FakeFleetConfig, Fault, FaultKind, Transition};
 use hivesched_policy::{AgentEvent, AgentId, AgentState};
 use proptest::prelude::*;
 
@@ -172,7 +172,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .is_some_and(|first| first.agent != agent || first.sleep != sleep);
                 if reused {
                     prop_assert!(
-                        matches!(answer, Err(EngineError::Rejected { status: 422, .. })),
+                        matches!(answer, Err(ActuatorError::Rejected { status: 422, .. })),
                         "reused key: {:?}",
                         answer
                     );
@@ -183,7 +183,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 if lost {
                     pending_losses -= 1;
                     prop_assert!(
-                        matches!(answer, Err(EngineError::Unavailable { status: 503, .. })),
+                        matches!(answer, Err(ActuatorError::Unavailable { status: 503, .. })),
                         "lost response: {:?}",
                         answer
                     );

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use hivesched_engine::EngineError;
-use hivesched_engine::actuator::{ActuationRequest, Actuator, Outcome, Refusal};
-use hivesched_engine::fake_fleet::{FakeFleet, FakeFleetConfig, Fault, FaultKind};
+use hivesched_actuator::ActuatorError;
+use hivesched_actuator::{ActuationRequest, Actuator, Outcome, Refusal};
+use hivesched_fakefleet::{FakeFleet, FakeFleetConfig, Fault, FaultKind};
 use hivesched_policy::{AgentId, AgentState};
 
 fn fleet(config: FakeFleetConfig) -> FakeFleet {
@@ -169,7 +169,7 @@ async fn faults_for_one_agent_leave_others_alone() {
     let failed = f.sleep(&AgentId::from("agent-1"), &request("b")).await;
     assert!(matches!(
         failed,
-        Err(EngineError::Unavailable { status: 503, .. })
+        Err(ActuatorError::Unavailable { status: 503, .. })
     ));
     let retried = f.sleep(&AgentId::from("agent-1"), &request("b")).await;
     assert_eq!(retried.expect("retry acts"), Outcome::Accepted);
@@ -197,7 +197,7 @@ async fn failures_are_seeded_and_reproducible() {
     let (first, agents_a) = run(fleet(config.clone())).await;
     let (second, agents_b) = run(fleet(config)).await;
     assert_eq!(first, second);
-    let contexts = |v: &[hivesched_engine::actuator::AgentStatus]| {
+    let contexts = |v: &[hivesched_actuator::AgentStatus]| {
         v.iter().map(|a| a.context_tokens).collect::<Vec<_>>()
     };
     assert_eq!(contexts(&agents_a), contexts(&agents_b));
@@ -213,7 +213,7 @@ fn bad_configuration_names_the_key() {
     });
     assert!(matches!(
         no_agents,
-        Err(EngineError::InvalidConfig {
+        Err(ActuatorError::InvalidConfig {
             key: "fake_fleet.agents",
             ..
         })
@@ -226,7 +226,7 @@ fn bad_configuration_names_the_key() {
         assert!(
             matches!(
                 bad,
-                Err(EngineError::InvalidConfig {
+                Err(ActuatorError::InvalidConfig {
                     key: "fake_fleet.failure_rate",
                     ..
                 })

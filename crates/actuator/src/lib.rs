@@ -1,21 +1,23 @@
 //! The fleet's sleep/wake contract, as the engine calls it.
 //!
 //! [`Actuator`] is what the executor programs against; [`HttpActuator`] speaks the HTTP contract
-//! in `docs/actuator.md`, and [`FakeFleet`](crate::fake_fleet::FakeFleet) honours the same
+//! in `docs/actuator.md`, and the fake fleet (crate `hivesched-fakefleet`) honours the same
 //! contract in process. [`DynActuator`] lets the service choose one at run time.
 
 mod breaker;
+mod error;
 mod http;
+mod lock;
 mod retry;
 pub mod wire;
+
+pub use error::ActuatorError;
 
 use std::future::Future;
 use std::pin::Pin;
 
 use hivesched_policy::{AgentId, AgentState};
 use serde::{Deserialize, Serialize};
-
-use crate::EngineError;
 
 pub use breaker::{BreakerConfig, CircuitState};
 pub use http::{HttpActuator, HttpActuatorConfig};
@@ -105,17 +107,17 @@ pub trait Actuator: Send + Sync {
         &self,
         agent: &AgentId,
         request: &ActuationRequest,
-    ) -> impl Future<Output = Result<Outcome, EngineError>> + Send;
+    ) -> impl Future<Output = Result<Outcome, ActuatorError>> + Send;
 
     /// Asks the fleet to wake `agent`.
     fn wake(
         &self,
         agent: &AgentId,
         request: &ActuationRequest,
-    ) -> impl Future<Output = Result<Outcome, EngineError>> + Send;
+    ) -> impl Future<Output = Result<Outcome, ActuatorError>> + Send;
 
     /// Reads every agent's current state from the fleet.
-    fn list_agents(&self) -> impl Future<Output = Result<Vec<AgentStatus>, EngineError>> + Send;
+    fn list_agents(&self) -> impl Future<Output = Result<Vec<AgentStatus>, ActuatorError>> + Send;
 }
 
 /// A boxed future, as [`DynActuator`] returns.
@@ -130,17 +132,17 @@ pub trait DynActuator: Send + Sync {
         &'a self,
         agent: &'a AgentId,
         request: &'a ActuationRequest,
-    ) -> BoxFuture<'a, Result<Outcome, EngineError>>;
+    ) -> BoxFuture<'a, Result<Outcome, ActuatorError>>;
 
     /// [`Actuator::wake`], boxed.
     fn boxed_wake<'a>(
         &'a self,
         agent: &'a AgentId,
         request: &'a ActuationRequest,
-    ) -> BoxFuture<'a, Result<Outcome, EngineError>>;
+    ) -> BoxFuture<'a, Result<Outcome, ActuatorError>>;
 
     /// [`Actuator::list_agents`], boxed.
-    fn boxed_list_agents(&self) -> BoxFuture<'_, Result<Vec<AgentStatus>, EngineError>>;
+    fn boxed_list_agents(&self) -> BoxFuture<'_, Result<Vec<AgentStatus>, ActuatorError>>;
 }
 
 impl<T: Actuator> DynActuator for T {
@@ -148,7 +150,7 @@ impl<T: Actuator> DynActuator for T {
         &'a self,
         agent: &'a AgentId,
         request: &'a ActuationRequest,
-    ) -> BoxFuture<'a, Result<Outcome, EngineError>> {
+    ) -> BoxFuture<'a, Result<Outcome, ActuatorError>> {
         Box::pin(self.sleep(agent, request))
     }
 
@@ -156,11 +158,11 @@ impl<T: Actuator> DynActuator for T {
         &'a self,
         agent: &'a AgentId,
         request: &'a ActuationRequest,
-    ) -> BoxFuture<'a, Result<Outcome, EngineError>> {
+    ) -> BoxFuture<'a, Result<Outcome, ActuatorError>> {
         Box::pin(self.wake(agent, request))
     }
 
-    fn boxed_list_agents(&self) -> BoxFuture<'_, Result<Vec<AgentStatus>, EngineError>> {
+    fn boxed_list_agents(&self) -> BoxFuture<'_, Result<Vec<AgentStatus>, ActuatorError>> {
         Box::pin(self.list_agents())
     }
 }
@@ -170,7 +172,7 @@ impl Actuator for dyn DynActuator {
         &self,
         agent: &AgentId,
         request: &ActuationRequest,
-    ) -> Result<Outcome, EngineError> {
+    ) -> Result<Outcome, ActuatorError> {
         self.boxed_sleep(agent, request).await
     }
 
@@ -178,11 +180,11 @@ impl Actuator for dyn DynActuator {
         &self,
         agent: &AgentId,
         request: &ActuationRequest,
-    ) -> Result<Outcome, EngineError> {
+    ) -> Result<Outcome, ActuatorError> {
         self.boxed_wake(agent, request).await
     }
 
-    fn list_agents(&self) -> impl Future<Output = Result<Vec<AgentStatus>, EngineError>> + Send {
+    fn list_agents(&self) -> impl Future<Output = Result<Vec<AgentStatus>, ActuatorError>> + Send {
         self.boxed_list_agents()
     }
 }

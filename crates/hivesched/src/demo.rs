@@ -1,30 +1,24 @@
-//! `hivesched demo`: the whole service on a fresh machine with nothing installed — embedded
-//! SQLite, the in-process fake fleet, and the bundled NYC-taxi trace replayed as demand on a
-//! clock that runs one 30-minute trace step per tick, so something happens every tick.
+//! The demo: the whole service on a fresh machine with nothing installed — embedded SQLite, the
+//! in-process fake fleet, and a demand trace (the repository's NYC-taxi trace by default)
+//! replayed on a clock that runs one trace step per tick, so something happens every tick.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::NaiveDateTime;
+use anyhow::Context;
+use hivesched_engine::actuators::ActuatorSettings;
 use hivesched_engine::clock::{Clock, ScaledClock};
-use hivesched_engine::fake_fleet::{FakeFleet, FakeFleetConfig};
+use hivesched_fakefleet::{FakeFleet, FakeFleetConfig};
 use hivesched_policy::{SchedulerConfig, Time};
+use hivesched_server::auth::Role;
+use hivesched_server::{ForecasterChoice, RuntimeSettings, Server, ServiceConfig, StartMode};
+use hivesched_sim::{TraceOptions, load_trace};
 use hivesched_store::{DemandSample, Store};
 
-use crate::auth::Role;
-use crate::config::{ActuatorSettings, ForecasterChoice, RuntimeSettings, ServiceConfig};
-use crate::error::ApiError;
-use crate::server::{Mode, Server};
-
-/// The bundled trace (Numenta Anomaly Benchmark, MIT; see `data/README.md`).
-const BUNDLED_TRACE: &str = include_str!("../../../data/nyc_taxi.csv");
-
-/// Real seconds per tick; one trace step (30 minutes) passes per tick.
+/// Real seconds per tick; one trace step passes per tick.
 const TICK_SECS: u64 = 2;
-/// Trace step of the bundled trace.
-const STEP_SECS: u64 = 1800;
 /// Trace history loaded before the replay starts, so forecasts have a week to work with.
 const WARM_UP_DAYS: i64 = 7;
 /// Fleet size and per-agent capacity used by the README's simulation of the same trace.
@@ -39,6 +33,8 @@ pub struct DemoOptions {
     /// Directory of the SQLite database (created if needed; a previous demo database is
     /// replaced so every run starts at the beginning of the trace).
     pub data_dir: PathBuf,
+    /// The demand trace to replay (a regular `timestamp,value` series).
+    pub trace: PathBuf,
 }
 
 /// A demo ready to serve: its URL, an admin token and the database it writes.
@@ -54,34 +50,37 @@ pub struct Demo {
     pub database_url: String,
 }
 
-/// Parses `timestamp,value` rows (NAB format) into samples.
-fn parse_trace(text: &str) -> Result<Vec<DemandSample>, ApiError> {
-    text.lines()
-        .enumerate()
-        .skip(1)
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, line)| {
-            let bad = || ApiError::Internal(format!("bundled trace line {}: {line:?}", i + 1));
-            let (ts, value) = line.split_once(',').ok_or_else(bad)?;
-            let at = NaiveDateTime::parse_from_str(ts.trim(), "%Y-%m-%d %H:%M:%S")
-                .map_err(|_| bad())?
-                .and_utc();
-            Ok(DemandSample {
-                at: Time::from_millis(at.timestamp_millis()),
-                value: value.trim().parse().map_err(|_| bad())?,
-            })
+/// The trace as demand samples, read with the simulator's loader (so both accept the same
+/// files and report the same errors), and its step.
+fn load_samples(path: &Path) -> anyhow::Result<(Vec<DemandSample>, u64)> {
+    let trace = load_trace(path, &TraceOptions::default())
+        .with_context(|| format!("loading the demo trace {}", path.display()))?;
+    let step = trace.interval_s.round();
+    anyhow::ensure!(
+        (1.0..=86_400.0).contains(&step),
+        "{}: the demo needs a step between 1 s and a day, the trace has {step} s",
+        path.display()
+    );
+    let samples = trace
+        .timestamps
+        .iter()
+        .zip(&trace.values)
+        .map(|(&ms, &value)| DemandSample {
+            at: Time::from_millis(ms),
+            value,
         })
-        .collect()
+        .collect();
+    Ok((samples, step as u64))
 }
 
 /// The demo's configuration: acting (not shadow) against the fake fleet, the README's fleet
 /// size and capacity, and limits scaled to the fast clock.
-fn demo_config(options: &DemoOptions, database_url: String) -> ServiceConfig {
+fn demo_config(options: &DemoOptions, database_url: String, step_secs: u64) -> ServiceConfig {
     let mut scheduler = SchedulerConfig {
         shadow: false,
         capacity: CAPACITY,
         // A sample arrives every step; allow two before demand counts as stale.
-        demand_staleness: Duration::from_secs(2 * STEP_SECS),
+        demand_staleness: Duration::from_secs(2 * step_secs),
         ..SchedulerConfig::default()
     };
     scheduler.rails.min_awake = 2;
@@ -93,7 +92,7 @@ fn demo_config(options: &DemoOptions, database_url: String) -> ServiceConfig {
         jwt_secret: None,
         max_body_bytes: 1024 * 1024,
         request_timeout: Duration::from_secs(30),
-        demand_step: Duration::from_secs(STEP_SECS),
+        demand_step: Duration::from_secs(step_secs),
         max_concurrent_tasks: 5,
         // Waits are on the trace clock: a trace day is 96 s of the demo.
         bulk_rail_wait: Duration::from_secs(86_400),
@@ -108,18 +107,13 @@ fn demo_config(options: &DemoOptions, database_url: String) -> ServiceConfig {
 }
 
 /// Removes a previous demo database (the file and its WAL companions) so the replay restarts.
-fn remove_old_database(db: &Path) -> Result<(), ApiError> {
+fn remove_old_database(db: &Path) -> anyhow::Result<()> {
     for suffix in ["", "-wal", "-shm"] {
         let path = PathBuf::from(format!("{}{suffix}", db.display()));
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(ApiError::Io {
-                    context: format!("removing {}", path.display()),
-                    source,
-                });
-            }
+            Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
         }
     }
     Ok(())
@@ -128,22 +122,20 @@ fn remove_old_database(db: &Path) -> Result<(), ApiError> {
 impl Demo {
     /// Prepares the data directory, starts the service on the fast clock with the fake fleet,
     /// and loads a week of trace history.
-    pub async fn start(options: &DemoOptions) -> Result<Demo, ApiError> {
-        let samples = parse_trace(BUNDLED_TRACE)?;
+    pub async fn start(options: &DemoOptions) -> anyhow::Result<Demo> {
+        let (samples, step_secs) = load_samples(&options.trace)?;
         let first = samples
             .first()
-            .ok_or_else(|| ApiError::Internal("the bundled trace is empty".into()))?
+            .with_context(|| format!("{} has no samples", options.trace.display()))?
             .at;
-        std::fs::create_dir_all(&options.data_dir).map_err(|source| ApiError::Io {
-            context: format!("creating {}", options.data_dir.display()),
-            source,
-        })?;
+        std::fs::create_dir_all(&options.data_dir)
+            .with_context(|| format!("creating {}", options.data_dir.display()))?;
         let db = options.data_dir.join("hivesched.db");
         remove_old_database(&db)?;
         let database_url = format!("sqlite://{}?mode=rwc", db.display());
-        let config = demo_config(options, database_url.clone());
+        let config = demo_config(options, database_url.clone(), step_secs);
         let origin = Time::from_millis(first.as_millis() + WARM_UP_DAYS * 86_400_000);
-        let factor = (STEP_SECS / TICK_SECS) as f64;
+        let factor = step_secs as f64 / TICK_SECS as f64;
         let clock: Arc<dyn Clock> = Arc::new(ScaledClock::new(origin, factor));
         let scaled = |secs: f64| Duration::from_secs_f64(secs / factor);
         let fleet = FakeFleet::new(FakeFleetConfig {
@@ -159,8 +151,13 @@ impl Demo {
             samples.iter().filter(|s| s.at < origin).cloned().collect();
         store.insert_demand(&history).await?;
         store.close().await;
-        let server =
-            Server::start_with(&config, Mode::Demo, Arc::clone(&clock), Arc::new(fleet)).await?;
+        let server = Server::start_with(
+            &config,
+            StartMode::Demo,
+            Arc::clone(&clock),
+            Arc::new(fleet),
+        )
+        .await?;
         let url = format!("http://{}", server.local_addr());
         let admin_token =
             server.mint_token("demo-admin", Role::Admin, Duration::from_secs(86_400))?;
@@ -179,7 +176,7 @@ impl Demo {
     pub async fn serve(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> Result<(), ApiError> {
+    ) -> anyhow::Result<()> {
         let store = self.server.store().clone();
         let clock = self.clock;
         let samples = self.samples;
@@ -202,19 +199,6 @@ impl Demo {
         });
         let result = self.server.serve(shutdown).await;
         replay.abort();
-        result
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_bundled_trace_parses() {
-        let samples = parse_trace(BUNDLED_TRACE).unwrap();
-        assert_eq!(samples.len(), 10_320);
-        assert!(samples.windows(2).all(|w| w[0].at < w[1].at));
-        assert_eq!(samples[0].value, 10844.0);
+        Ok(result?)
     }
 }

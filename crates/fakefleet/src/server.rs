@@ -17,9 +17,8 @@ use tokio::net::TcpListener;
 use super::FakeFleet;
 use super::body::{self, Rejection};
 use super::model::Answer;
-use crate::EngineError;
-use crate::actuator::Outcome;
-use crate::actuator::wire::ErrorBody;
+use hivesched_actuator::wire::ErrorBody;
+use hivesched_actuator::{ActuatorError, Outcome};
 
 /// Largest request body accepted; the contract's bodies are a few hundred bytes.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -48,7 +47,7 @@ pub async fn serve(
     listener: TcpListener,
     fleet: FakeFleet,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), EngineError> {
+) -> Result<(), ActuatorError> {
     axum::serve(listener, router(fleet))
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -8,8 +8,8 @@ use hivesched_policy::AgentId;
 use serde_json::{Map, Value};
 
 use super::{Fault, FaultKind};
-use crate::actuator::ActuationRequest;
-use crate::actuator::wire::ErrorBody;
+use hivesched_actuator::ActuationRequest;
+use hivesched_actuator::wire::ErrorBody;
 
 /// Most faults one `POST /fake/faults` may queue.
 const MAX_FAULT_COUNT: u64 = 1_000;

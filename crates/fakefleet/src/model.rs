@@ -11,7 +11,7 @@ use hivesched_policy::{ActionKind, AgentEvent, AgentId, AgentState, PolicyError}
 use tokio::time::Instant;
 
 use super::{Counters, FakeFleetConfig, Fault, FaultKind, Transition};
-use crate::actuator::{ActuationRequest, AgentStatus, Outcome, Refusal};
+use hivesched_actuator::{ActuationRequest, AgentStatus, Outcome, Refusal};
 
 /// How many recent transitions [`FakeFleet::journal`](super::FakeFleet::journal) keeps; older ones are dropped so a long-running
 /// fake fleet does not grow without bound.

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hivesched_engine::EngineError;
-use hivesched_engine::actuator::{
+use hivesched_actuator::ActuatorError;
+use hivesched_actuator::{
     ActuationRequest, Actuator, AgentStatus, BreakerConfig, CircuitState, DynActuator,
     HttpActuator, HttpActuatorConfig, Outcome, Refusal, RetryPolicy,
 };
-use hivesched_engine::fake_fleet::{self, Counters, FakeFleet, FakeFleetConfig};
+use hivesched_fakefleet::{self, Counters, FakeFleet, FakeFleetConfig};
 use hivesched_policy::{AgentEvent, AgentId, AgentState};
 use tokio::sync::oneshot;
 
@@ -29,7 +29,7 @@ async fn serve(config: FakeFleetConfig) -> Served {
     let (tx, rx) = oneshot::channel();
     let served = fleet.clone();
     tokio::spawn(async move {
-        let _ = fake_fleet::serve(listener, served, async {
+        let _ = hivesched_fakefleet::serve(listener, served, async {
             let _ = rx.await;
         })
         .await;
@@ -241,13 +241,13 @@ async fn without_retries_a_stall_is_a_timeout_error() {
         ..HttpActuatorConfig::new(&s.base)
     })
     .expect("config");
-    s.fleet.inject(fake_fleet::Fault {
-        kind: fake_fleet::FaultKind::Stall(Duration::from_millis(400)),
+    s.fleet.inject(hivesched_fakefleet::Fault {
+        kind: hivesched_fakefleet::FaultKind::Stall(Duration::from_millis(400)),
         agent: None,
     });
     let started = tokio::time::Instant::now();
     let result = a.sleep(&id("agent-3"), &request("t-1", 1)).await;
-    assert!(matches!(result, Err(EngineError::Timeout(d)) if d == Duration::from_millis(100)));
+    assert!(matches!(result, Err(ActuatorError::Timeout(d)) if d == Duration::from_millis(100)));
     assert!(started.elapsed() < Duration::from_millis(390));
     // The fleet did act: a later retry with the same key must replay, not act again.
     let retried = a.sleep(&id("agent-3"), &request("t-1", 1)).await;
@@ -329,7 +329,7 @@ async fn the_breaker_opens_after_consecutive_failures_and_half_opens_after_coold
     // Three failed attempts open the breaker, which stops the retries early.
     let first = a.sleep(&broken, &request("k-1", 1)).await;
     assert!(
-        matches!(first, Err(EngineError::Unavailable { status: 503, .. })),
+        matches!(first, Err(ActuatorError::Unavailable { status: 503, .. })),
         "{first:?}"
     );
     assert_eq!(s.fleet.counters().injected_failures, 3);
@@ -337,7 +337,7 @@ async fn the_breaker_opens_after_consecutive_failures_and_half_opens_after_coold
 
     // While open, calls fail fast without reaching the fleet; other agents are unaffected.
     let fast = a.sleep(&broken, &request("k-1", 1)).await;
-    assert!(matches!(fast, Err(EngineError::CircuitOpen { ref agent, .. }) if *agent == broken));
+    assert!(matches!(fast, Err(ActuatorError::CircuitOpen { ref agent, .. }) if *agent == broken));
     assert_eq!(s.fleet.counters().injected_failures, 3);
     let other = a.sleep(&id("agent-5"), &request("k-other", 1)).await;
     assert_eq!(other.expect("other agent"), Outcome::Accepted);
@@ -348,7 +348,7 @@ async fn the_breaker_opens_after_consecutive_failures_and_half_opens_after_coold
     assert_eq!(a.circuit_state(&broken), CircuitState::HalfOpen);
     let probe = a.sleep(&broken, &request("k-1", 1)).await;
     assert!(
-        matches!(probe, Err(EngineError::Unavailable { .. })),
+        matches!(probe, Err(ActuatorError::Unavailable { .. })),
         "{probe:?}"
     );
     assert_eq!(s.fleet.counters().injected_failures, 4);
@@ -374,13 +374,13 @@ async fn transport_errors_are_retried_then_reported() {
     let a = actuator(&format!("http://127.0.0.1:{port}"));
     let result = a.sleep(&id("agent-0"), &request("k", 1)).await;
     assert!(
-        matches!(result, Err(EngineError::Transport(_))),
+        matches!(result, Err(ActuatorError::Transport(_))),
         "{result:?}"
     );
     assert!(result.is_err_and(|e| e.is_transient()));
     let listed = a.list_agents().await;
     assert!(
-        matches!(listed, Err(EngineError::Transport(_))),
+        matches!(listed, Err(ActuatorError::Transport(_))),
         "{listed:?}"
     );
 }
@@ -393,7 +393,7 @@ async fn a_reused_key_is_a_rejection_not_a_retry() {
     assert_eq!(first.expect("sleep"), Outcome::Accepted);
     let reused = a.sleep(&id("agent-7"), &request("dup", 1)).await;
     assert!(
-        matches!(reused, Err(EngineError::Rejected { status: 422, .. })),
+        matches!(reused, Err(ActuatorError::Rejected { status: 422, .. })),
         "{reused:?}"
     );
     assert_eq!(s.fleet.counters().sleeps_started, 1);
@@ -411,7 +411,7 @@ async fn a_base_url_with_a_path_prefix_and_a_dyn_actuator_work() {
     let prefixed = actuator(&format!("{}/fleet/v1", s.base));
     let missing = prefixed.list_agents().await;
     assert!(
-        matches!(missing, Err(EngineError::Rejected { status: 404, .. })),
+        matches!(missing, Err(ActuatorError::Rejected { status: 404, .. })),
         "{missing:?}"
     );
 }
@@ -425,7 +425,7 @@ async fn bad_configuration_names_the_key() {
     ] {
         let err = HttpActuator::new(HttpActuatorConfig::new(base)).expect_err(base);
         assert!(
-            matches!(err, EngineError::InvalidConfig { key: k, .. } if k == key),
+            matches!(err, ActuatorError::InvalidConfig { key: k, .. } if k == key),
             "{err}"
         );
     }
@@ -439,7 +439,7 @@ async fn bad_configuration_names_the_key() {
     let err = HttpActuator::new(zero_attempts).expect_err("zero attempts");
     assert!(matches!(
         err,
-        EngineError::InvalidConfig {
+        ActuatorError::InvalidConfig {
             key: "actuator.retry.max_attempts",
             ..
         }
