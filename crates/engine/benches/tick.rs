@@ -3,6 +3,9 @@
 //! fleet, in shadow mode so repeated ticks see the same fleet.
 //! Run with `cargo bench -p hivesched-engine --bench tick`.
 
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

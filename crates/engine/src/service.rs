@@ -70,7 +70,7 @@ impl Default for EngineConfig {
     }
 }
 
-/// What the engine publishes for live views (WebSocket, logs).
+/// What the engine publishes for live views and logs ([`Engine::subscribe`]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EngineEvent {

@@ -3,6 +3,9 @@
 //! trace (Twitter_volume_AMZN, four weeks, one day ahead), plus MSTL+ARI alone on nyc_taxi.
 //! Compare with statsforecast's MSTL+AutoARIMA on the same series (issue 4: about 1.3 s per fit).
 
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
+
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -90,11 +90,13 @@ pub struct Plan<'a> {
     pub season: usize,
 }
 
-/// Runs `forecast(train) -> (describe, Forecast)` on every split of `y` and scores it; `now_ms` is
 /// The forecasting step a backtest runs at each origin: training window in, fitted model
 /// description and forecast out.
 pub type ForecastFn<'a> = dyn FnMut(&[f64]) -> Result<(String, Forecast), ForecastError> + 'a;
 
+/// Runs `forecast(train) -> (describe, Forecast)` on every split of `y` and scores it (MASE,
+/// sMAPE, WAPE, pinball loss, interval coverage, time per fit); `now_ms` is the clock the fit
+/// times are read from (an argument, so the crate reads no clock itself).
 pub fn evaluate(
     name: &str,
     y: &[f64],

@@ -1,6 +1,9 @@
 //! One planning step (`Scheduler::tick`: forecast, target, selection, rails) for fleets of
 //! 100 to 100 000 agents. Run with `cargo bench -p hivesched-policy --bench plan_step`.
 
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

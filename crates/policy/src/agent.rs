@@ -23,8 +23,7 @@ impl From<&str> for AgentId {
 }
 
 /// Lifecycle of an agent. Only `Awake` serves work; every state but `Asleep` and `Error` is billed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AgentState {
     /// Serving work (or idle and ready to).
     Awake,
@@ -41,6 +40,28 @@ pub enum AgentState {
 }
 
 impl AgentState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [AgentState; 6] = [
+        AgentState::Awake,
+        AgentState::PreparingSleep,
+        AgentState::Consolidating,
+        AgentState::Asleep,
+        AgentState::Waking,
+        AgentState::Error,
+    ];
+
+    /// The one wire name (`awake`, `preparing_sleep`, …): JSON, SQL, metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::Awake => "awake",
+            AgentState::PreparingSleep => "preparing_sleep",
+            AgentState::Consolidating => "consolidating",
+            AgentState::Asleep => "asleep",
+            AgentState::Waking => "waking",
+            AgentState::Error => "error",
+        }
+    }
+
     /// Whether the agent costs money in this state.
     pub fn is_billed(self) -> bool {
         !matches!(self, AgentState::Asleep | AgentState::Error)
@@ -68,19 +89,7 @@ impl AgentState {
     }
 }
 
-impl fmt::Display for AgentState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = match self {
-            AgentState::Awake => "awake",
-            AgentState::PreparingSleep => "preparing_sleep",
-            AgentState::Consolidating => "consolidating",
-            AgentState::Asleep => "asleep",
-            AgentState::Waking => "waking",
-            AgentState::Error => "error",
-        };
-        f.write_str(s)
-    }
-}
+wire_name!(AgentState, "an agent state");
 
 /// Something that happens to an agent and may move it to another state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -8,8 +8,7 @@
 use crate::{ActionKind, Reason, Time};
 
 /// What an emergency stop halts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EmergencyMode {
     /// No sleeps; wakes continue (the default: freeze consolidation, allow the safe direction).
     FreezeSleeps,
@@ -51,6 +50,11 @@ impl EmergencyMode {
     }
 }
 
+crate::wire_name!(
+    EmergencyMode,
+    "freeze_sleeps, wake_all, pause_wakes or freeze_all"
+);
+
 /// An administrator's emergency stop, optionally time-limited.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,8 +73,7 @@ impl EmergencyStop {
 }
 
 /// Which direction an operator pause holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PauseDirection {
     /// No sleeps start.
     Sleeps,
@@ -105,6 +108,8 @@ impl PauseDirection {
         }
     }
 }
+
+crate::wire_name!(PauseDirection, "sleeps, wakes or both");
 
 /// An operator's routine pause of one or both directions (no one-time code needed), optionally
 /// time-limited.

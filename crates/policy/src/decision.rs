@@ -2,50 +2,6 @@
 
 use crate::{AgentId, Time};
 
-/// Serializes and parses a fieldless enum by its `as_str()` name and `ALL` list, so each wire
-/// name is spelled once.
-macro_rules! wire_name {
-    ($ty:ty, $expecting:literal) => {
-        impl serde::Serialize for $ty {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $ty {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                <$ty>::ALL
-                    .into_iter()
-                    .find(|v| v.as_str() == text)
-                    .ok_or_else(|| {
-                        serde::de::Error::invalid_value(
-                            serde::de::Unexpected::Str(&text),
-                            &$expecting,
-                        )
-                    })
-            }
-        }
-
-        impl std::str::FromStr for $ty {
-            type Err = String;
-
-            fn from_str(s: &str) -> Result<Self, String> {
-                <$ty>::ALL
-                    .into_iter()
-                    .find(|v| v.as_str() == s)
-                    .ok_or_else(|| format!("{s:?} is not {}", $expecting))
-            }
-        }
-
-        impl std::fmt::Display for $ty {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
 /// Which tier of automation produced an action (the seed's immediate / scheduled / predictive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

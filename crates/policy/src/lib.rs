@@ -16,6 +16,51 @@
 //! - [`accuracy`]: which sleeps paid off and which wakes were useful, judged afterwards.
 
 pub mod accuracy;
+/// Serializes and parses a fieldless enum by its `as_str()` name and `ALL` list, so each wire
+/// name is spelled once (JSON, SQL, metric labels and `FromStr`/`Display` all go through it).
+#[macro_export]
+macro_rules! wire_name {
+    ($ty:ty, $expecting:literal) => {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                <$ty>::ALL
+                    .into_iter()
+                    .find(|v| v.as_str() == text)
+                    .ok_or_else(|| {
+                        serde::de::Error::invalid_value(
+                            serde::de::Unexpected::Str(&text),
+                            &$expecting,
+                        )
+                    })
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, String> {
+                <$ty>::ALL
+                    .into_iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| format!("{s:?} is not {}", $expecting))
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 pub mod agent;
 pub mod baselines;
 pub mod config;

@@ -2,6 +2,9 @@
 //! registered, each batch newer than the last), on a SQLite file and, when
 //! `HIVE_TEST_POSTGRES_URL` is set, on PostgreSQL in a scratch schema.
 
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
+
 use std::cell::Cell;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

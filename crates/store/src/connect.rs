@@ -55,7 +55,7 @@ impl Store {
     /// otherwise see its own empty database).
     ///
     /// PostgreSQL is first reached with one direct connection, bounded by
-    /// [`FIRST_CONNECT_TIMEOUT`], so a wrong host, port or password fails within seconds with
+    /// `FIRST_CONNECT_TIMEOUT` (5 s), so a wrong host, port or password fails within seconds with
     /// its cause and the (redacted) URL; the pool alone retries for its whole acquire timeout
     /// and then reports only that it timed out.
     pub async fn connect(url: &str) -> Result<Store> {

@@ -1,5 +1,6 @@
-//! Feature flags and their rollout history. The flag's state is opaque JSON here: the flags crate
-//! owns its meaning; the store guarantees versioned compare-and-set writes with a history row each.
+//! Feature flags and their rollout history. The flag's state is opaque JSON here (no code gives
+//! it a meaning yet; the progressive-rollout work will); the store guarantees versioned
+//! compare-and-set writes with a history row each.
 
 use hivesched_policy::Time;
 use sqlx::any::AnyRow;

@@ -15,8 +15,7 @@ use crate::codec::{enum_text, get, get_opt_time, get_time, json_text, parse_enum
 use crate::{Result, Store, StoreError};
 
 /// Where a task (or a bulk operation) stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskStatus {
     /// Journaled, actuator not called yet.
     Pending,
@@ -80,6 +79,8 @@ impl TaskStatus {
 /// Attempts at an audited write before a sustained audit race is reported as a conflict.
 const AUDITED_ATTEMPTS: usize = 50;
 
+hivesched_policy::wire_name!(TaskStatus, "a task status");
+
 /// `'pending', 'running'` for an SQL `IN` list; the names come from this enum, never from input.
 fn status_list(statuses: &[TaskStatus]) -> String {
     statuses
@@ -90,8 +91,7 @@ fn status_list(statuses: &[TaskStatus]) -> String {
 }
 
 /// How a bulk operation moves its agents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BulkStrategy {
     /// One agent at a time.
     Sequential,
@@ -100,6 +100,26 @@ pub enum BulkStrategy {
     /// In stages; a stage where more than half fails stops the run and rolls it back.
     Staged,
 }
+
+impl BulkStrategy {
+    /// Every strategy.
+    pub const ALL: [BulkStrategy; 3] = [
+        BulkStrategy::Sequential,
+        BulkStrategy::Parallel,
+        BulkStrategy::Staged,
+    ];
+
+    /// The wire name (`sequential`, `parallel`, `staged`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BulkStrategy::Sequential => "sequential",
+            BulkStrategy::Parallel => "parallel",
+            BulkStrategy::Staged => "staged",
+        }
+    }
+}
+
+hivesched_policy::wire_name!(BulkStrategy, "sequential, parallel or staged");
 
 /// A task to journal before acting.
 #[derive(Debug, Clone, PartialEq)]
