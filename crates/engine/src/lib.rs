@@ -10,7 +10,8 @@
 //! - [`bulk`]: sequential / parallel / staged bulk operations with rollback.
 //! - [`recovery`]: reconciling unfinished tasks after a crash.
 //! - [`clock`], [`metrics`], [`fleet_view`]: time, Prometheus metrics, the fleet snapshot.
-//! - [`history_cache`], [`forecast_score`]: the demand history between ticks, live forecast error.
+//! - [`history_cache`], [`forecast_score`], [`live_accuracy`]: the demand history between ticks,
+//!   the live forecast error, and the decisions' accuracy judged as they play out.
 //! - [`tracker`]: background work (tasks, bulk operations) shutdown and tests wait for.
 //! - [`error`]: the crate's one error type.
 
@@ -25,6 +26,7 @@ pub mod fleet_view;
 pub mod forecast_score;
 pub mod gate;
 pub mod history_cache;
+pub mod live_accuracy;
 mod lock;
 pub mod metrics;
 pub mod recovery;

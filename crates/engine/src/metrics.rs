@@ -39,6 +39,13 @@ pub struct GateLabels {
     pub reason: String,
 }
 
+/// Labels of a judged decision.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerdictLabels {
+    /// `paid_off`, `short`, `flap` (sleeps); `useful`, `wasted` (wakes).
+    pub verdict: String,
+}
+
 /// Labels by direction only.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
@@ -91,6 +98,14 @@ pub struct EngineMetrics {
     pub target_awake: Gauge,
     /// 1 while the last decision was a fail-safe (all awake).
     pub fail_safe: Gauge,
+    /// Sleeps judged, by verdict (see `policy::accuracy`).
+    pub sleep_outcomes: Family<VerdictLabels, Counter>,
+    /// Wakes judged, by verdict.
+    pub wake_outcomes: Family<VerdictLabels, Counter>,
+    /// Percentage of judged sleeps that stayed asleep at least the break-even time, since start.
+    pub sleep_payoff_pct: Gauge<f64, AtomicU64>,
+    /// Percentage of judged wakes whose agent was needed within the useful window, since start.
+    pub wake_useful_pct: Gauge<f64, AtomicU64>,
 }
 
 impl Default for EngineMetrics {
@@ -111,6 +126,10 @@ impl Default for EngineMetrics {
             agents: Family::default(),
             target_awake: Gauge::default(),
             fail_safe: Gauge::default(),
+            sleep_outcomes: Family::default(),
+            wake_outcomes: Family::default(),
+            sleep_payoff_pct: Gauge::default(),
+            wake_useful_pct: Gauge::default(),
         }
     }
 }
@@ -186,10 +205,28 @@ impl EngineMetrics {
             "1 while the scheduler is in fail-safe",
             self.fail_safe.clone(),
         );
+        r.register(
+            "sleep_outcomes",
+            "Sleeps judged by verdict: paid_off (asleep at least the break-even time), short, flap",
+            self.sleep_outcomes.clone(),
+        );
+        r.register(
+            "wake_outcomes",
+            "Wakes judged by verdict: useful (needed within the window), wasted",
+            self.wake_outcomes.clone(),
+        );
+        r.register(
+            "sleep_payoff_pct",
+            "Percentage of judged sleeps that paid off, since start",
+            self.sleep_payoff_pct.clone(),
+        );
+        r.register(
+            "wake_useful_pct",
+            "Percentage of judged wakes that were useful, since start",
+            self.wake_useful_pct.clone(),
+        );
     }
-}
 
-impl EngineMetrics {
     /// Updates the per-tick families from one decision and the fleet it was made on.
     pub fn observe_decision(&self, counts: FleetCounts, d: &Decision) {
         for a in &d.actions {

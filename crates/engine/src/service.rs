@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use hivesched_policy::accuracy::AccuracyConfig;
 use hivesched_policy::{
     AgentId, AgentState, Controls, Decision, DemandForecast, EmergencyStop, Forecaster, Gate,
     Pause, Predictive, Scheduler, SchedulerConfig, SleepLog, Source, TickInput, Time,
@@ -24,6 +25,7 @@ use crate::fleet_view::read_fleet;
 use crate::forecast_score::ForecastScore;
 use crate::gate::SharedGate;
 use crate::history_cache::HistoryCache;
+use crate::live_accuracy::LiveAccuracy;
 use crate::lock::lock;
 use crate::recovery::{RecoveryReport, recover};
 use crate::tracker::Tracker;
@@ -122,6 +124,7 @@ struct Inner {
     metrics: Arc<EngineMetrics>,
     scheduler: Mutex<Scheduler>,
     score: ForecastScore,
+    accuracy: LiveAccuracy,
     cfg: RwLock<EngineConfig>,
     events: broadcast::Sender<EngineEvent>,
     last_decision: Mutex<Option<Decision>>,
@@ -195,6 +198,7 @@ impl Engine {
                 metrics,
                 scheduler: Mutex::new(scheduler),
                 score: ForecastScore::new(forecasters()),
+                accuracy: LiveAccuracy::new(accuracy_config(&cfg.scheduler)),
                 cfg: RwLock::new(cfg),
                 events,
                 last_decision: Mutex::new(None),
@@ -320,6 +324,7 @@ impl Engine {
         }
         lock(&self.inner.scheduler).reconfigure(scheduler.clone())?;
         self.inner.gate.configure((&scheduler).into());
+        self.inner.accuracy.reconfigure(accuracy_config(&scheduler));
         {
             let mut cfg = self
                 .inner
@@ -475,6 +480,13 @@ impl Engine {
                 .await?;
         }
         inner.metrics.observe_decision(gate.counts(), &decision);
+        inner.accuracy.observe(
+            gate.fleet(),
+            history.last().map(|(_, v)| v),
+            decision_capacity(&self.config().scheduler),
+            now,
+            &inner.metrics,
+        );
         let tick_id = now.as_millis();
         let specs: Vec<TaskSpec> = decision
             .to_execute()
@@ -628,6 +640,16 @@ impl Engine {
             refusals,
         })
     }
+}
+
+/// How the decisions are judged: break-even time and useful window from the fleet's latencies.
+fn accuracy_config(cfg: &SchedulerConfig) -> AccuracyConfig {
+    AccuracyConfig::new(cfg.consolidation, cfg.wake_latency)
+}
+
+/// Demand one awake agent serves per step.
+fn decision_capacity(cfg: &SchedulerConfig) -> f64 {
+    cfg.capacity
 }
 
 /// The wait before the next tick: one interval, doubled per consecutive failure up to

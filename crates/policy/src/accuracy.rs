@@ -29,7 +29,7 @@
 
 use std::time::Duration;
 
-use crate::Time;
+use crate::{AgentState, Fleet, Time};
 
 /// The two durations every judgement uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,8 +153,9 @@ pub struct AgentTimeline {
 
 impl AgentTimeline {
     /// Judges what the passage of time alone decides by `now`: a sleep asleep for the break-even
-    /// time has paid off; a wake whose window has passed without service was wasted.
-    fn settle(&mut self, now: Time, cfg: &AccuracyConfig) -> Option<Outcome> {
+    /// time has paid off; a wake whose window has passed without service was wasted. (A live
+    /// observer calls this every tick; `record` does it before each event.)
+    pub fn settle(&mut self, now: Time, cfg: &AccuracyConfig) -> Option<Outcome> {
         let outcome = match self.open {
             Open::Sleep {
                 started,
@@ -274,6 +275,24 @@ impl AgentTimeline {
         self.open = Open::Nothing;
         Some(outcome)
     }
+}
+
+/// The agents `demand` needs: the ⌈demand / capacity⌉ agents awake the longest (indices into
+/// `fleet.agents`). The newest wakes are the marginal capacity, so a wake counts as needed only
+/// when demand exceeds what the agents awake before it can serve.
+pub fn needed_agents(fleet: &Fleet, demand: f64, capacity: f64) -> Vec<usize> {
+    let agents = &fleet.agents;
+    let mut awake: Vec<usize> = (0..agents.len())
+        .filter(|&i| agents[i].state == AgentState::Awake)
+        .collect();
+    let needed = if capacity > 0.0 && demand > 0.0 {
+        (demand / capacity).ceil() as usize
+    } else {
+        0
+    };
+    awake.sort_by_key(|&i| (agents[i].last_transition, i));
+    awake.truncate(needed);
+    awake
 }
 
 /// Judges one agent's whole record (events in time order) up to `end`.

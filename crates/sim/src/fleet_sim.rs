@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use hivesched_policy::accuracy::needed_agents;
 use hivesched_policy::{
     Action, ActionKind, Agent, AgentEvent, AgentId, AgentState, Fleet, PolicyError, Time,
 };
@@ -157,24 +158,11 @@ impl SimFleet {
         }
     }
 
-    /// The agents `demand` needs during a step: the ceil(demand / capacity) agents awake the
-    /// longest. The newest wakes are the marginal capacity, so a wake counts as needed only when
-    /// demand exceeds what the agents awake before it can serve. (`serve` packs work onto the
-    /// warmest agents instead, which is what the scheduler sees as idle time; a just-woken agent
-    /// ties with the busiest there, so it cannot say whether a wake was needed.)
+    /// The agents `demand` needs during a step ([`needed_agents`]). (`serve` packs work onto
+    /// the warmest agents instead, which is what the scheduler sees as idle time; a just-woken
+    /// agent ties with the busiest there, so it cannot say whether a wake was needed.)
     pub fn needed(&self, demand: f64, capacity: f64) -> Vec<usize> {
-        let agents = &self.fleet.agents;
-        let mut awake: Vec<usize> = (0..agents.len())
-            .filter(|&i| agents[i].state == AgentState::Awake)
-            .collect();
-        let needed = if capacity > 0.0 && demand > 0.0 {
-            (demand / capacity).ceil() as usize
-        } else {
-            0
-        };
-        awake.sort_by_key(|&i| (agents[i].last_transition, i));
-        awake.truncate(needed);
-        awake
+        needed_agents(&self.fleet, demand, capacity)
     }
 }
 
