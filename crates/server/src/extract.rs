@@ -223,18 +223,76 @@ where
     }
 }
 
-/// The `limit` query parameter of a listing: `default` when absent, else 1..=`max`, or a 422
-/// naming `limit`. One rule for every paged route, so they all refuse alike.
-pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
-    let limit = limit.unwrap_or(default);
-    if (1..=max).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(ApiError::invalid_value(
-            "limit",
-            format!("must be between 1 and {max}"),
-        ))
+/// The `limit` query parameter of a listing: `default` when absent, else 1..=`max`. One rule
+/// for every paged route, so they all refuse alike, and the OpenAPI document declares each
+/// route's limit from the same value ([`PageLimit::declare`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimit {
+    /// Page size when `limit` is absent.
+    pub default: u32,
+    /// Largest page size.
+    pub max: u32,
+}
+
+impl PageLimit {
+    /// Smallest page size.
+    pub const MIN: u32 = 1;
+
+    /// The rule for a listing with this default and maximum.
+    pub const fn new(default: u32, max: u32) -> Self {
+        PageLimit { default, max }
     }
+
+    /// The page size to use, or a 422 naming `limit`.
+    pub fn resolve(self, limit: Option<u32>) -> Result<u32, ApiError> {
+        let limit = limit.unwrap_or(self.default);
+        if (Self::MIN..=self.max).contains(&limit) {
+            Ok(limit)
+        } else {
+            Err(ApiError::invalid_value(
+                "limit",
+                format!("must be between {} and {}", Self::MIN, self.max),
+            ))
+        }
+    }
+
+    /// Writes the rule into the `limit` parameter's schema.
+    pub fn declare(self, schema: &mut utoipa::openapi::schema::Object) {
+        schema.minimum = Some(Self::MIN.into());
+        schema.maximum = Some(self.max.into());
+        schema.default = Some(self.default.into());
+    }
+}
+
+/// Characters `char::is_whitespace` (Unicode `White_Space`) calls whitespace; a test holds the
+/// list to that function, so [`non_blank_pattern`] and [`check_non_blank`] agree.
+const WHITESPACE: [char; 25] = [
+    '\t', '\n', '\u{b}', '\u{c}', '\r', ' ', '\u{85}', '\u{a0}', '\u{1680}', '\u{2000}',
+    '\u{2001}', '\u{2002}', '\u{2003}', '\u{2004}', '\u{2005}', '\u{2006}', '\u{2007}', '\u{2008}',
+    '\u{2009}', '\u{200a}', '\u{2028}', '\u{2029}', '\u{202f}', '\u{205f}', '\u{3000}',
+];
+
+/// Free text that must say something, such as every `reason`: at least one character that is
+/// not whitespace, else a 422 naming `field`.
+pub fn check_non_blank(field: &str, text: &str) -> Result<(), ApiError> {
+    if text.chars().all(|c| WHITESPACE.contains(&c)) {
+        Err(ApiError::invalid_value(
+            field,
+            "must contain something other than whitespace",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The rule of [`check_non_blank`] as a JSON Schema `pattern` (unanchored: one character that
+/// is not whitespace, anywhere).
+pub fn non_blank_pattern() -> String {
+    let class: String = WHITESPACE
+        .iter()
+        .map(|c| format!("\\u{:04x}", u32::from(*c)))
+        .collect();
+    format!("[^{class}]")
 }
 
 #[cfg(test)]
@@ -291,6 +349,44 @@ mod tests {
             assert!(
                 matches!(err, ApiError::MalformedJson(_)),
                 "{bad:?}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_whitespace_list_is_unicode_white_space() {
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            assert_eq!(WHITESPACE.contains(&c), c.is_whitespace(), "{c:?}");
+        }
+    }
+
+    /// The declared pattern accepts exactly the texts the check accepts.
+    #[test]
+    fn the_non_blank_pattern_is_the_check() {
+        let pattern = regex::Regex::new(&non_blank_pattern()).unwrap();
+        let mut texts: Vec<String> = (0..0x3100u32)
+            .filter_map(char::from_u32)
+            .flat_map(|c| [c.to_string(), format!(" {c}\u{3000}"), format!("{c}{c}")])
+            .collect();
+        texts.extend(["", "  ", "\t\n", "a", " a "].map(String::from));
+        for text in &texts {
+            assert_eq!(
+                pattern.is_match(text),
+                check_non_blank("reason", text).is_ok(),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn page_limits_default_and_refuse_outside_their_range() {
+        let page = PageLimit::new(50, 500);
+        assert_eq!(page.resolve(None).unwrap(), 50);
+        assert_eq!(page.resolve(Some(1)).unwrap(), 1);
+        assert_eq!(page.resolve(Some(500)).unwrap(), 500);
+        for bad in [0, 501] {
+            assert!(
+                matches!(page.resolve(Some(bad)), Err(ApiError::InvalidValue { field, .. }) if field == "limit")
             );
         }
     }
