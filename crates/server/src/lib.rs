@@ -20,6 +20,7 @@ pub mod error;
 pub mod extract;
 pub mod heartbeats;
 pub mod metrics;
+pub mod openapi;
 pub mod ops;
 mod random;
 pub mod routes;

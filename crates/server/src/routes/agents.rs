@@ -15,8 +15,8 @@ use crate::audit::{self, Change};
 use crate::auth::{Auth, Operator, Viewer};
 use crate::clock;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
-
+use crate::extract::{ApiJson, check_non_blank, non_blank_pattern};
+use crate::openapi::{array, item_count, object, parameter, property};
 use crate::state::AppState;
 
 /// Largest heartbeat batch accepted in one request.
@@ -24,8 +24,15 @@ pub const MAX_HEARTBEAT_BATCH: usize = 10_000;
 
 /// Largest `context_tokens` accepted (2^63 − 1). The store keeps the count as a signed 64-bit
 /// integer; a larger value would be stored clamped, i.e. silently changed, so it is refused.
-/// The `maximum` in the OpenAPI schema spells the same number (a test holds them equal).
 pub const MAX_CONTEXT_TOKENS: u64 = i64::MAX.unsigned_abs();
+
+/// Longest agent id, in characters (all of them ASCII, so also in bytes).
+pub const MAX_AGENT_ID_LEN: usize = 128;
+
+/// The characters of an agent id besides ASCII letters and digits: none of them needs escaping
+/// in a URL path or breaks a log line. `-` is last so the pattern's character class reads it
+/// literally.
+const AGENT_ID_PUNCTUATION: [char; 4] = ['.', '_', ':', '-'];
 
 /// The agent routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -208,7 +215,7 @@ pub struct AgentDetail {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterAgent {
-    /// Identifier: 1 to 128 characters of letters, digits, `.`, `_`, `:` and `-`.
+    /// Identifier: letters, digits, `.`, `_`, `:` and `-` (length and pattern in the schema).
     pub id: String,
     /// Its state now (default `awake`).
     #[serde(default)]
@@ -219,11 +226,11 @@ pub struct RegisterAgent {
     /// Never put it to sleep (default false).
     #[serde(default)]
     pub do_not_disrupt: bool,
-    /// Context it holds, in tokens (at most 2^63 − 1).
+    /// Context it holds, in tokens (at most 2^63 − 1, what the store keeps exactly).
     #[serde(default)]
-    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub context_tokens: u64,
-    /// Why it is registered (recorded in the audit log).
+    /// Why it is registered (recorded in the audit log; default "registered via API"); if
+    /// given, not blank.
     #[serde(default)]
     pub reason: Option<String>,
 }
@@ -241,7 +248,6 @@ pub struct HeartbeatBody {
     pub queue_depth: u32,
     /// Context a sleep would consolidate, in tokens (default 0, at most 2^63 − 1).
     #[serde(default)]
-    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub context_tokens: u64,
     /// When the agent observed this (default: when the server received it); not before
     /// 1970-01-01T00:00:00Z, at most 5 minutes ahead of the server's clock.
@@ -264,7 +270,6 @@ pub struct BatchHeartbeat {
     pub queue_depth: u32,
     /// Context a sleep would consolidate, in tokens (default 0, at most 2^63 − 1).
     #[serde(default)]
-    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub context_tokens: u64,
     /// When the agent observed this (default: when the server received it); not before
     /// 1970-01-01T00:00:00Z, at most 5 minutes ahead of the server's clock.
@@ -276,7 +281,7 @@ pub struct BatchHeartbeat {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatBatch {
-    /// 1 to 10 000 heartbeats; the newest per agent wins.
+    /// The heartbeats (how many: `minItems`, `maxItems`); the newest per agent wins.
     pub heartbeats: Vec<BatchHeartbeat>,
 }
 
@@ -290,18 +295,65 @@ pub struct Accepted {
 /// Checks an agent id: non-empty, bounded, and free of characters that break URLs and logs.
 pub fn check_agent_id(field: &str, id: &str) -> Result<(), ApiError> {
     let ok = !id.is_empty()
-        && id.len() <= 128
+        && id.len() <= MAX_AGENT_ID_LEN
         && id
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
+            .all(|c| c.is_ascii_alphanumeric() || AGENT_ID_PUNCTUATION.contains(&c));
     if ok {
         Ok(())
     } else {
+        let punctuation: Vec<String> = AGENT_ID_PUNCTUATION
+            .iter()
+            .map(|c| format!("'{c}'"))
+            .collect();
         Err(ApiError::invalid_value(
             field,
-            "must be 1 to 128 characters of letters, digits, '.', '_', ':' and '-'",
+            format!(
+                "must be 1 to {MAX_AGENT_ID_LEN} characters of letters, digits, {}",
+                punctuation.join(", ")
+            ),
         ))
     }
+}
+
+/// The rule of [`check_agent_id`] as a JSON Schema `pattern`.
+pub fn agent_id_pattern() -> String {
+    let punctuation: String = AGENT_ID_PUNCTUATION.iter().collect();
+    format!("^[A-Za-z0-9{punctuation}]{{1,{MAX_AGENT_ID_LEN}}}$")
+}
+
+/// Declares an agent id's rule on a string schema.
+pub fn declare_agent_id(schema: &mut utoipa::openapi::schema::Object) {
+    schema.pattern = Some(agent_id_pattern());
+    schema.min_length = Some(1);
+    schema.max_length = Some(MAX_AGENT_ID_LEN);
+}
+
+/// Declares `context_tokens` at most [`MAX_CONTEXT_TOKENS`].
+fn declare_context_tokens(doc: &mut utoipa::openapi::OpenApi, component: &str) {
+    object(property(doc, component, "context_tokens")).maximum = Some(MAX_CONTEXT_TOKENS.into());
+}
+
+/// The constraints of the agent routes beyond their types (see [`crate::openapi`]).
+pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
+    use axum::http::Method;
+    declare_agent_id(object(property(doc, "RegisterAgent", "id")));
+    object(property(doc, "RegisterAgent", "reason")).pattern = Some(non_blank_pattern());
+    declare_agent_id(object(property(doc, "BatchHeartbeat", "agent")));
+    declare_agent_id(parameter(
+        doc,
+        Method::POST,
+        "/api/v1/agents/{id}/heartbeat",
+        "id",
+    ));
+    for component in ["RegisterAgent", "HeartbeatBody", "BatchHeartbeat"] {
+        declare_context_tokens(doc, component);
+    }
+    item_count(
+        array(property(doc, "HeartbeatBatch", "heartbeats")),
+        1,
+        MAX_HEARTBEAT_BATCH,
+    );
 }
 
 /// Checks a context size against [`MAX_CONTEXT_TOKENS`].
@@ -325,7 +377,8 @@ fn heartbeat_time(field: &str, at: Option<DateTime<Utc>>, now: Time) -> Result<T
 /// List every agent.
 #[utoipa::path(get, path = "/agents", tag = "agents",
     security(("bearer" = ["viewer"])),
-    responses((status = 200, body = AgentList), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "Every agent, by id, with counts by state.",
+        body = AgentList)))]
 async fn list_agents(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
@@ -344,8 +397,11 @@ async fn list_agents(
 /// Register an agent (audited as `agent.register`).
 #[utoipa::path(post, path = "/agents", tag = "agents", request_body = RegisterAgent,
     security(("bearer" = ["operator"])),
-    responses((status = 201, body = AgentView), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 201, description = "Registered.", body = AgentView),
+        (status = 409, description = "`conflict`: an agent with this id is registered.",
+            body = ErrorBody),
+        (status = 422, description = "`invalid_value`: `id`, `context_tokens` or `reason` \
+            breaks its rule; `field` names it.", body = ErrorBody)))]
 async fn register_agent(
     auth: Auth<Operator>,
     State(state): State<AppState>,
@@ -353,6 +409,9 @@ async fn register_agent(
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
     check_agent_id("id", &body.id)?;
     let context_tokens = check_context_tokens("context_tokens", body.context_tokens)?;
+    if let Some(reason) = &body.reason {
+        check_non_blank("reason", reason)?;
+    }
     let id = AgentId(body.id.clone());
     match state.store.get_agent(&id).await {
         Ok(_) => {
@@ -409,7 +468,8 @@ async fn register_agent(
 #[utoipa::path(get, path = "/agents/{id}", tag = "agents",
     params(("id" = String, Path, description = "Agent id")),
     security(("bearer" = ["viewer"])),
-    responses((status = 200, body = AgentDetail), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The agent and its newest events.", body = AgentDetail),
+        (status = 404, description = "`not_found`: no agent with this id.", body = ErrorBody)))]
 async fn get_agent(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
@@ -428,7 +488,10 @@ async fn get_agent(
 #[utoipa::path(post, path = "/agents/{id}/heartbeat", tag = "agents", request_body = HeartbeatBody,
     params(("id" = String, Path, description = "Agent id")),
     security(("bearer" = ["operator"])),
-    responses((status = 202, body = Accepted), (status = 422, body = ErrorBody)))]
+    responses((status = 202, description = "Recorded (durably: answered after its commit).",
+            body = Accepted),
+        (status = 422, description = "`invalid_value`: the path's agent id, `context_tokens` \
+            or `at` breaks its rule; `field` names it.", body = ErrorBody)))]
 async fn heartbeat(
     _auth: Auth<Operator>,
     State(state): State<AppState>,
@@ -451,8 +514,10 @@ async fn heartbeat(
 /// Many agents' heartbeats in one request (the efficient path for large fleets).
 #[utoipa::path(post, path = "/heartbeats", tag = "agents", request_body = HeartbeatBatch,
     security(("bearer" = ["operator"])),
-    responses((status = 202, body = Accepted), (status = 413, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 202, description = "Recorded, all in one transaction.", body = Accepted),
+        (status = 422, description = "`invalid_value`: `heartbeats` is empty or too long, or \
+            an entry's `agent`, `context_tokens` or `at` breaks its rule; `field` names it.",
+            body = ErrorBody)))]
 async fn heartbeat_batch(
     _auth: Auth<Operator>,
     State(state): State<AppState>,
@@ -531,6 +596,50 @@ mod tests {
             let max =
                 &doc["components"]["schemas"][schema]["properties"]["context_tokens"]["maximum"];
             assert_eq!(max.as_u64(), Some(MAX_CONTEXT_TOKENS), "{schema}: {max}");
+        }
+    }
+
+    /// The declared pattern accepts exactly the ids the check accepts.
+    #[test]
+    fn the_agent_id_pattern_is_the_check() {
+        let pattern = regex::Regex::new(&agent_id_pattern()).unwrap();
+        let mut ids: Vec<String> = (0..0x3100u32)
+            .filter_map(char::from_u32)
+            .flat_map(|c| [c.to_string(), format!("a{c}b")])
+            .collect();
+        for len in [
+            0,
+            1,
+            MAX_AGENT_ID_LEN - 1,
+            MAX_AGENT_ID_LEN,
+            MAX_AGENT_ID_LEN + 1,
+        ] {
+            ids.push("a".repeat(len));
+            ids.push("é".repeat(len));
+        }
+        ids.extend(["agent-7.eu:1_a", "a\nb", "-", "..", "a b", "a/b", "a%20b"].map(String::from));
+        for id in &ids {
+            assert_eq!(
+                pattern.is_match(id),
+                check_agent_id("id", id).is_ok(),
+                "{id:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_schema_declares_the_batch_size_and_the_id_rule() {
+        let doc: serde_json::Value = serde_json::from_str(&crate::openapi_json()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let beats = &schemas["HeartbeatBatch"]["properties"]["heartbeats"];
+        assert_eq!(beats["minItems"], 1);
+        assert_eq!(beats["maxItems"], MAX_HEARTBEAT_BATCH);
+        for id in [
+            &schemas["RegisterAgent"]["properties"]["id"],
+            &schemas["BatchHeartbeat"]["properties"]["agent"],
+            &doc["paths"]["/api/v1/agents/{id}/heartbeat"]["post"]["parameters"][0]["schema"],
+        ] {
+            assert_eq!(id["pattern"].as_str(), Some(agent_id_pattern().as_str()));
         }
     }
 }

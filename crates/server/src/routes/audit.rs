@@ -11,8 +11,12 @@ use utoipa_axum::routes;
 use crate::auth::{Auth, Operator};
 use crate::clock;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiQuery, page_limit};
+use crate::extract::{ApiQuery, PageLimit};
+use crate::openapi::{object, parameter, property};
 use crate::state::AppState;
+
+/// Page size of the audit list.
+pub const PAGE: PageLimit = PageLimit::new(50, 500);
 
 /// The audit routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -24,7 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// Page size, 1 to 500 (default 50).
+    /// Page size.
     pub limit: Option<u32>,
     /// Only records with `seq` below this (the last `seq` of the previous page).
     pub before: Option<i64>,
@@ -43,16 +47,30 @@ pub struct AuditView {
     pub action: String,
     /// What it applied to.
     pub target: String,
-    /// State before.
+    /// State before (`null` when the change created it).
     #[schema(value_type = Object)]
     pub before: serde_json::Value,
-    /// State after.
+    /// State after (`null` when the change removed it).
     #[schema(value_type = Object)]
     pub after: serde_json::Value,
     /// Why.
     pub reason: String,
     /// Hash linking it to the previous record.
     pub hash: String,
+}
+
+/// The constraints of the audit list beyond its types (see [`crate::openapi`]).
+pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
+    use axum::http::Method;
+    use utoipa::openapi::Type;
+    use utoipa::openapi::schema::SchemaType;
+    PAGE.declare(parameter(doc, Method::GET, "/api/v1/audit", "limit"));
+    // The JSON of the record before and after; a creation has nothing before, a removal
+    // nothing after.
+    for side in ["before", "after"] {
+        object(property(doc, "AuditView", side)).schema_type =
+            SchemaType::from_iter([Type::Object, Type::Null]);
+    }
 }
 
 /// A page of audit records.
@@ -65,13 +83,15 @@ pub struct AuditPage {
 /// Audit records, newest first.
 #[utoipa::path(get, path = "/audit", tag = "audit", params(AuditQuery),
     security(("bearer" = ["operator"])),
-    responses((status = 200, body = AuditPage), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "A page of records, newest first.", body = AuditPage),
+        (status = 422, description = "`invalid_value`: `limit` is out of range.",
+            body = ErrorBody)))]
 async fn list_audit(
     _auth: Auth<Operator>,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let limit = page_limit(q.limit, 50, 500)?;
+    let limit = PAGE.resolve(q.limit)?;
     let records = state.store.list_audit(q.before, limit).await?;
     Ok(Json(AuditPage {
         records: records

@@ -13,7 +13,8 @@ use crate::auth::{Admin, Auth, Viewer};
 use crate::clock;
 use crate::config::RuntimeSettings;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, check_non_blank, non_blank_pattern};
+use crate::openapi::{object, property, range};
 use crate::state::AppState;
 
 /// The configuration routes.
@@ -48,6 +49,21 @@ pub struct ConfigUpdate {
     pub reason: String,
 }
 
+/// The version numbers an update may be based on: versions count from 1, and the version an
+/// update stores (`base_version + 1`) must be a number too.
+pub const BASE_VERSIONS: std::ops::RangeInclusive<i64> = 1..=i64::MAX - 1;
+
+/// The constraints of the configuration routes beyond their types (see [`crate::openapi`],
+/// which also builds the settings' schema from their range tables).
+pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
+    range(
+        object(property(doc, "ConfigUpdate", "base_version")),
+        *BASE_VERSIONS.start(),
+        *BASE_VERSIONS.end(),
+    );
+    object(property(doc, "ConfigUpdate", "reason")).pattern = Some(non_blank_pattern());
+}
+
 async fn current(state: &AppState) -> Result<ConfigView, ApiError> {
     let v = state
         .store
@@ -66,7 +82,7 @@ async fn current(state: &AppState) -> Result<ConfigView, ApiError> {
 /// The configuration in force.
 #[utoipa::path(get, path = "/config", tag = "config",
     security(("bearer" = ["viewer"])),
-    responses((status = 200, body = ConfigView)))]
+    responses((status = 200, description = "The newest stored version.", body = ConfigView)))]
 async fn get_config(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
@@ -79,8 +95,14 @@ async fn get_config(
 /// `tick_interval` restarts the tick timer at once.
 #[utoipa::path(put, path = "/config", tag = "config", request_body = ConfigUpdate,
     security(("bearer" = ["admin"])),
-    responses((status = 200, body = ConfigView), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "Stored and applied; the new version.",
+            body = ConfigView),
+        (status = 409, description = "`conflict`: `base_version` is not the newest version.",
+            body = ErrorBody),
+        (status = 422, description = "`invalid_value`: a setting is out of range, or \
+            `base_version` or `reason` breaks its rule; `field` names it \
+            (`settings.scheduler.rails.min_awake`).",
+            body = ErrorBody)))]
 async fn update_config(
     auth: Auth<Admin>,
     State(state): State<AppState>,
@@ -92,8 +114,16 @@ async fn update_config(
         }
         other => other,
     })?;
-    if body.reason.trim().is_empty() {
-        return Err(ApiError::invalid_value("reason", "must not be empty"));
+    check_non_blank("reason", &body.reason)?;
+    if !BASE_VERSIONS.contains(&body.base_version) {
+        return Err(ApiError::invalid_value(
+            "base_version",
+            format!(
+                "must be between {} and {}",
+                BASE_VERSIONS.start(),
+                BASE_VERSIONS.end()
+            ),
+        ));
     }
     let before = current(&state).await?;
     state

@@ -17,7 +17,8 @@ use crate::audit::{self, Change};
 use crate::auth::{Admin, Auth, CODE_PURPOSE_EMERGENCY, Operator, Viewer};
 use crate::clock;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, check_non_blank, non_blank_pattern};
+use crate::openapi::{object, property};
 use crate::state::AppState;
 
 /// The control routes.
@@ -184,11 +185,20 @@ fn controls(engine: &Engine) -> ControlsView {
     }
 }
 
-fn check_reason(reason: &str) -> Result<(), ApiError> {
-    if reason.trim().is_empty() {
-        return Err(ApiError::invalid_value("reason", "must not be empty"));
+/// The constraints of the control routes beyond their types (see [`crate::openapi`]).
+pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
+    for component in [
+        "PauseBody",
+        "ClearPauseBody",
+        "EmergencyStopBody",
+        "EmergencyResumeBody",
+    ] {
+        object(property(doc, component, "reason")).pattern = Some(non_blank_pattern());
     }
-    Ok(())
+}
+
+fn check_reason(reason: &str) -> Result<(), ApiError> {
+    check_non_blank("reason", reason)
 }
 
 fn check_until(state: &AppState, until: Option<DateTime<Utc>>) -> Result<(), ApiError> {
@@ -214,7 +224,7 @@ async fn consume(state: &AppState, code: &str, actor: &str) -> Result<(), ApiErr
 /// The emergency stop and pause in force.
 #[utoipa::path(get, path = "/controls", tag = "controls",
     security(("bearer" = ["viewer"])),
-    responses((status = 200, body = ControlsView)))]
+    responses((status = 200, description = "The controls in force.", body = ControlsView)))]
 async fn get_controls(_auth: Auth<Viewer>, State(state): State<AppState>) -> Json<ControlsView> {
     Json(controls(&state.engine))
 }
@@ -222,7 +232,10 @@ async fn get_controls(_auth: Auth<Viewer>, State(state): State<AppState>) -> Jso
 /// Pause sleeps, wakes or both (audited as `pause.set`).
 #[utoipa::path(put, path = "/controls/pause", tag = "controls", request_body = PauseBody,
     security(("bearer" = ["operator"])),
-    responses((status = 200, body = ControlsView), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "Paused; the controls now in force.",
+            body = ControlsView),
+        (status = 422, description = "`invalid_value`: `reason` is blank or `until` is not in \
+            the future.", body = ErrorBody)))]
 async fn set_pause(
     auth: Auth<Operator>,
     State(state): State<AppState>,
@@ -252,7 +265,9 @@ async fn set_pause(
 /// Lift the operator pause (audited as `pause.clear`).
 #[utoipa::path(delete, path = "/controls/pause", tag = "controls", request_body = ClearPauseBody,
     security(("bearer" = ["operator"])),
-    responses((status = 200, body = ControlsView), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "Lifted; the controls now in force.",
+            body = ControlsView),
+        (status = 422, description = "`invalid_value`: `reason` is blank.", body = ErrorBody)))]
 async fn clear_pause(
     auth: Auth<Operator>,
     State(state): State<AppState>,
@@ -277,8 +292,12 @@ async fn clear_pause(
 /// Stop automation (admin and a one-time code; audited as `emergency.stop`).
 #[utoipa::path(post, path = "/emergency/stop", tag = "controls", request_body = EmergencyStopBody,
     security(("bearer" = ["admin"])),
-    responses((status = 200, body = ControlsView), (status = 403, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "Stopped; the controls now in force.",
+            body = ControlsView),
+        (status = 403, description = "`invalid_code`: the one-time code is unknown, expired or \
+            used.", body = ErrorBody),
+        (status = 422, description = "`invalid_value`: `reason` is blank or `until` is not in \
+            the future.", body = ErrorBody)))]
 async fn emergency_stop(
     auth: Auth<Admin>,
     State(state): State<AppState>,
@@ -310,8 +329,11 @@ async fn emergency_stop(
 /// Resume automation (admin and a one-time code; audited as `emergency.resume`).
 #[utoipa::path(post, path = "/emergency/resume", tag = "controls", request_body = EmergencyResumeBody,
     security(("bearer" = ["admin"])),
-    responses((status = 200, body = ControlsView), (status = 403, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "Resumed; the controls now in force.",
+            body = ControlsView),
+        (status = 403, description = "`invalid_code`: the one-time code is unknown, expired or \
+            used.", body = ErrorBody),
+        (status = 422, description = "`invalid_value`: `reason` is blank.", body = ErrorBody)))]
 async fn emergency_resume(
     auth: Auth<Admin>,
     State(state): State<AppState>,

@@ -13,8 +13,17 @@ use utoipa_axum::routes;
 use crate::auth::{Auth, Viewer};
 use crate::clock;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiQuery, page_limit};
+use crate::extract::{ApiQuery, PageLimit};
+use crate::openapi::parameter;
 use crate::state::AppState;
+
+/// Page size of the decision list.
+pub const PAGE: PageLimit = PageLimit::new(50, 500);
+
+/// Most digits in each of a cursor's two numbers. Any number of at most 18 digits fits an
+/// `i64`, so every string the declared pattern allows decodes; the numbers the API writes
+/// (a time in milliseconds since 1970, a row id) are far shorter.
+const CURSOR_DIGITS: usize = 18;
 
 /// The decision routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -26,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DecisionQuery {
-    /// Page size, 1 to 500 (default 50).
+    /// Page size.
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -142,25 +151,49 @@ fn encode_cursor(c: DecisionCursor) -> String {
     format!("{}.{}", c.at.as_millis(), c.id)
 }
 
+/// The shape of a cursor as a JSON Schema `pattern`: two integers of at most
+/// [`CURSOR_DIGITS`] digits, joined by a dot. [`decode_cursor`] accepts exactly these.
+fn cursor_pattern() -> String {
+    let number = format!("-?[0-9]{{1,{CURSOR_DIGITS}}}");
+    format!("^{number}\\.{number}$")
+}
+
 fn decode_cursor(s: &str) -> Result<DecisionCursor, ApiError> {
     let bad = || ApiError::invalid_value("cursor", "is not a cursor returned by this API");
+    // `str::parse` would also take a leading `+`; the declared shape does not.
+    let number = |part: &str| {
+        let digits = part.strip_prefix('-').unwrap_or(part);
+        let shaped = (1..=CURSOR_DIGITS).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit());
+        shaped.then(|| part.parse::<i64>().ok()).flatten()
+    };
     let (at, id) = s.split_once('.').ok_or_else(bad)?;
     Ok(DecisionCursor {
-        at: Time::from_millis(at.parse().map_err(|_| bad())?),
-        id: id.parse().map_err(|_| bad())?,
+        at: Time::from_millis(number(at).ok_or_else(bad)?),
+        id: number(id).ok_or_else(bad)?,
     })
+}
+
+/// The constraints of the decision list beyond its types (see [`crate::openapi`]).
+pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
+    use axum::http::Method;
+    PAGE.declare(parameter(doc, Method::GET, "/api/v1/decisions", "limit"));
+    parameter(doc, Method::GET, "/api/v1/decisions", "cursor").pattern = Some(cursor_pattern());
 }
 
 /// Decisions, newest first.
 #[utoipa::path(get, path = "/decisions", tag = "decisions", params(DecisionQuery),
     security(("bearer" = ["viewer"])),
-    responses((status = 200, body = DecisionPage), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "A page of decisions, newest first.",
+            body = DecisionPage),
+        (status = 422, description = "`invalid_value`: `limit` is out of range or `cursor` is \
+            not one this API wrote.", body = ErrorBody)))]
 async fn list_decisions(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<DecisionQuery>,
 ) -> Result<Json<DecisionPage>, ApiError> {
-    let limit = page_limit(q.limit, 50, 500)?;
+    let limit = PAGE.resolve(q.limit)?;
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let records = state.store.list_decisions(after, limit).await?;
     let next_cursor = (records.len() == limit as usize)
@@ -185,5 +218,40 @@ mod tests {
         assert_eq!(decode_cursor(&encode_cursor(c)).unwrap(), c);
         assert!(decode_cursor("x.1").is_err());
         assert!(decode_cursor("12").is_err());
+    }
+
+    /// The declared pattern accepts exactly the cursors that decode.
+    #[test]
+    fn the_cursor_pattern_is_the_decoder() {
+        let pattern = regex::Regex::new(&cursor_pattern()).unwrap();
+        let long = "9".repeat(CURSOR_DIGITS);
+        let longer = "1".repeat(CURSOR_DIGITS + 1);
+        let cursors = [
+            "1.2".to_owned(),
+            "-1.-2".to_owned(),
+            "0.0".to_owned(),
+            format!("{long}.{long}"),
+            format!("-{long}.1"),
+            format!("{longer}.1"),
+            format!("1.{longer}"),
+            "+1.2".to_owned(),
+            "1.+2".to_owned(),
+            "1..2".to_owned(),
+            "1.2.3".to_owned(),
+            ".1".to_owned(),
+            "1.".to_owned(),
+            "-.1".to_owned(),
+            "1 .2".to_owned(),
+            "١.٢".to_owned(),
+            String::new(),
+        ];
+        for c in &cursors {
+            assert_eq!(pattern.is_match(c), decode_cursor(c).is_ok(), "{c:?}");
+        }
+        let newest = DecisionCursor {
+            at: Time::from_millis(4_102_444_800_000),
+            id: i64::from(i32::MAX),
+        };
+        assert!(pattern.is_match(&encode_cursor(newest)));
     }
 }

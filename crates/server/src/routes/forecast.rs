@@ -12,11 +12,32 @@ use utoipa_axum::routes;
 use crate::auth::{Auth, Viewer};
 use crate::clock;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiQuery, page_limit};
+use crate::extract::{ApiQuery, PageLimit};
+use crate::openapi::{parameter, range};
 use crate::state::AppState;
 
 /// Longest horizon served, in demand steps.
 pub const MAX_HORIZON: usize = 2016;
+
+/// Horizon when none is asked for, in demand steps.
+pub const DEFAULT_HORIZON: usize = 60;
+
+/// Page size of the model registry list.
+pub const MODELS_PAGE: PageLimit = PageLimit::new(10, 100);
+
+/// The constraints of the forecast routes beyond their types (see [`crate::openapi`]).
+pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
+    use axum::http::Method;
+    let horizon = parameter(doc, Method::GET, "/api/v1/forecast", "horizon");
+    range(horizon, 1, MAX_HORIZON);
+    horizon.default = Some(DEFAULT_HORIZON.into());
+    MODELS_PAGE.declare(parameter(
+        doc,
+        Method::GET,
+        "/api/v1/forecast/models",
+        "limit",
+    ));
+}
 
 /// The forecast routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -30,7 +51,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ForecastQuery {
-    /// Steps of `demand_step` after the newest sample, 1 to 2016 (default 60).
+    /// Steps of `demand_step` after the newest sample.
     pub horizon: Option<usize>,
 }
 
@@ -61,14 +82,17 @@ pub struct ForecastView {
 /// Forecast demand with its upper interval bound.
 #[utoipa::path(get, path = "/forecast", tag = "forecast", params(ForecastQuery),
     security(("bearer" = ["viewer"])),
-    responses((status = 200, body = ForecastView), (status = 422, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+    responses((status = 200, description = "The forecast.", body = ForecastView),
+        (status = 422, description = "`invalid_value`: `horizon` is out of range.",
+            body = ErrorBody),
+        (status = 503, description = "`unavailable`: the forecaster cannot answer now (e.g. \
+            not enough demand history yet).", body = ErrorBody)))]
 async fn get_forecast(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ForecastQuery>,
 ) -> Result<Json<ForecastView>, ApiError> {
-    let horizon = q.horizon.unwrap_or(60);
+    let horizon = q.horizon.unwrap_or(DEFAULT_HORIZON);
     if !(1..=MAX_HORIZON).contains(&horizon) {
         return Err(ApiError::invalid_value(
             "horizon",
@@ -106,7 +130,7 @@ async fn get_forecast(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ModelsQuery {
-    /// Most records, newest first, 1 to 100 (default 10).
+    /// Most records, newest first.
     pub limit: Option<u32>,
     /// Only records of this model, e.g. `Ensemble`.
     pub model: Option<String>,
@@ -141,13 +165,16 @@ pub struct ModelRecordsView {
 /// The models the planner fitted (one record per refit), newest first.
 #[utoipa::path(get, path = "/forecast/models", tag = "forecast", params(ModelsQuery),
     security(("bearer" = ["viewer"])),
-    responses((status = 200, body = ModelRecordsView), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "Registry records, newest first.",
+            body = ModelRecordsView),
+        (status = 422, description = "`invalid_value`: `limit` is out of range.",
+            body = ErrorBody)))]
 async fn list_models(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ModelsQuery>,
 ) -> Result<Json<ModelRecordsView>, ApiError> {
-    let limit = page_limit(q.limit, 10, 100)?;
+    let limit = MODELS_PAGE.resolve(q.limit)?;
     let records = state
         .store
         .list_model_records(q.model.as_deref(), limit)

@@ -36,7 +36,7 @@ pub struct Status {
 
 /// The process is up and serving.
 #[utoipa::path(get, path = "/healthz", tag = "health",
-    responses((status = 200, body = Status)))]
+    responses((status = 200, description = "Up.", body = Status)))]
 async fn healthz() -> axum::Json<Status> {
     axum::Json(Status {
         status: "ok".into(),
@@ -46,7 +46,10 @@ async fn healthz() -> axum::Json<Status> {
 /// The database answers and scheduling ticks are succeeding (503 `database_unavailable` or
 /// `ticks_stalled` otherwise); load balancers should route only to ready instances.
 #[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200, body = Status), (status = 503, body = ErrorBody)))]
+    responses((status = 200, description = "Ready.", body = Status),
+        (status = 503, description = "`database_unavailable`: the database does not answer; \
+            `ticks_stalled`: no scheduling tick has succeeded for three tick intervals.",
+            body = ErrorBody)))]
 async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Status>, ApiError> {
     state.store.ping().await?;
     if let TickHealth::Stalled(since) = state.engine.tick_health() {

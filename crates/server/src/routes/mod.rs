@@ -66,9 +66,25 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(forecast::router())
         .merge(audit::router())
         .merge(health::openapi_router());
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, v1)
-        .merge(health::router())
+        .merge(health::router());
+    crate::openapi::refine(router.get_openapi_mut());
+    router
+}
+
+/// Each resource's constraints, written into the document from the constants its checks use
+/// (see [`crate::openapi`]).
+pub(crate) fn declare(doc: &mut utoipa::openapi::OpenApi) {
+    agents::declare(doc);
+    audit::declare(doc);
+    config::declare(doc);
+    controls::declare(doc);
+    decisions::declare(doc);
+    demand::declare(doc);
+    forecast::declare(doc);
+    overrides::declare(doc);
+    tasks::declare(doc);
 }
 
 /// The OpenAPI document as pretty JSON, exactly as served and as committed in

@@ -14,9 +14,26 @@ use crate::audit::{self, Change};
 use crate::auth::{Auth, Operator};
 use crate::clock;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, check_non_blank, non_blank_pattern};
+use crate::openapi::{object, parameter, property};
 use crate::routes::agents::{AgentView, PinDto};
 use crate::state::AppState;
+
+/// Audit reason of a cleared override when the request gives none.
+const DEFAULT_CLEAR_REASON: &str = "cleared via API";
+
+/// The constraints of the override routes beyond their types (see [`crate::openapi`]).
+pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
+    use axum::http::Method;
+    object(property(doc, "OverrideBody", "reason")).pattern = Some(non_blank_pattern());
+    parameter(
+        doc,
+        Method::DELETE,
+        "/api/v1/agents/{id}/override",
+        "reason",
+    )
+    .pattern = Some(non_blank_pattern());
+}
 
 /// The override routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -45,7 +62,7 @@ pub struct OverrideBody {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ClearQuery {
-    /// Why (recorded in the audit log).
+    /// Why (recorded in the audit log; default "cleared via API").
     pub reason: Option<String>,
 }
 
@@ -61,9 +78,7 @@ async fn apply(
     if until.is_some_and(|u| u <= now) {
         return Err(ApiError::invalid_value("until", "must be in the future"));
     }
-    if body.reason.trim().is_empty() {
-        return Err(ApiError::invalid_value("reason", "must not be empty"));
-    }
+    check_non_blank("reason", &body.reason)?;
     let agent = AgentId(id);
     let before = AgentView::from(&state.store.get_agent(&agent).await?);
     let until = if body.pin.is_some() || body.do_not_disrupt {
@@ -109,8 +124,10 @@ async fn apply(
 #[utoipa::path(put, path = "/agents/{id}/override", tag = "overrides", request_body = OverrideBody,
     params(("id" = String, Path, description = "Agent id")),
     security(("bearer" = ["operator"])),
-    responses((status = 200, body = AgentView), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "Set; the agent as it is now.", body = AgentView),
+        (status = 404, description = "`not_found`: no agent with this id.", body = ErrorBody),
+        (status = 422, description = "`invalid_value`: `reason` is blank or `until` is not in \
+            the future.", body = ErrorBody)))]
 async fn set_override(
     auth: Auth<Operator>,
     State(state): State<AppState>,
@@ -126,7 +143,9 @@ async fn set_override(
 #[utoipa::path(delete, path = "/agents/{id}/override", tag = "overrides",
     params(("id" = String, Path, description = "Agent id"), ClearQuery),
     security(("bearer" = ["operator"])),
-    responses((status = 200, body = AgentView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "Cleared; the agent as it is now.", body = AgentView),
+        (status = 404, description = "`not_found`: no agent with this id.", body = ErrorBody),
+        (status = 422, description = "`invalid_value`: `reason` is blank.", body = ErrorBody)))]
 async fn clear_override(
     auth: Auth<Operator>,
     State(state): State<AppState>,
@@ -137,7 +156,7 @@ async fn clear_override(
         pin: None,
         do_not_disrupt: false,
         until: None,
-        reason: q.reason.unwrap_or_else(|| "cleared via API".into()),
+        reason: q.reason.unwrap_or_else(|| DEFAULT_CLEAR_REASON.into()),
     };
     apply(&state, &auth.claims.sub, id, body, "agent.override_cleared")
         .await

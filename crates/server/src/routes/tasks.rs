@@ -18,12 +18,33 @@ use crate::audit::{self, Change};
 use crate::auth::{Auth, Operator, Viewer};
 use crate::clock;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, page_limit};
-use crate::routes::agents::check_agent_id;
+use crate::extract::{ApiJson, ApiQuery, PageLimit, check_non_blank, non_blank_pattern};
+use crate::openapi::{array, item_count, items, object, parameter, property, range};
+use crate::routes::agents::{check_agent_id, declare_agent_id};
 use crate::state::AppState;
 
 /// Most agents one bulk operation may move.
 pub const MAX_BULK_AGENTS: usize = 10_000;
+
+/// Page size of the task list.
+pub const PAGE: PageLimit = PageLimit::new(100, 500);
+
+/// The constraints of the task and bulk routes beyond their types (see [`crate::openapi`]).
+pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
+    use axum::http::Method;
+    PAGE.declare(parameter(doc, Method::GET, "/api/v1/tasks", "limit"));
+    let agents = array(property(doc, "BulkBody", "agents"));
+    item_count(agents, 1, MAX_BULK_AGENTS);
+    // The engine refuses a bulk that lists an agent twice.
+    agents.unique_items = true;
+    declare_agent_id(items(agents));
+    range(
+        object(property(doc, "BulkBody", "stage_size")),
+        1,
+        MAX_BULK_AGENTS,
+    );
+    object(property(doc, "BulkBody", "reason")).pattern = Some(non_blank_pattern());
+}
 
 /// The task and bulk-operation routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -59,15 +80,16 @@ pub enum StrategyDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkBody {
-    /// Agents to move (1 to 10 000, no duplicates).
+    /// Agents to move, each once (how many: `minItems`, `maxItems`).
     pub agents: Vec<String>,
     /// Sleep or wake.
     pub action: ActionDto,
     /// How to move them.
     pub strategy: StrategyDto,
-    /// Agents per stage for `staged` (default: a quarter of the agents).
+    /// Agents per stage for `staged` (default: a quarter of the agents); at most the most
+    /// agents a bulk may list.
     #[serde(default)]
-    pub stage_size: Option<usize>,
+    pub stage_size: Option<u32>,
     /// Why (journal and audit log).
     pub reason: String,
 }
@@ -162,7 +184,7 @@ pub struct TaskQuery {
     pub bulk_id: Option<String>,
     /// Only tasks of this agent.
     pub agent: Option<String>,
-    /// Page size, 1 to 500 (default 100).
+    /// Page size.
     pub limit: Option<u32>,
 }
 
@@ -230,13 +252,15 @@ pub struct TaskList {
 /// Journaled tasks, newest first.
 #[utoipa::path(get, path = "/tasks", tag = "tasks", params(TaskQuery),
     security(("bearer" = ["viewer"])),
-    responses((status = 200, body = TaskList), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "A page of tasks, newest first.", body = TaskList),
+        (status = 422, description = "`invalid_value`: `limit` is out of range.",
+            body = ErrorBody)))]
 async fn list_tasks(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<TaskQuery>,
 ) -> Result<Json<TaskList>, ApiError> {
-    let limit = page_limit(q.limit, 100, 500)?;
+    let limit = PAGE.resolve(q.limit)?;
     let records = state
         .store
         .list_tasks(&TaskFilter {
@@ -256,7 +280,11 @@ async fn list_tasks(
 /// task through the admission gate.
 #[utoipa::path(post, path = "/bulk", tag = "tasks", request_body = BulkBody,
     security(("bearer" = ["operator"])),
-    responses((status = 202, body = BulkSubmitted), (status = 422, body = ErrorBody)))]
+    responses((status = 202, description = "Stored with its tasks and audit record; running.",
+            body = BulkSubmitted),
+        (status = 422, description = "`invalid_value`: `agents` is empty, too long, lists an \
+            agent twice or an invalid id, `stage_size` is out of range or `reason` is blank; \
+            `field` names it.", body = ErrorBody)))]
 async fn submit_bulk(
     auth: Auth<Operator>,
     State(state): State<AppState>,
@@ -271,9 +299,16 @@ async fn submit_bulk(
     for (i, a) in body.agents.iter().enumerate() {
         check_agent_id(&format!("agents[{i}]"), a)?;
     }
-    if body.reason.trim().is_empty() {
-        return Err(ApiError::invalid_value("reason", "must not be empty"));
-    }
+    check_non_blank("reason", &body.reason)?;
+    let stage_size = match body.stage_size {
+        Some(size) if !(1..=MAX_BULK_AGENTS).contains(&(size as usize)) => {
+            return Err(ApiError::invalid_value(
+                "stage_size",
+                format!("must be between 1 and {MAX_BULK_AGENTS}"),
+            ));
+        }
+        size => size.map(|s| s as usize),
+    };
     let request = BulkRequest {
         agents: body.agents.iter().cloned().map(AgentId).collect(),
         kind: match body.action {
@@ -285,7 +320,7 @@ async fn submit_bulk(
             StrategyDto::Parallel => BulkStrategy::Parallel,
             StrategyDto::Staged => BulkStrategy::Staged,
         },
-        stage_size: body.stage_size,
+        stage_size,
         reason: body.reason.clone(),
     };
     request.validate()?;
@@ -311,7 +346,9 @@ async fn submit_bulk(
 #[utoipa::path(get, path = "/bulk/{id}", tag = "tasks",
     params(("id" = String, Path, description = "Bulk operation id")),
     security(("bearer" = ["viewer"])),
-    responses((status = 200, body = BulkView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "Its status and counts.", body = BulkView),
+        (status = 404, description = "`not_found`: no bulk operation with this id.",
+            body = ErrorBody)))]
 async fn get_bulk(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
