@@ -130,16 +130,18 @@ impl SchedulerConfig {
             });
         }
         for (i, s) in self.schedules.iter().enumerate() {
-            if s.start_minute >= 1440 || s.end_minute > 1440 || s.start_minute >= s.end_minute {
+            let day = ranges::MINUTES_PER_DAY;
+            if s.start_minute >= day || s.end_minute > day || s.start_minute >= s.end_minute {
                 return Err(PolicyError::InvalidConfig {
                     key: "schedules",
-                    reason: format!("entry {i}: need 0 <= start_minute < end_minute <= 1440"),
+                    reason: format!("entry {i}: need 0 <= start_minute < end_minute <= {day}"),
                 });
             }
-            if s.weekdays.len() > 7 || s.weekdays.iter().any(|d| *d > 6) {
+            let last = ranges::LAST_WEEKDAY;
+            if s.weekdays.len() > usize::from(last) + 1 || s.weekdays.iter().any(|d| *d > last) {
                 return Err(PolicyError::InvalidConfig {
                     key: "schedules",
-                    reason: format!("entry {i}: weekdays are 0 (Monday) to 6 (Sunday)"),
+                    reason: format!("entry {i}: weekdays are 0 (Monday) to {last} (Sunday)"),
                 });
             }
             if f64::from(s.min_awake) > ranges::MIN_AWAKE.max {
@@ -251,6 +253,10 @@ pub mod ranges {
     pub const SLEEP_STABILIZATION: Range = Range::new("sleep_stabilization", 0.0, DAY, "s");
     /// Most entries in `schedules`.
     pub const MAX_SCHEDULES: usize = 1000;
+    /// Minutes in a day: a schedule's `start_minute` is below it, its `end_minute` at most it.
+    pub const MINUTES_PER_DAY: u32 = 1440;
+    /// A schedule's weekdays run from 0 (Monday) to this (Sunday).
+    pub const LAST_WEEKDAY: u8 = 6;
     /// `rails.min_awake` (and a schedule's `min_awake`).
     pub const MIN_AWAKE: Range = Range::new("rails.min_awake", 0.0, AGENTS, "");
     /// `rails.max_in_transition`.

@@ -34,11 +34,11 @@ const TEXT_KEYS: [&str; 7] = [
 ];
 
 /// Environment variables with the prefix that are not configuration keys.
-const NOT_KEYS: [&str; 3] = [
-    "HIVE_LOG",
-    "HIVE_TEST_POSTGRES_URL",
-    "HIVE_TEST_REQUIRE_SERVICES",
-];
+const NOT_KEYS: [&str; 1] = ["HIVE_LOG"];
+
+/// Environment variables for the tests (`HIVE_TEST_POSTGRES_URL`, …), never keys: CI exports
+/// them to every process it starts.
+const TEST_VARS_PREFIX: &str = "HIVE_TEST_";
 
 /// Top-level keys that belong to the service rather than to the scheduler.
 const SERVICE_KEYS: [&str; 12] = [
@@ -98,7 +98,7 @@ pub mod ranges {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeSettings {
-    /// Seconds between two ticks of the engine (1 to 3600).
+    /// Seconds between two ticks of the engine (`ranges::TICK_INTERVAL`).
     pub tick_interval: u64,
     /// The scheduler's rails and safety settings (see `policy::SchedulerConfig`).
     #[schema(value_type = Object)]
@@ -426,7 +426,11 @@ fn overlay_env(
 ) -> Result<(), ApiError> {
     let mut vars: Vec<(String, String)> = env
         .into_iter()
-        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !NOT_KEYS.contains(&k.as_str()))
+        .filter(|(k, _)| {
+            k.starts_with(ENV_PREFIX)
+                && !k.starts_with(TEST_VARS_PREFIX)
+                && !NOT_KEYS.contains(&k.as_str())
+        })
         .collect();
     vars.sort();
     for (name, raw) in vars {
@@ -512,6 +516,8 @@ mod tests {
                 ("HIVE_JWT_SECRET", "12345678901234567890123456789012"),
                 ("HIVE_SHADOW", "false"),
                 ("HIVE_LOG", "debug"),
+                ("HIVE_TEST_REDIS_URL", "redis://127.0.0.1:6379"),
+                ("HIVE_TEST_ANYTHING_ELSE", "x"),
                 ("OTHER", "x"),
             ]),
         )

@@ -220,12 +220,9 @@ fn declare_range(schema: &mut Object, range: &Range) {
     schema.maximum = Some(range.max.into());
 }
 
-/// Minutes in a day: a schedule's times of day are minutes in `0..=MINUTES_PER_DAY`.
-/// `policy::SchedulerConfig::validate` spells these bounds as literals; the tests below hold
-/// the declaration to that validation at every bound.
-const MINUTES_PER_DAY: u32 = 1440;
-/// Weekdays are 0 (Monday) to 6 (Sunday).
-const LAST_WEEKDAY: u32 = 6;
+/// A schedule's bounds, as `policy::SchedulerConfig::validate` checks them.
+const MINUTES_PER_DAY: u32 = hivesched_policy::config::ranges::MINUTES_PER_DAY;
+const LAST_WEEKDAY: u32 = hivesched_policy::config::ranges::LAST_WEEKDAY as u32;
 
 /// `schedules`: at most `MAX_SCHEDULES` time-of-day floors.
 fn schedules() -> Array {

@@ -48,7 +48,9 @@ impl Store {
         reason: &str,
         at: Time,
     ) -> Result<i64> {
-        let version = base_version + 1;
+        let version = base_version.checked_add(1).ok_or_else(|| {
+            StoreError::conflict("config version", format!("{base_version} has no successor"))
+        })?;
         // A gap would mean base_version was never read: refuse it like a lost race.
         let current = self.current_config_version().await?;
         if current != base_version {
