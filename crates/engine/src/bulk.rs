@@ -146,13 +146,15 @@ pub fn prepare(
     Ok((op, tasks))
 }
 
-/// Runs a stored bulk operation to its end (or resumes it: finished tasks are not repeated).
+/// Runs a stored bulk operation to its end (or resumes it: finished tasks are not repeated),
+/// reporting the counts after each stage to `progress`.
 pub async fn run_bulk(
     store: &Store,
     executor: &Arc<Executor>,
     clock: &dyn Clock,
     id: &str,
     req: &BulkRequest,
+    progress: &(dyn Fn(&BulkReport) + Send + Sync),
 ) -> Result<BulkReport, EngineError> {
     req.validate()?;
     let op = store.bulk(id).await?;
@@ -181,6 +183,7 @@ pub async fn run_bulk(
                 .filter(|o| o.succeeded())
                 .map(|o| o.agent().clone()),
         );
+        progress(&report);
         if req.strategy == BulkStrategy::Staged && answered > 0 && failed * 2 > answered {
             report.stopped = true;
             break;

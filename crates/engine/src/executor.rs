@@ -134,7 +134,12 @@ pub struct Executor {
     permits: Semaphore,
     limits: ExecutorLimits,
     fencing: watch::Receiver<Option<i64>>,
+    /// Whether each of the latest fleet calls failed, oldest first.
+    recent_calls: std::sync::Mutex<std::collections::VecDeque<bool>>,
 }
+
+/// Fleet calls the error rate is taken over.
+const RECENT_CALLS: usize = 50;
 
 impl Executor {
     /// An executor calling `actuator` through `gate`, journaling in `store`, writing with the
@@ -157,7 +162,16 @@ impl Executor {
             permits: Semaphore::new(limits.max_concurrent.max(1)),
             limits,
             fencing,
+            recent_calls: std::sync::Mutex::new(std::collections::VecDeque::new()),
         }
+    }
+
+    /// The share of the latest fleet calls (up to 50) that failed without an answer the
+    /// contract defines (transport errors, timeouts, 5xx, an open circuit); `None` before ten.
+    pub fn recent_error_rate(&self) -> Option<f64> {
+        let recent = crate::lock::lock(&self.recent_calls);
+        (recent.len() >= 10)
+            .then(|| recent.iter().filter(|f| **f).count() as f64 / recent.len() as f64)
     }
 
     fn fencing_token(&self) -> Option<i64> {
@@ -315,6 +329,13 @@ impl Executor {
             ActionKind::Sleep => self.actuator.boxed_sleep(&agent, &request).await,
             ActionKind::Wake => self.actuator.boxed_wake(&agent, &request).await,
         };
+        {
+            let mut recent = crate::lock::lock(&self.recent_calls);
+            if recent.len() == RECENT_CALLS {
+                recent.pop_front();
+            }
+            recent.push_back(result.is_err());
+        }
         let labels = KindLabels {
             kind: kind.as_str().into(),
         };

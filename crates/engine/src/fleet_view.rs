@@ -5,6 +5,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use hivesched_policy::{Agent, AgentId, Fleet, Time};
+
+use crate::events::AgentChange;
 use hivesched_store::{AgentRecord, NewAgentEvent, Store};
 
 use crate::EngineError;
@@ -28,7 +30,7 @@ pub async fn read_fleet(
     actuator: &dyn DynActuator,
     now: Time,
     heartbeat_fresh: Duration,
-) -> Result<(Fleet, bool), EngineError> {
+) -> Result<FleetRead, EngineError> {
     let lapsed = store.clear_lapsed_overrides(now).await?;
     let mut records: HashMap<AgentId, AgentRecord> = store
         .list_agents()
@@ -60,6 +62,7 @@ pub async fn read_fleet(
         .collect();
     // Sorted, so concurrent writers lock rows in one order.
     let mut changed_ids = BTreeSet::new();
+    let mut changes = Vec::new();
     for status in live.unwrap_or_default() {
         let AgentStatus {
             id,
@@ -99,6 +102,11 @@ pub async fn read_fleet(
                 kind: "state_changed".into(),
                 detail: serde_json::json!({"from": record.agent.state, "to": state}),
             });
+            changes.push(AgentChange {
+                agent: id.clone(),
+                from: record.agent.state,
+                to: state,
+            });
             record.agent.state = state;
             record.agent.last_transition = now;
         }
@@ -123,5 +131,20 @@ pub async fn read_fleet(
     }
     let mut agents: Vec<Agent> = records.into_values().map(|r| r.agent).collect();
     agents.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok((Fleet::new(agents), fleet_reachable))
+    Ok(FleetRead {
+        fleet: Fleet::new(agents),
+        readable: fleet_reachable,
+        changes,
+    })
+}
+
+/// What one read of the fleet found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetRead {
+    /// Every agent, sorted by id.
+    pub fleet: Fleet,
+    /// Whether the fleet's own API answered (else the states are the last known ones).
+    pub readable: bool,
+    /// Agents whose state the fleet reports changed since the last read.
+    pub changes: Vec<AgentChange>,
 }

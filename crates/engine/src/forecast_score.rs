@@ -9,10 +9,15 @@ use hivesched_policy::{DemandForecast, DemandHistory, Forecaster, Time};
 use crate::lock::lock;
 use crate::{EngineError, EngineMetrics};
 
-/// The API's forecaster and the forecast waiting to be scored.
+/// Scored forecasts the rolling error is taken over: with one-minute demand, the last hour.
+const ROLLING: usize = 60;
+
+/// The API's forecaster, the forecast waiting to be scored, and the recent scores.
 pub struct ForecastScore {
     forecaster: Mutex<Box<dyn Forecaster>>,
     pending: Mutex<Option<(Time, f64)>>,
+    /// `(absolute error, actual)` of the latest scored forecasts, oldest first.
+    recent: Mutex<std::collections::VecDeque<(f64, f64)>>,
 }
 
 impl ForecastScore {
@@ -21,6 +26,7 @@ impl ForecastScore {
         ForecastScore {
             forecaster: Mutex::new(forecaster),
             pending: Mutex::new(None),
+            recent: Mutex::new(std::collections::VecDeque::with_capacity(ROLLING)),
         }
     }
 
@@ -54,7 +60,29 @@ impl ForecastScore {
         if let Some((at, predicted)) = pending
             && let Some(actual) = history.value_at(at)
         {
-            metrics.forecast_abs_error.set((actual - predicted).abs());
+            let error = (actual - predicted).abs();
+            metrics.forecast_abs_error.set(error);
+            let mut recent = lock(&self.recent);
+            // The same step is scored once, however many ticks pass before the next sample.
+            if recent.back() != Some(&(error, actual)) {
+                if recent.len() == ROLLING {
+                    recent.pop_front();
+                }
+                recent.push_back((error, actual));
+            }
         }
+    }
+
+    /// The rolling error relative to demand (sum of absolute errors over the sum of actuals) of
+    /// the latest scored forecasts; `None` before ten are scored or when demand was zero.
+    pub fn rolling_relative_error(&self) -> Option<f64> {
+        let recent = lock(&self.recent);
+        if recent.len() < 10 {
+            return None;
+        }
+        let (errors, actuals) = recent
+            .iter()
+            .fold((0.0, 0.0), |(e, a), (err, act)| (e + err, a + act));
+        (actuals > 0.0).then(|| errors / actuals)
     }
 }

@@ -16,6 +16,14 @@ use crate::lock::lock;
 pub struct HistoryCache(Mutex<Option<DemandHistory>>);
 
 impl HistoryCache {
+    /// The newest cached sample's time, without reading the store.
+    pub fn newest(&self) -> Option<Time> {
+        lock(&self.0)
+            .as_ref()
+            .and_then(|h| h.last())
+            .map(|(t, _)| t)
+    }
+
     /// The demand history up to `now` at `step`, over `window`.
     pub async fn read(
         &self,

@@ -4,7 +4,8 @@
 //!   and its HTTP client; [`actuators`]: the `[actuator]` settings and the factory that builds
 //!   the configured one (the HTTP client or the in-process fake fleet), so a new actuator is
 //!   added here, not in the HTTP crate.
-//! - [`service`]: the [`Engine`]: tick loop, decisions recorded before acting, shadow mode.
+//! - [`service`]: the [`Engine`]: tick loop, decisions recorded before acting, shadow mode;
+//!   [`events`]: what it publishes for live views.
 //! - [`gate`]: the admission gate every action passes right before it reaches the fleet.
 //! - [`executor`]: the task journal written before the actuator is called, limits, idempotency.
 //! - [`bulk`]: sequential / parallel / staged bulk operations with rollback.
@@ -12,15 +13,20 @@
 //! - [`clock`], [`metrics`], [`fleet_view`]: time, Prometheus metrics, the fleet snapshot.
 //! - [`history_cache`], [`forecast_score`], [`live_accuracy`]: the demand history between ticks,
 //!   the live forecast error, and the decisions' accuracy judged as they play out.
+//! - [`alerting`], [`alert_delivery`]: the alert rules' state, and sending alerts to an
+//!   Alertmanager or a signed webhook without ever blocking a tick.
 //! - [`tracker`]: background work (tasks, bulk operations) shutdown and tests wait for.
 //! - [`error`]: the crate's one error type.
 
 pub use hivesched_actuator as actuator;
 
 pub mod actuators;
+pub mod alert_delivery;
+pub mod alerting;
 pub mod bulk;
 pub mod clock;
 pub mod error;
+pub mod events;
 pub mod executor;
 pub mod fleet_view;
 pub mod forecast_score;
@@ -34,5 +40,6 @@ pub mod service;
 pub mod tracker;
 
 pub use error::EngineError;
+pub use events::EngineEvent;
 pub use metrics::EngineMetrics;
-pub use service::{Engine, EngineConfig, EngineEvent, ForecasterFactory, TickHealth};
+pub use service::{Engine, EngineConfig, ForecasterFactory, TickHealth};

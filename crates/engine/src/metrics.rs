@@ -46,6 +46,22 @@ pub struct VerdictLabels {
     pub verdict: String,
 }
 
+/// Labels of an alert rule's open alerts.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabels {
+    /// The rule, e.g. `breaker_open`.
+    pub rule: String,
+    /// `info`, `warning` or `critical`.
+    pub severity: String,
+}
+
+/// Labels of an alert receiver.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReceiverLabels {
+    /// `alertmanager` or `webhook`.
+    pub receiver: String,
+}
+
 /// Labels by direction only.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
@@ -106,6 +122,12 @@ pub struct EngineMetrics {
     pub sleep_payoff_pct: Gauge<f64, AtomicU64>,
     /// Percentage of judged wakes whose agent was needed within the useful window, since start.
     pub wake_useful_pct: Gauge<f64, AtomicU64>,
+    /// Open (firing or acknowledged) alerts, by rule and severity.
+    pub alerts_open: Family<AlertLabels, Gauge>,
+    /// Alerts a receiver still refused after every retry, by receiver.
+    pub alert_delivery_failures: Family<ReceiverLabels, Counter>,
+    /// Alerts dropped because the delivery queue was full.
+    pub alert_delivery_dropped: Counter,
 }
 
 impl Default for EngineMetrics {
@@ -130,6 +152,9 @@ impl Default for EngineMetrics {
             wake_outcomes: Family::default(),
             sleep_payoff_pct: Gauge::default(),
             wake_useful_pct: Gauge::default(),
+            alerts_open: Family::default(),
+            alert_delivery_failures: Family::default(),
+            alert_delivery_dropped: Counter::default(),
         }
     }
 }
@@ -224,6 +249,21 @@ impl EngineMetrics {
             "wake_useful_pct",
             "Percentage of judged wakes that were useful, since start",
             self.wake_useful_pct.clone(),
+        );
+        r.register(
+            "alerts_open",
+            "Open (firing or acknowledged) alerts by rule and severity",
+            self.alerts_open.clone(),
+        );
+        r.register(
+            "alert_delivery_failures",
+            "Alerts a receiver refused after every retry",
+            self.alert_delivery_failures.clone(),
+        );
+        r.register(
+            "alert_delivery_dropped",
+            "Alerts dropped because the delivery queue was full",
+            self.alert_delivery_dropped.clone(),
         );
     }
 

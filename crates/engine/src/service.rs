@@ -8,18 +8,24 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use hivesched_policy::accuracy::AccuracyConfig;
+use hivesched_policy::alerts::{Alert, AlertChange, AlertConfig, AlertFacts};
+use hivesched_policy::savings::{self, Savings};
 use hivesched_policy::{
     AgentId, AgentState, Controls, Decision, DemandForecast, EmergencyStop, Forecaster, Gate,
     Pause, Predictive, Scheduler, SchedulerConfig, SleepLog, Source, TickInput, Time,
 };
+use hivesched_policy::{BreakerState, Mode};
 use hivesched_store::{
     BulkOperation, ControlName, NewAuditRecord, NewModelRecord, Store, TaskStatus,
 };
 use tokio::sync::{broadcast, watch};
 
 use crate::actuator::DynActuator;
+use crate::alert_delivery::{AlertDelivery, DeliveryConfig};
+use crate::alerting::Alerting;
 use crate::bulk::{BulkReport, BulkRequest, prepare, run_bulk};
 use crate::clock::Clock;
+use crate::events::{EngineEvent, ForecastUpdate};
 use crate::executor::{Executor, ExecutorLimits, TaskSpec};
 use crate::fleet_view::read_fleet;
 use crate::forecast_score::ForecastScore;
@@ -27,6 +33,7 @@ use crate::gate::SharedGate;
 use crate::history_cache::HistoryCache;
 use crate::live_accuracy::LiveAccuracy;
 use crate::lock::lock;
+use crate::metrics::{AlertLabels, ReceiverLabels};
 use crate::recovery::{RecoveryReport, recover};
 use crate::tracker::Tracker;
 use crate::{EngineError, EngineMetrics};
@@ -56,6 +63,10 @@ pub struct EngineConfig {
     pub fencing_token: Option<i64>,
     /// How long shutdown waits for tasks in flight.
     pub drain_timeout: Duration,
+    /// Alert rules' thresholds.
+    pub alerts: AlertConfig,
+    /// Where alerts are sent (none by default).
+    pub alert_delivery: DeliveryConfig,
 }
 
 impl Default for EngineConfig {
@@ -68,31 +79,10 @@ impl Default for EngineConfig {
             limits: ExecutorLimits::default(),
             fencing_token: None,
             drain_timeout: Duration::from_secs(30),
+            alerts: AlertConfig::default(),
+            alert_delivery: DeliveryConfig::default(),
         }
     }
-}
-
-/// What the engine publishes for live views and logs ([`Engine::subscribe`]).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum EngineEvent {
-    /// A tick decided.
-    Decision {
-        /// The decision.
-        decision: Decision,
-    },
-    /// A bulk operation finished.
-    BulkFinished {
-        /// Its id.
-        id: String,
-        /// How it went.
-        report: BulkReport,
-    },
-    /// A tick failed and the engine did not act.
-    TickFailed {
-        /// Why.
-        error: String,
-    },
 }
 
 /// A bulk operation and its tasks' progress.
@@ -125,6 +115,8 @@ struct Inner {
     scheduler: Mutex<Scheduler>,
     score: ForecastScore,
     accuracy: LiveAccuracy,
+    alerting: Alerting,
+    last_tick_ok: AtomicBool,
     cfg: RwLock<EngineConfig>,
     events: broadcast::Sender<EngineEvent>,
     last_decision: Mutex<Option<Decision>>,
@@ -187,7 +179,25 @@ impl Engine {
             cfg.limits,
             fencing_rx,
         ));
-        let (events, _) = broadcast::channel(256);
+        cfg.alerts.validate()?;
+        let delivery = if cfg.alert_delivery.any() {
+            let failures = Arc::clone(&metrics);
+            Some(AlertDelivery::spawn(
+                cfg.alert_delivery.clone(),
+                move |receiver| {
+                    failures
+                        .alert_delivery_failures
+                        .get_or_create(&ReceiverLabels {
+                            receiver: receiver.into(),
+                        })
+                        .inc();
+                },
+            )?)
+        } else {
+            None
+        };
+        let alerting = Alerting::new(cfg.alerts.clone(), store.open_alerts().await?, delivery);
+        let (events, _) = broadcast::channel(1024);
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
@@ -199,6 +209,8 @@ impl Engine {
                 scheduler: Mutex::new(scheduler),
                 score: ForecastScore::new(forecasters()),
                 accuracy: LiveAccuracy::new(accuracy_config(&cfg.scheduler)),
+                alerting,
+                last_tick_ok: AtomicBool::new(true),
                 cfg: RwLock::new(cfg),
                 events,
                 last_decision: Mutex::new(None),
@@ -231,11 +243,16 @@ impl Engine {
         let inner = &self.inner;
         let heartbeat_fresh = 3 * self.config().tick_interval;
         let epoch = inner.gate.epoch();
-        let (fleet, readable) =
-            read_fleet(&inner.store, inner.actuator.as_ref(), now, heartbeat_fresh).await?;
-        inner.metrics.fleet_readable.set(i64::from(readable));
-        inner.gate.observe(fleet, epoch, readable, now);
-        Ok(readable)
+        let read = read_fleet(&inner.store, inner.actuator.as_ref(), now, heartbeat_fresh).await?;
+        inner.metrics.fleet_readable.set(i64::from(read.readable));
+        inner.gate.observe(read.fleet, epoch, read.readable, now);
+        if !read.changes.is_empty() {
+            let _ = inner.events.send(EngineEvent::Agents {
+                at: now,
+                changes: read.changes,
+            });
+        }
+        Ok(read.readable)
     }
 
     /// Reconciles unfinished tasks against the fleet the gate last read.
@@ -433,12 +450,16 @@ impl Engine {
             Ok(_) => *lock(&self.inner.last_good_tick) = Instant::now(),
             Err(e) => self.tick_failed(&e.to_string()),
         }
+        self.inner
+            .last_tick_ok
+            .store(result.is_ok(), Ordering::Release);
         result
     }
 
     fn tick_failed(&self, error: &str) {
         self.inner.metrics.tick_errors.inc();
         let _ = self.inner.events.send(EngineEvent::TickFailed {
+            at: self.inner.clock.now(),
             error: error.to_owned(),
         });
     }
@@ -465,7 +486,10 @@ impl Engine {
             .decision_seconds
             .observe(started.elapsed().as_secs_f64());
         inner.gate.set_sleep_hold(decision.sleep_hold);
-        inner.store.insert_decision(&decision).await?;
+        let decision_id = inner
+            .store
+            .insert_decision(&decision, gate.counts())
+            .await?;
         // The model the plan rested on goes to the registry when it was fitted this tick.
         let fit = lock(&inner.scheduler).take_fit();
         if let Some(fit) = fit {
@@ -517,9 +541,149 @@ impl Engine {
         inner.score.remember(&history, now);
         *lock(&inner.last_decision) = Some(decision.clone());
         let _ = inner.events.send(EngineEvent::Decision {
+            id: decision_id,
             decision: decision.clone(),
         });
+        if let Some(update) = self.forecast_update(&history) {
+            let _ = inner.events.send(EngineEvent::Forecast(update));
+        }
         Ok(decision)
+    }
+
+    /// The forecast the dashboard draws ahead of now: a day of steps, at most 288 of them (the
+    /// chart needs no finer resolution, and a stream message stays a few kilobytes).
+    fn forecast_update(&self, history: &hivesched_policy::DemandHistory) -> Option<ForecastUpdate> {
+        let (last, _) = history.last()?;
+        let step = history.step();
+        let horizon = (86_400 / step.as_secs().max(1)).clamp(1, 288) as usize;
+        let f = self.inner.score.forecast(history, horizon).ok()?;
+        Some(ForecastUpdate {
+            start: last.plus(step),
+            step_s: step.as_secs(),
+            mean: f.mean,
+            upper: f.upper,
+            model: f.model,
+        })
+    }
+
+    /// Evaluates the alert rules on what the engine knows now; stores, publishes and sends what
+    /// changed. Never fails: a fact that cannot be read counts as no data.
+    pub async fn evaluate_alerts(&self) {
+        let facts = self.alert_facts().await;
+        let now = self.inner.clock.now();
+        let changes = self.inner.alerting.evaluate(&facts, now);
+        for change in changes {
+            let (alert, stored) = match change {
+                AlertChange::Fired(a) => {
+                    let stored = self.inner.store.fire_alert(&a).await;
+                    (a, stored)
+                }
+                AlertChange::Resolved(a) => {
+                    let stored = self
+                        .inner
+                        .store
+                        .resolve_alert(&a, a.resolved_at.unwrap_or(now))
+                        .await;
+                    (a, stored)
+                }
+            };
+            if let Err(e) = stored {
+                tracing::warn!(alert = %alert.id, error = %e, "an alert change was not stored");
+            }
+            tracing::info!(alert = %alert.id, state = alert.state.as_str(), "{}", alert.summary);
+            if self.inner.alerting.delivers() && !self.inner.alerting.deliver(alert.clone()) {
+                self.inner.metrics.alert_delivery_dropped.inc();
+            }
+            let _ = self.inner.events.send(EngineEvent::Alert(alert));
+        }
+        self.inner.metrics.alerts_open.clear();
+        for a in self.inner.alerting.open() {
+            self.inner
+                .metrics
+                .alerts_open
+                .get_or_create(&AlertLabels {
+                    rule: a.rule.as_str().into(),
+                    severity: a.severity.as_str().into(),
+                })
+                .inc();
+        }
+    }
+
+    async fn alert_facts(&self) -> AlertFacts {
+        let inner = &self.inner;
+        let now = inner.clock.now();
+        let cfg = self.config();
+        let acfg = inner.alerting.config();
+        let savings = self.savings(acfg.savings_window).await.ok();
+        // A window the decisions cover less than half of (a fresh start) is no evidence yet;
+        // in shadow mode the fleet never moves, so what the decisions would have saved counts.
+        let savings_pct = savings
+            .filter(|s| s.covered_s >= 0.5 * acfg.savings_window.as_secs_f64())
+            .and_then(|s| {
+                if cfg.scheduler.shadow {
+                    s.planned_savings_pct
+                } else {
+                    s.savings_pct
+                }
+            });
+        let last = self.last_decision();
+        let gate = inner.gate.snapshot();
+        let mut rails_blocking: Vec<hivesched_policy::Reason> = last
+            .iter()
+            .flat_map(|d| d.blocked.iter().map(|b| b.reason))
+            .filter(|r| RAILS.contains(r))
+            .collect();
+        rails_blocking.sort();
+        rails_blocking.dedup();
+        let stuck_agents = gate
+            .fleet()
+            .agents
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a.state,
+                    AgentState::PreparingSleep | AgentState::Consolidating | AgentState::Waking
+                ) && now.since(a.last_transition) > acfg.stuck_after
+            })
+            .map(|a| a.id.0.clone())
+            .collect();
+        AlertFacts {
+            savings_pct,
+            forecast_error: inner.score.rolling_relative_error(),
+            breaker_open: lock(&inner.scheduler).breaker_state(now) == BreakerState::Open,
+            fail_safe: last
+                .as_ref()
+                .filter(|d| d.mode == Mode::FailSafe)
+                .and_then(|d| d.sleep_hold),
+            rails_blocking,
+            actuator_error_rate: inner.executor.recent_error_rate(),
+            ticks_failing: !inner.last_tick_ok.load(Ordering::Acquire)
+                || matches!(self.tick_health(), TickHealth::Stalled(_)),
+            demand_stale: inner
+                .history
+                .newest()
+                .is_some_and(|t| now.since(t) > cfg.scheduler.demand_staleness),
+            emergency: gate.controls().emergency(now).map(|e| e.mode),
+            stuck_agents,
+        }
+    }
+
+    /// An operator acknowledges the firing alert `id`: stored (compare-and-set), applied to the
+    /// rules' book and published. 404 for an unknown id, 409 for one not firing.
+    pub async fn acknowledge_alert(&self, id: &str, by: &str) -> Result<Alert, EngineError> {
+        let now = self.inner.clock.now();
+        let alert = self.inner.store.acknowledge_alert(id, by, now).await?;
+        self.inner.alerting.acknowledge(id, by, now);
+        let _ = self.inner.events.send(EngineEvent::Alert(alert.clone()));
+        Ok(alert)
+    }
+
+    /// Agent-hours billed against always-on over the last `window` (and what the decisions
+    /// planned, which is what shadow mode would have saved).
+    pub async fn savings(&self, window: Duration) -> Result<Savings, EngineError> {
+        let (from, to) = savings::window(self.inner.clock.now(), window);
+        let usage = self.inner.store.usage(from, to).await?;
+        Ok(savings::summarize(&usage, from, to))
     }
 
     /// Whether ticks are happening: stalled when no tick has succeeded for more than three
@@ -547,6 +711,24 @@ impl Engine {
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
         let mut failures: u32 = 0;
         let mut wait = Duration::ZERO;
+        // A tick that hangs would hold the loop below: a watchdog keeps the alerts evaluated.
+        let watchdog = tokio::spawn({
+            let engine = self.clone();
+            let mut stop = shutdown.clone();
+            async move {
+                loop {
+                    let period = engine.config().tick_interval.max(Duration::from_secs(5));
+                    tokio::select! {
+                        () = tokio::time::sleep(period) => {
+                            if matches!(engine.tick_health(), TickHealth::Stalled(_)) {
+                                engine.evaluate_alerts().await;
+                            }
+                        }
+                        _ = stop.changed() => break,
+                    }
+                }
+            }
+        });
         loop {
             tokio::select! {
                 () = tokio::time::sleep(wait) => {
@@ -565,6 +747,10 @@ impl Engine {
                             false
                         }
                     };
+                    if !ok {
+                        self.inner.last_tick_ok.store(false, Ordering::Release);
+                    }
+                    self.evaluate_alerts().await;
                     failures = if ok { 0 } else { failures.saturating_add(1) };
                     wait = tick_wait(self.config().tick_interval, failures);
                 }
@@ -578,6 +764,7 @@ impl Engine {
                 break;
             }
         }
+        watchdog.abort();
         let drain = self.config().drain_timeout;
         let _ = tokio::time::timeout(drain, async {
             let _ = self.inner.tick_lock.lock().await;
@@ -613,20 +800,39 @@ impl Engine {
         self.inner.work.spawn(async move {
             match engine.run_bulk(&id, &req).await {
                 Ok(report) => {
-                    let _ = engine
-                        .inner
-                        .events
-                        .send(EngineEvent::BulkFinished { id, report });
+                    let _ = engine.inner.events.send(EngineEvent::Bulk {
+                        id,
+                        report,
+                        finished: true,
+                    });
                 }
                 Err(e) => tracing::warn!(bulk = %id, error = %e, "bulk operation stopped"),
             }
         });
     }
 
-    /// Runs a stored bulk operation to the end in the caller's task (tests, CLI).
+    /// Runs a stored bulk operation to the end in the caller's task (tests, CLI), publishing
+    /// its progress after each stage.
     pub async fn run_bulk(&self, id: &str, req: &BulkRequest) -> Result<BulkReport, EngineError> {
         let inner = &self.inner;
-        run_bulk(&inner.store, &inner.executor, inner.clock.as_ref(), id, req).await
+        let events = inner.events.clone();
+        let bulk_id = id.to_owned();
+        let progress = move |report: &BulkReport| {
+            let _ = events.send(EngineEvent::Bulk {
+                id: bulk_id.clone(),
+                report: report.clone(),
+                finished: false,
+            });
+        };
+        run_bulk(
+            &inner.store,
+            &inner.executor,
+            inner.clock.as_ref(),
+            id,
+            req,
+            &progress,
+        )
+        .await
     }
 
     /// A bulk operation's record, its tasks' progress and its refusals by reason.
@@ -641,6 +847,15 @@ impl Engine {
         })
     }
 }
+
+/// The rails whose holding-back the `rail_blocking` alert watches.
+const RAILS: [hivesched_policy::Reason; 5] = [
+    hivesched_policy::Reason::MinAwake,
+    hivesched_policy::Reason::BudgetExhausted,
+    hivesched_policy::Reason::ScaleDownLimited,
+    hivesched_policy::Reason::SleepRateLimited,
+    hivesched_policy::Reason::CooldownActive,
+];
 
 /// How the decisions are judged: break-even time and useful window from the fleet's latencies.
 fn accuracy_config(cfg: &SchedulerConfig) -> AccuracyConfig {

@@ -13,6 +13,8 @@
 //! - [`gate`]: the one admission gate every action passes before it reaches the fleet.
 //! - [`select`]: which agents to move.
 //! - [`scheduler`]: one tick, with fail-safe, breaker, hold, hysteresis and emergency stop.
+//! - [`accuracy`], [`savings`], [`alerts`]: how decisions turned out, what they saved, and the
+//!   alert rules with their lifecycle.
 //! - [`accuracy`]: which sleeps paid off and which wakes were useful, judged afterwards.
 
 pub mod accuracy;
@@ -62,6 +64,7 @@ macro_rules! wire_name {
 }
 
 pub mod agent;
+pub mod alerts;
 pub mod baselines;
 pub mod config;
 pub mod controls;
@@ -75,6 +78,7 @@ pub mod policy;
 pub mod predictive;
 pub mod rails;
 pub mod safety;
+pub mod savings;
 pub mod scheduler;
 pub mod select;
 pub mod time;

@@ -1,47 +1,28 @@
-//! Alerts raised by monitoring rules, kept after they resolve so incidents can be reviewed.
+//! Alerts raised by the monitoring rules (`policy::alerts`), kept after they resolve so
+//! incidents can be reviewed.
+
+use std::collections::BTreeMap;
 
 use hivesched_policy::Time;
+use hivesched_policy::alerts::{Alert, AlertState};
 use sqlx::any::AnyRow;
 
-use crate::codec::{enum_text, get, get_opt_time, get_time, parse_enum};
+use crate::codec::{get, get_opt_time, get_time, json_text, parse_enum, parse_json};
 use crate::{Result, Store, StoreError};
 
-/// How urgent an alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// Worth knowing.
-    Info,
-    /// Needs attention soon.
-    Warning,
-    /// Needs attention now.
-    Critical,
-}
-
-/// An alert as fired (and, later, resolved).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Alert {
-    /// Id chosen by the rule engine (e.g. rule name plus firing time), unique.
-    pub id: String,
-    /// Urgency.
-    pub severity: Severity,
-    /// The rule that fired.
-    pub rule: String,
-    /// Human message.
-    pub message: String,
-    /// When it fired.
-    pub fired_at: Time,
-    /// When it resolved; `None` while it is still firing.
-    pub resolved_at: Option<Time>,
-}
-
 fn alert_from_row(row: &AnyRow) -> Result<Alert> {
+    let acknowledged_at = get_opt_time(row, "acknowledged_at")?;
+    let acknowledged_by: Option<String> = get(row, "acknowledged_by")?;
     Ok(Alert {
         id: get(row, "id")?,
+        rule: parse_enum("rule", &get::<String>(row, "rule")?)?,
+        labels: parse_json::<BTreeMap<String, String>>("labels", &get::<String>(row, "labels")?)?,
         severity: parse_enum("severity", &get::<String>(row, "severity")?)?,
-        rule: get(row, "rule")?,
-        message: get(row, "message")?,
+        summary: get(row, "message")?,
+        value: get(row, "value")?,
+        state: parse_enum("state", &get::<String>(row, "state")?)?,
         fired_at: get_time(row, "fired_at")?,
+        acknowledged: acknowledged_at.zip(acknowledged_by),
         resolved_at: get_opt_time(row, "resolved_at")?,
     })
 }
@@ -50,52 +31,96 @@ impl Store {
     /// Records a fired alert; a taken id is a [`StoreError::Conflict`].
     pub async fn fire_alert(&self, a: &Alert) -> Result<()> {
         sqlx::query(
-            "INSERT INTO alerts (id, severity, rule, message, fired_at, resolved_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO alerts (id, severity, rule, message, fired_at, resolved_at, labels, \
+             state, value) VALUES ($1, $2, $3, $4, $5, NULL, $6, 'firing', $7)",
         )
         .bind(a.id.clone())
-        .bind(enum_text(&a.severity))
-        .bind(a.rule.clone())
-        .bind(a.message.clone())
+        .bind(a.severity.as_str())
+        .bind(a.rule.as_str())
+        .bind(a.summary.clone())
         .bind(a.fired_at.as_millis())
-        .bind(a.resolved_at.map(Time::as_millis))
+        .bind(json_text(&a.labels))
+        .bind(a.value)
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::unique(e, "alert", a.id.clone()))?;
         Ok(())
     }
 
-    /// Marks an open alert resolved; resolving an unknown or already resolved alert is
-    /// [`StoreError::NotFound`] (the first resolution time is kept).
-    pub async fn resolve_alert(&self, id: &str, at: Time) -> Result<()> {
-        let done =
-            sqlx::query("UPDATE alerts SET resolved_at = $1 WHERE id = $2 AND resolved_at IS NULL")
-                .bind(at.as_millis())
-                .bind(id.to_owned())
-                .execute(&self.pool)
-                .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("open alert", id));
+    /// Marks an open alert resolved at `at` (keeping its latest summary and value).
+    pub async fn resolve_alert(&self, a: &Alert, at: Time) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE alerts SET state = 'resolved', resolved_at = $1, message = $2, value = $3 \
+             WHERE id = $4 AND state <> 'resolved'",
+        )
+        .bind(at.as_millis())
+        .bind(a.summary.clone())
+        .bind(a.value)
+        .bind(a.id.clone())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            return Err(StoreError::not_found("open alert", &a.id));
         }
         Ok(())
     }
 
-    /// The newest `limit` alerts, newest first; with `open_only`, only those still firing.
-    pub async fn list_alerts(&self, open_only: bool, limit: u32) -> Result<Vec<Alert>> {
-        let rows = if open_only {
-            sqlx::query(
-                "SELECT * FROM alerts WHERE resolved_at IS NULL \
-                 ORDER BY fired_at DESC, id DESC LIMIT $1",
-            )
-            .bind(i64::from(limit))
+    /// An operator acknowledges a firing alert (compare-and-set: an acknowledged or resolved
+    /// one is a [`StoreError::Conflict`]).
+    pub async fn acknowledge_alert(&self, id: &str, by: &str, at: Time) -> Result<Alert> {
+        let done = sqlx::query(
+            "UPDATE alerts SET state = 'acknowledged', acknowledged_at = $1, acknowledged_by = $2 \
+             WHERE id = $3 AND state = 'firing'",
+        )
+        .bind(at.as_millis())
+        .bind(by.to_owned())
+        .bind(id.to_owned())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let alert = self.alert(id).await?;
+        if done == 0 {
+            return Err(StoreError::conflict(
+                "alert state",
+                format!("{id} is {}, not firing", alert.state.as_str()),
+            ));
+        }
+        Ok(alert)
+    }
+
+    /// One alert by id.
+    pub async fn alert(&self, id: &str) -> Result<Alert> {
+        let row = sqlx::query("SELECT * FROM alerts WHERE id = $1")
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::not_found("alert", id))?;
+        alert_from_row(&row)
+    }
+
+    /// Up to `limit` alerts, newest first; only those in `state` when given.
+    pub async fn list_alerts(&self, state: Option<AlertState>, limit: u32) -> Result<Vec<Alert>> {
+        sqlx::query(
+            "SELECT * FROM alerts WHERE ($1 IS NULL OR state = $1) \
+             ORDER BY fired_at DESC, id DESC LIMIT $2",
+        )
+        .bind(state.map(AlertState::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(alert_from_row)
+        .collect()
+    }
+
+    /// Every open (firing or acknowledged) alert: what the rule engine resumes after a restart.
+    pub async fn open_alerts(&self) -> Result<Vec<Alert>> {
+        sqlx::query("SELECT * FROM alerts WHERE state <> 'resolved' ORDER BY fired_at, id")
             .fetch_all(&self.pool)
             .await?
-        } else {
-            sqlx::query("SELECT * FROM alerts ORDER BY fired_at DESC, id DESC LIMIT $1")
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?
-        };
-        rows.iter().map(alert_from_row).collect()
+            .iter()
+            .map(alert_from_row)
+            .collect()
     }
 }

@@ -1,6 +1,7 @@
 //! One record per scheduling tick, so every action (or inaction) can be explained afterwards.
 
-use hivesched_policy::{Decision, Time};
+use hivesched_policy::savings::UsageSample;
+use hivesched_policy::{Decision, FleetCounts, Time};
 use sqlx::any::AnyRow;
 
 use crate::codec::{
@@ -58,12 +59,12 @@ fn decision_from_row(row: &AnyRow) -> Result<DecisionRecord> {
 }
 
 impl Store {
-    /// Records a decision and returns its id.
-    pub async fn insert_decision(&self, d: &Decision) -> Result<i64> {
+    /// Records a decision, with the fleet it was made on, and returns its id.
+    pub async fn insert_decision(&self, d: &Decision, fleet: FleetCounts) -> Result<i64> {
         let row = sqlx::query(
             "INSERT INTO decisions (ts, mode, shadow, tier, target_awake, sleep_floor, actions, \
-             blocked, explanation, sleep_hold) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             RETURNING id",
+             blocked, explanation, sleep_hold, agents_total, agents_billed) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
         )
         .bind(d.at.as_millis())
         .bind(enum_text(&d.mode))
@@ -75,9 +76,37 @@ impl Store {
         .bind(json_text(&d.blocked))
         .bind(d.explanation.clone())
         .bind(d.sleep_hold.map(|r| r.as_str()))
+        .bind(i64::from(fleet.total))
+        .bind(i64::from(fleet.billed()))
         .fetch_one(&self.pool)
         .await?;
         get(&row, "id")
+    }
+
+    /// The fleet as each decision in `[from, to)` saw it, oldest first, plus the last decision
+    /// before `from` (it covers the start of the window): the samples savings are summed from.
+    /// Decisions stored before the fleet size was recorded are skipped.
+    pub async fn usage(&self, from: Time, to: Time) -> Result<Vec<UsageSample>> {
+        let rows = sqlx::query(
+            "SELECT ts, agents_total, agents_billed, sleep_floor FROM decisions \
+             WHERE agents_total IS NOT NULL AND ts < $2 AND ts >= COALESCE( \
+               (SELECT MAX(ts) FROM decisions WHERE ts < $1 AND agents_total IS NOT NULL), $1) \
+             ORDER BY ts, id",
+        )
+        .bind(from.as_millis())
+        .bind(to.as_millis())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(UsageSample {
+                    at: get_time(row, "ts")?,
+                    total: get_unsigned(row, "agents_total")?,
+                    billed: get_unsigned(row, "agents_billed")?,
+                    planned: get_unsigned(row, "sleep_floor")?,
+                })
+            })
+            .collect()
     }
 
     /// Up to `limit` decisions, newest first, starting after `after` (from the previous page).

@@ -13,7 +13,8 @@
 //! - [`decisions`]: one record per scheduling tick.
 //! - [`tasks`]: the automation task journal and bulk operations.
 //! - [`flags`]: feature flags and their history.
-//! - [`alerts`]: fired and resolved alerts.
+//! - [`alerts`]: alerts and their lifecycle (firing, acknowledged, resolved).
+//! - [`stream`]: the live event stream's durable tail.
 //! - [`audit`]: the hash-chained audit log.
 //! - [`controls`]: the emergency stop and the operator pause, as durable state.
 //! - [`auth`]: token revocations and one-time authorization codes.
@@ -35,10 +36,10 @@ pub mod error;
 pub mod flags;
 mod migrations;
 pub mod retention;
+pub mod stream;
 pub mod tasks;
 
 pub use agents::{AgentEventRecord, AgentRecord, Heartbeat, NewAgentEvent};
-pub use alerts::{Alert, Severity};
 pub use audit::{AuditKey, AuditRecord, AuditVerification, NewAuditRecord};
 pub use auth::NewCode;
 pub use config::ConfigVersion;
@@ -50,6 +51,7 @@ pub use error::{Result, StoreError};
 pub use flags::{FlagChange, FlagRecord};
 pub use migrations::latest_version;
 pub use retention::{PurgeReport, RetainedTable};
+pub use stream::StreamEvent;
 pub use tasks::{
     BulkOperation, BulkStrategy, NewBulkOperation, NewTask, TaskFilter, TaskRecord, TaskStatus,
 };

@@ -20,21 +20,23 @@ struct Step {
     postgres: &'static str,
 }
 
+/// `step!(version, "NNNN", "name")` pairs `migrations/{sqlite,postgres}/NNNN_name.sql`; the
+/// four-digit prefix is written out (not derived from the version) so the file names sort.
 macro_rules! step {
-    ($version:literal, $name:literal) => {
+    ($version:literal, $prefix:literal, $name:literal) => {
         Step {
             version: $version,
             description: $name,
             sqlite: include_str!(concat!(
-                "../migrations/sqlite/000",
-                $version,
+                "../migrations/sqlite/",
+                $prefix,
                 "_",
                 $name,
                 ".sql"
             )),
             postgres: include_str!(concat!(
-                "../migrations/postgres/000",
-                $version,
+                "../migrations/postgres/",
+                $prefix,
                 "_",
                 $name,
                 ".sql"
@@ -44,15 +46,16 @@ macro_rules! step {
 }
 
 const STEPS: &[Step] = &[
-    step!(1, "config"),
-    step!(2, "agents"),
-    step!(3, "demand_forecasts"),
-    step!(4, "decisions"),
-    step!(5, "tasks"),
-    step!(6, "flags"),
-    step!(7, "alerts_audit"),
-    step!(8, "auth"),
-    step!(9, "safety"),
+    step!(1, "0001", "config"),
+    step!(2, "0002", "agents"),
+    step!(3, "0003", "demand_forecasts"),
+    step!(4, "0004", "decisions"),
+    step!(5, "0005", "tasks"),
+    step!(6, "0006", "flags"),
+    step!(7, "0007", "alerts_audit"),
+    step!(8, "0008", "auth"),
+    step!(9, "0009", "safety"),
+    step!(10, "0010", "live"),
 ];
 
 /// The migrator for `backend`: versions already applied are skipped, so running it on every

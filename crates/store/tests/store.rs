@@ -36,9 +36,9 @@ mod cases {
         Time,
     };
     use hivesched_store::{
-        Alert, AuditVerification, BulkStrategy, DemandSample, Heartbeat, NewAgentEvent,
-        NewAuditRecord, NewBulkOperation, NewCode, NewForecast, NewModelRecord, NewTask,
-        RetainedTable, Severity, Store, StoreError, TaskFilter, TaskStatus,
+        AuditVerification, BulkStrategy, DemandSample, Heartbeat, NewAgentEvent, NewAuditRecord,
+        NewBulkOperation, NewCode, NewForecast, NewModelRecord, NewTask, RetainedTable, Store,
+        StoreError, TaskFilter, TaskStatus,
     };
     use serde_json::json;
 
@@ -469,6 +469,15 @@ mod cases {
         assert_eq!(s.list_model_records(None, 10).await.unwrap().len(), 3);
     }
 
+    fn fleet_counts() -> hivesched_policy::FleetCounts {
+        hivesched_policy::FleetCounts {
+            total: 10,
+            awake: 6,
+            asleep: 4,
+            ..Default::default()
+        }
+    }
+
     fn decision(at: i64, shadow: bool) -> Decision {
         Decision {
             at: t(at),
@@ -499,7 +508,9 @@ mod cases {
         let s = &ctx.store;
         // Two decisions share a timestamp: the id breaks the tie.
         for (i, at) in [100, 200, 200, 300, 400].iter().enumerate() {
-            s.insert_decision(&decision(*at, i % 2 == 0)).await.unwrap();
+            s.insert_decision(&decision(*at, i % 2 == 0), fleet_counts())
+                .await
+                .unwrap();
         }
         let page1 = s.list_decisions(None, 2).await.unwrap();
         assert_eq!(page1[0].decision, decision(400, true));
@@ -513,6 +524,17 @@ mod cases {
             .collect();
         assert_eq!(seen, vec![400, 300, 200, 200, 100]);
         assert!(page2[0].id > page2[1].id);
+        // The fleet each decision saw, for savings: the one before the window covers its start.
+        let usage = s.usage(t(150), t(500)).await.unwrap();
+        assert_eq!(
+            usage.iter().map(|u| u.at).collect::<Vec<_>>(),
+            vec![t(100), t(200), t(200), t(300), t(400)]
+        );
+        assert!(
+            usage
+                .iter()
+                .all(|u| (u.total, u.billed, u.planned) == (10, 6, 3))
+        );
     }
 
     fn task(id: &str, key: &str, agent: &str, created: i64) -> NewTask {
@@ -750,40 +772,53 @@ mod cases {
     }
 
     pub async fn alerts_fire_resolve_and_list(ctx: Ctx) {
+        use hivesched_policy::alerts::{Alert, AlertState, Rule, Severity};
         let s = &ctx.store;
+        let alert = |i: usize, sev| Alert {
+            id: format!("al{i}"),
+            rule: Rule::RailBlocking,
+            labels: [("reason".to_owned(), format!("r{i}"))].into(),
+            severity: sev,
+            summary: "the rail keeps holding actions back".into(),
+            value: Some(i as f64),
+            state: AlertState::Firing,
+            fired_at: t(i as i64 * 10),
+            acknowledged: None,
+            resolved_at: None,
+        };
         for (i, sev) in [Severity::Info, Severity::Warning, Severity::Critical]
-            .iter()
+            .into_iter()
             .enumerate()
         {
-            s.fire_alert(&Alert {
-                id: format!("al{i}"),
-                severity: *sev,
-                rule: "forecast_stale".into(),
-                message: "no forecast for 5 minutes".into(),
-                fired_at: t(i as i64 * 10),
-                resolved_at: None,
-            })
-            .await
-            .unwrap();
+            s.fire_alert(&alert(i, sev)).await.unwrap();
         }
-        let dup = s.list_alerts(false, 1).await.unwrap().remove(0);
-        assert_eq!(dup.severity, Severity::Critical);
+        let newest = s.list_alerts(None, 1).await.unwrap().remove(0);
+        assert_eq!(newest, alert(2, Severity::Critical));
         assert!(matches!(
-            s.fire_alert(&dup).await,
+            s.fire_alert(&newest).await,
             Err(StoreError::Conflict { .. })
         ));
-        s.resolve_alert("al1", t(50)).await.unwrap();
+        let acked = s.acknowledge_alert("al0", "alice", t(40)).await.unwrap();
+        assert_eq!(acked.acknowledged, Some((t(40), "alice".to_owned())));
+        assert_eq!(acked.state, AlertState::Acknowledged);
         assert!(matches!(
-            s.resolve_alert("al1", t(60)).await,
+            s.acknowledge_alert("al0", "bob", t(41)).await,
+            Err(StoreError::Conflict { .. })
+        ));
+        s.resolve_alert(&alert(1, Severity::Warning), t(50))
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.resolve_alert(&alert(1, Severity::Warning), t(60)).await,
             Err(StoreError::NotFound { .. })
         ));
-        let open = s.list_alerts(true, 10).await.unwrap();
+        let open = s.open_alerts().await.unwrap();
         assert_eq!(
             open.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
-            vec!["al2", "al0"]
+            vec!["al0", "al2"]
         );
-        let all = s.list_alerts(false, 10).await.unwrap();
-        assert_eq!(all[1].resolved_at, Some(t(50)));
+        let resolved = s.list_alerts(Some(AlertState::Resolved), 10).await.unwrap();
+        assert_eq!(resolved[0].resolved_at, Some(t(50)));
     }
 
     fn audit(i: i64) -> NewAuditRecord {
@@ -1039,7 +1074,9 @@ mod cases {
         .await
         .unwrap();
         for &ts in &times {
-            s.insert_decision(&decision(ts, true)).await.unwrap();
+            s.insert_decision(&decision(ts, true), fleet_counts())
+                .await
+                .unwrap();
         }
         s.record_agent_events(
             &times

@@ -1,0 +1,213 @@
+//! Sending alerts out: to an Alertmanager (its v2 API, as Prometheus does) and to a generic
+//! webhook signed with an HMAC header. Sending never blocks a tick: alerts go into a bounded
+//! queue that one background worker drains, retrying each receiver with backoff; a dead
+//! receiver costs retries, not decisions, and an alert that cannot be queued is counted.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::hmac;
+use hivesched_policy::Time;
+use hivesched_policy::alerts::Alert;
+use tokio::sync::mpsc;
+
+use crate::EngineError;
+
+/// Alerts waiting to be sent; more than this and new ones are dropped (and counted).
+const QUEUE: usize = 1000;
+/// Attempts per alert and receiver; the waits between them double from one second.
+const ATTEMPTS: u32 = 5;
+/// Header of the webhook's signature: `sha256=<hex HMAC-SHA-256 of the body>`.
+pub const SIGNATURE_HEADER: &str = "x-hivesched-signature";
+
+/// Where alerts go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryConfig {
+    /// Base URL of an Alertmanager (alerts are POSTed to `{url}/api/v2/alerts`).
+    pub alertmanager_url: Option<String>,
+    /// A URL that receives each alert as JSON.
+    pub webhook_url: Option<String>,
+    /// The secret the webhook's signature is keyed with.
+    pub webhook_secret: Option<String>,
+    /// Deadline of one request.
+    pub timeout: Duration,
+}
+
+impl DeliveryConfig {
+    /// Whether any receiver is configured.
+    pub fn any(&self) -> bool {
+        self.alertmanager_url.is_some() || self.webhook_url.is_some()
+    }
+}
+
+/// The queue into the delivery worker. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AlertDelivery {
+    tx: mpsc::Sender<Alert>,
+}
+
+impl AlertDelivery {
+    /// Starts the worker for `cfg`; `dropped` is called for each alert that finds the queue
+    /// full, `failed` for each receiver that still refused after every attempt.
+    pub fn spawn(
+        cfg: DeliveryConfig,
+        failed: impl Fn(&'static str) + Send + Sync + 'static,
+    ) -> Result<AlertDelivery, EngineError> {
+        let client = reqwest::Client::builder()
+            .timeout(cfg.timeout.max(Duration::from_secs(1)))
+            .build()
+            .map_err(|e| EngineError::InvalidConfig {
+                key: "alert_delivery",
+                reason: e.to_string(),
+            })?;
+        let (tx, mut rx) = mpsc::channel::<Alert>(QUEUE);
+        tokio::spawn(async move {
+            while let Some(alert) = rx.recv().await {
+                if let Some(url) = &cfg.alertmanager_url {
+                    let url = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
+                    let body = alertmanager_body(&alert);
+                    if !send(&client, &url, &body, None).await {
+                        failed("alertmanager");
+                    }
+                }
+                if let Some(url) = &cfg.webhook_url {
+                    let body = webhook_body(&alert);
+                    if !send(&client, url, &body, cfg.webhook_secret.as_deref()).await {
+                        failed("webhook");
+                    }
+                }
+            }
+        });
+        Ok(AlertDelivery { tx })
+    }
+
+    /// Queues `alert` for every receiver; `false` when the queue is full (it is dropped).
+    pub fn send(&self, alert: Alert) -> bool {
+        self.tx.try_send(alert).is_ok()
+    }
+}
+
+/// POSTs `body`, retrying with backoff on anything but a 2xx; signs it when `secret` is given.
+async fn send(client: &reqwest::Client, url: &str, body: &[u8], secret: Option<&str>) -> bool {
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(1 << (attempt - 1))).await;
+        }
+        let mut req = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(secret) = secret {
+            req = req.header(SIGNATURE_HEADER, signature(secret, body));
+        }
+        match req.send().await {
+            Ok(resp) if resp.status().is_success() => return true,
+            Ok(resp) => {
+                tracing::warn!(url, status = %resp.status(), attempt, "alert receiver refused")
+            }
+            Err(e) => tracing::warn!(url, error = %e, attempt, "alert receiver unreachable"),
+        }
+    }
+    false
+}
+
+/// `sha256=<hex>` of HMAC-SHA-256 over `body` with `secret`.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = hmac::sign(&key, body);
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+fn rfc3339(t: Time) -> String {
+    let ms = u64::try_from(t.as_millis()).unwrap_or(0);
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// Alertmanager's v2 `postableAlerts`: one alert, labels (`alertname`, `severity`, the rule's
+/// labels), annotations, `startsAt`, and `endsAt` once resolved (an open alert gets none, so
+/// Alertmanager keeps it firing until its resolve timeout).
+pub fn alertmanager_body(a: &Alert) -> Vec<u8> {
+    let mut labels = serde_json::Map::new();
+    labels.insert("alertname".into(), a.rule.as_str().into());
+    labels.insert("severity".into(), a.severity.as_str().into());
+    labels.insert("service".into(), "hivesched".into());
+    for (k, v) in &a.labels {
+        labels.insert(k.clone(), v.clone().into());
+    }
+    let mut annotations = serde_json::Map::new();
+    annotations.insert("summary".into(), a.summary.clone().into());
+    if let Some(v) = a.value {
+        annotations.insert("value".into(), v.to_string().into());
+    }
+    let mut alert = serde_json::Map::new();
+    alert.insert("labels".into(), labels.into());
+    alert.insert("annotations".into(), annotations.into());
+    alert.insert("startsAt".into(), rfc3339(a.fired_at).into());
+    if let Some(end) = a.resolved_at {
+        alert.insert("endsAt".into(), rfc3339(end).into());
+    }
+    serde_json::to_vec(&serde_json::Value::Array(vec![alert.into()])).unwrap_or_default()
+}
+
+/// The webhook's body: the alert as the API shows it, plus when it was sent.
+pub fn webhook_body(a: &Alert) -> Vec<u8> {
+    let sent = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    serde_json::to_vec(&serde_json::json!({
+        "alert": a,
+        "sent_at": rfc3339(Time::from_millis(sent)),
+    }))
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use hivesched_policy::alerts::{AlertState, Rule, Severity};
+
+    fn alert(resolved: bool) -> Alert {
+        Alert {
+            id: "breaker_open-1".into(),
+            rule: Rule::BreakerOpen,
+            labels: BTreeMap::from([("pool".to_owned(), "default".to_owned())]),
+            severity: Severity::Critical,
+            summary: "breaker open".into(),
+            value: None,
+            state: if resolved {
+                AlertState::Resolved
+            } else {
+                AlertState::Firing
+            },
+            fired_at: Time::from_secs(1_700_000_000),
+            acknowledged: None,
+            resolved_at: resolved.then(|| Time::from_secs(1_700_000_600)),
+        }
+    }
+
+    #[test]
+    fn alertmanager_gets_its_v2_shape() {
+        let body: serde_json::Value =
+            serde_json::from_slice(&alertmanager_body(&alert(false))).unwrap();
+        let a = &body[0];
+        assert_eq!(a["labels"]["alertname"], "breaker_open");
+        assert_eq!(a["labels"]["severity"], "critical");
+        assert_eq!(a["labels"]["pool"], "default");
+        assert_eq!(a["startsAt"], "2023-11-14T22:13:20.000Z");
+        assert!(a.get("endsAt").is_none());
+        let body: serde_json::Value =
+            serde_json::from_slice(&alertmanager_body(&alert(true))).unwrap();
+        assert_eq!(body[0]["endsAt"], "2023-11-14T22:23:20.000Z");
+    }
+
+    #[test]
+    fn the_signature_is_an_hmac_of_the_body() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            signature("Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}
