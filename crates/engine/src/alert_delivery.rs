@@ -39,15 +39,22 @@ impl DeliveryConfig {
     }
 }
 
-/// The queue into the delivery worker. Cheap to clone.
+/// The queues into the delivery workers, one per receiver so a dead one never delays the
+/// other. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AlertDelivery {
-    tx: mpsc::Sender<Alert>,
+    alertmanager: Option<mpsc::Sender<Alert>>,
+    webhook: Option<mpsc::Sender<Alert>>,
 }
 
+/// How often the open alerts are sent to Alertmanager again. Alertmanager ends an alert nobody
+/// repeats after its `resolve_timeout` (5 min by default), as Prometheus knows: it resends
+/// every minute, and so do we.
+pub const ALERTMANAGER_RESEND: Duration = Duration::from_secs(60);
+
 impl AlertDelivery {
-    /// Starts the worker for `cfg`; `dropped` is called for each alert that finds the queue
-    /// full, `failed` for each receiver that still refused after every attempt.
+    /// Starts one worker per receiver in `cfg`; `failed` is called with the receiver's name for
+    /// each alert it still refused after every attempt.
     pub fn spawn(
         cfg: DeliveryConfig,
         failed: impl Fn(&'static str) + Send + Sync + 'static,
@@ -59,31 +66,74 @@ impl AlertDelivery {
                 key: "alert_delivery",
                 reason: e.to_string(),
             })?;
-        let (tx, mut rx) = mpsc::channel::<Alert>(QUEUE);
-        tokio::spawn(async move {
-            while let Some(alert) = rx.recv().await {
-                if let Some(url) = &cfg.alertmanager_url {
-                    let url = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
-                    let body = alertmanager_body(&alert);
-                    if !send(&client, &url, &body, None).await {
+        let failed = std::sync::Arc::new(failed);
+        let alertmanager = cfg.alertmanager_url.as_ref().map(|url| {
+            let url = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
+            let (client, failed) = (client.clone(), failed.clone());
+            worker(move |alert: Alert| {
+                let (client, url, failed) = (client.clone(), url.clone(), failed.clone());
+                async move {
+                    if !send(&client, &url, &alertmanager_body(&alert), None).await {
                         failed("alertmanager");
                     }
                 }
-                if let Some(url) = &cfg.webhook_url {
+            })
+        });
+        let webhook = cfg.webhook_url.as_ref().map(|url| {
+            let url = url.clone();
+            let secret = cfg.webhook_secret.clone();
+            worker(move |alert: Alert| {
+                let (client, url, secret, failed) =
+                    (client.clone(), url.clone(), secret.clone(), failed.clone());
+                async move {
                     let body = webhook_body(&alert);
-                    if !send(&client, url, &body, cfg.webhook_secret.as_deref()).await {
+                    if !send(&client, &url, &body, secret.as_deref()).await {
                         failed("webhook");
                     }
                 }
-            }
+            })
         });
-        Ok(AlertDelivery { tx })
+        Ok(AlertDelivery {
+            alertmanager,
+            webhook,
+        })
     }
 
-    /// Queues `alert` for every receiver; `false` when the queue is full (it is dropped).
+    /// Queues a change of `alert` for every receiver; `false` when a queue is full (the alert
+    /// is dropped there).
     pub fn send(&self, alert: Alert) -> bool {
-        self.tx.try_send(alert).is_ok()
+        let mut queued = true;
+        if let Some(tx) = &self.webhook {
+            queued &= tx.try_send(alert.clone()).is_ok();
+        }
+        if let Some(tx) = &self.alertmanager {
+            queued &= tx.try_send(alert).is_ok();
+        }
+        queued
     }
+
+    /// Repeats a still-open `alert` to Alertmanager (the webhook gets changes only); `false`
+    /// when the queue is full.
+    pub fn repeat(&self, alert: Alert) -> bool {
+        self.alertmanager
+            .as_ref()
+            .is_none_or(|tx| tx.try_send(alert).is_ok())
+    }
+}
+
+/// A bounded queue drained by one task that hands each alert to `deliver`.
+fn worker<F, Fut>(deliver: F) -> mpsc::Sender<Alert>
+where
+    F: Fn(Alert) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let (tx, mut rx) = mpsc::channel::<Alert>(QUEUE);
+    tokio::spawn(async move {
+        while let Some(alert) = rx.recv().await {
+            deliver(alert).await;
+        }
+    });
+    tx
 }
 
 /// POSTs `body`, retrying with backoff on anything but a 2xx; signs it when `secret` is given.
@@ -149,7 +199,7 @@ pub fn alertmanager_body(a: &Alert) -> Vec<u8> {
     serde_json::to_vec(&serde_json::Value::Array(vec![alert.into()])).unwrap_or_default()
 }
 
-/// The webhook's body: the alert as the API shows it, plus when it was sent.
+/// The webhook's body: the policy alert (times in Unix milliseconds), plus when it was sent.
 pub fn webhook_body(a: &Alert) -> Vec<u8> {
     let sent = SystemTime::now()
         .duration_since(UNIX_EPOCH)

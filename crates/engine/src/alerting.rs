@@ -7,7 +7,7 @@ use std::sync::{Mutex, RwLock};
 use hivesched_policy::Time;
 use hivesched_policy::alerts::{Alert, AlertBook, AlertChange, AlertConfig, AlertFacts};
 
-use crate::alert_delivery::AlertDelivery;
+use crate::alert_delivery::{ALERTMANAGER_RESEND, AlertDelivery};
 use crate::lock::lock;
 
 /// The engine's alerting state.
@@ -16,6 +16,7 @@ pub struct Alerting {
     book: Mutex<AlertBook>,
     cfg: RwLock<AlertConfig>,
     delivery: Option<AlertDelivery>,
+    last_repeat: Mutex<Option<Time>>,
 }
 
 impl Alerting {
@@ -26,6 +27,7 @@ impl Alerting {
             book: Mutex::new(AlertBook::with_open(open)),
             cfg: RwLock::new(cfg),
             delivery,
+            last_repeat: Mutex::new(None),
         }
     }
 
@@ -56,6 +58,25 @@ impl Alerting {
     /// Queues an alert for the receivers; `false` when none is configured or the queue is full.
     pub fn deliver(&self, alert: Alert) -> bool {
         self.delivery.as_ref().is_some_and(|d| d.send(alert))
+    }
+
+    /// Repeats the open alerts to Alertmanager once per [`ALERTMANAGER_RESEND`], so it keeps
+    /// them firing; the number that did not fit the queue.
+    pub fn repeat_open(&self, now: Time) -> usize {
+        let Some(delivery) = &self.delivery else {
+            return 0;
+        };
+        {
+            let mut last = lock(&self.last_repeat);
+            if last.is_some_and(|t| now.since(t) < ALERTMANAGER_RESEND) {
+                return 0;
+            }
+            *last = Some(now);
+        }
+        self.open()
+            .into_iter()
+            .filter(|a| !delivery.repeat(a.clone()))
+            .count()
     }
 
     /// Whether receivers are configured.

@@ -33,6 +33,22 @@ pub struct ForecastUpdate {
     pub model: String,
 }
 
+/// A change of the controls or settings, as its audit record tells it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ControlChange {
+    /// When.
+    pub at: Time,
+    /// The audit action: `emergency.stop`, `emergency.resume`, `pause.set`, `pause.clear`,
+    /// `config.update`.
+    pub action: String,
+    /// Who.
+    pub actor: String,
+    /// Why, in their words.
+    pub reason: String,
+    /// The control or settings now in force (`null` when lifted).
+    pub after: serde_json::Value,
+}
+
 /// What the engine publishes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineEvent {
@@ -63,6 +79,8 @@ pub enum EngineEvent {
     },
     /// An alert fired, was acknowledged, or resolved.
     Alert(Alert),
+    /// The controls or settings changed.
+    Control(ControlChange),
     /// A tick failed and the engine did not act.
     TickFailed {
         /// When.

@@ -25,7 +25,7 @@ use crate::alert_delivery::{AlertDelivery, DeliveryConfig};
 use crate::alerting::Alerting;
 use crate::bulk::{BulkReport, BulkRequest, prepare, run_bulk};
 use crate::clock::Clock;
-use crate::events::{EngineEvent, ForecastUpdate};
+use crate::events::{ControlChange, EngineEvent, ForecastUpdate};
 use crate::executor::{Executor, ExecutorLimits, TaskSpec};
 use crate::fleet_view::read_fleet;
 use crate::forecast_score::ForecastScore;
@@ -197,7 +197,7 @@ impl Engine {
             None
         };
         let alerting = Alerting::new(cfg.alerts.clone(), store.open_alerts().await?, delivery);
-        let (events, _) = broadcast::channel(1024);
+        let (events, _) = broadcast::channel(4096);
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
@@ -372,7 +372,11 @@ impl Engine {
                 audit,
             )
             .await?;
-        self.reload_controls().await
+        self.reload_controls().await?;
+        self.publish_control(audit);
+        // The emergency-stop alert fires at once, not at the next tick.
+        self.evaluate_alerts().await;
+        Ok(())
     }
 
     /// Sets (or lifts) the operator pause, like [`Engine::set_emergency`].
@@ -391,7 +395,23 @@ impl Engine {
                 audit,
             )
             .await?;
-        self.reload_controls().await
+        self.reload_controls().await?;
+        self.publish_control(audit);
+        // The emergency-stop alert fires at once, not at the next tick.
+        self.evaluate_alerts().await;
+        Ok(())
+    }
+
+    /// Publishes a change of the controls or settings that `record` audits (the emergency
+    /// stop and the pause publish their own; the server calls this after a settings change).
+    pub fn publish_control(&self, record: &NewAuditRecord) {
+        let _ = self.inner.events.send(EngineEvent::Control(ControlChange {
+            at: record.at,
+            action: record.action.clone(),
+            actor: record.actor.clone(),
+            reason: record.reason.clone(),
+            after: record.after.clone(),
+        }));
     }
 
     /// Puts the stored controls in force (after a change here, and at every tick, so a change
@@ -596,6 +616,8 @@ impl Engine {
             }
             let _ = self.inner.events.send(EngineEvent::Alert(alert));
         }
+        let dropped = self.inner.alerting.repeat_open(now);
+        self.inner.metrics.alert_delivery_dropped.inc_by(dropped as u64);
         self.inner.metrics.alerts_open.clear();
         for a in self.inner.alerting.open() {
             self.inner

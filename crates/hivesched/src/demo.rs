@@ -99,6 +99,8 @@ fn demo_config(options: &DemoOptions, database_url: String, step_secs: u64) -> S
         audit_key: None,
         actuator: ActuatorSettings::Fake { agents: AGENTS },
         forecaster: ForecasterChoice::Ensemble,
+        alerts: Default::default(),
+        alert_delivery: Default::default(),
         settings: RuntimeSettings {
             tick_interval: TICK_SECS,
             scheduler,

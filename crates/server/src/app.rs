@@ -30,6 +30,7 @@ use crate::heartbeats::HeartbeatWriter;
 use crate::metrics::{self, HttpMetrics};
 use crate::shutdown::Shutdown;
 use crate::state::AppState;
+use crate::stream::{StreamHub, StreamMetrics, Tickets, forward};
 use crate::{audit, clock, routes};
 
 /// How the server is started: `serve` insists on a configured signing secret, `demo` makes one
@@ -90,6 +91,8 @@ impl Server {
             scheduler: settings.scheduler.clone(),
             tick_interval: settings.tick(),
             demand_step: config.demand_step,
+            alerts: config.alerts.clone(),
+            alert_delivery: config.alert_delivery.clone(),
             ..EngineConfig::default()
         };
         let forecasters: ForecasterFactory = match config.forecaster {
@@ -104,6 +107,9 @@ impl Server {
         let mut registry = Registry::default();
         engine.metrics().register(&mut registry);
         let http_metrics = HttpMetrics::register(&mut registry);
+        let stream_metrics = StreamMetrics::default();
+        stream_metrics.register(&mut registry);
+        let stream = StreamHub::start(store.clone(), stream_metrics).await?;
         let (api, doc) = routes::api().split_for_parts();
         let openapi = doc
             .to_pretty_json()
@@ -117,7 +123,10 @@ impl Server {
             registry: Arc::new(registry),
             http_metrics,
             openapi: Arc::new(openapi + "\n"),
+            stream,
+            tickets: Arc::new(Tickets::default()),
         };
+        forward::spawn(&state.engine, state.stream.clone(), state.shutdown.clone());
         let router = layered(api, &state, config);
         let listener = TcpListener::bind(config.listen)
             .await
@@ -151,6 +160,11 @@ impl Server {
     /// The store the server uses.
     pub fn store(&self) -> &Store {
         &self.state.store
+    }
+
+    /// The live stream's hub (tests publish through it; the demo reports its counters).
+    pub fn stream(&self) -> &StreamHub {
+        &self.state.stream
     }
 
     /// The engine, for callers that drive ticks themselves (tests) or watch its events.

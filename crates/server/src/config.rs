@@ -12,6 +12,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use hivesched_engine::actuators::ActuatorSettings;
+use hivesched_engine::alert_delivery::DeliveryConfig;
+use hivesched_policy::alerts::AlertConfig;
 use hivesched_policy::SchedulerConfig;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
@@ -23,7 +25,7 @@ use crate::error::ApiError;
 pub const ENV_PREFIX: &str = "HIVE_";
 
 /// Keys whose environment values are always taken as text (a secret of digits stays a string).
-const TEXT_KEYS: [&str; 7] = [
+const TEXT_KEYS: [&str; 10] = [
     "listen",
     "forecaster",
     "database_url",
@@ -31,6 +33,9 @@ const TEXT_KEYS: [&str; 7] = [
     "audit_key",
     "actuator.kind",
     "actuator.base_url",
+    "alert_delivery.alertmanager_url",
+    "alert_delivery.webhook_url",
+    "alert_delivery.webhook_secret",
 ];
 
 /// Environment variables with the prefix that are not configuration keys.
@@ -41,7 +46,7 @@ const NOT_KEYS: [&str; 1] = ["HIVE_LOG"];
 const TEST_VARS_PREFIX: &str = "HIVE_TEST_";
 
 /// Top-level keys that belong to the service rather than to the scheduler.
-const SERVICE_KEYS: [&str; 12] = [
+const SERVICE_KEYS: [&str; 14] = [
     "forecaster",
     "max_concurrent_tasks",
     "bulk_rail_wait",
@@ -54,6 +59,8 @@ const SERVICE_KEYS: [&str; 12] = [
     "max_body_bytes",
     "request_timeout",
     "actuator",
+    "alerts",
+    "alert_delivery",
 ];
 
 /// Keys that existed once, with what replaced them: a file that still sets one is refused
@@ -91,6 +98,8 @@ pub mod ranges {
     pub const REQUEST_TIMEOUT: Range = range("request_timeout", 1.0, 3600.0, "s");
     /// `max_body_bytes`: at least a small request, at most 64 MiB.
     pub const MAX_BODY_BYTES: Range = range("max_body_bytes", 1024.0, 67_108_864.0, "bytes");
+    /// `alert_delivery.timeout`: one request to an alert receiver.
+    pub const ALERT_TIMEOUT: Range = range("alert_delivery.timeout", 1.0, 300.0, "s");
 }
 
 /// Settings that may change while the service runs (through `PUT /api/v1/config`); each change
@@ -163,8 +172,81 @@ pub struct ServiceConfig {
     pub actuator: ActuatorSettings,
     /// The forecaster behind the `predictive` plan.
     pub forecaster: ForecasterChoice,
+    /// The alert rules' thresholds (`[alerts]`).
+    pub alerts: AlertConfig,
+    /// Where alerts are sent (`[alert_delivery]`; nowhere by default).
+    pub alert_delivery: DeliveryConfig,
     /// Settings also changeable at run time.
     pub settings: RuntimeSettings,
+}
+
+/// The `[alert_delivery]` table as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertDeliveryKeys {
+    alertmanager_url: Option<String>,
+    webhook_url: Option<String>,
+    webhook_secret: Option<String>,
+    #[serde(default = "default_alert_timeout")]
+    timeout: u64,
+}
+
+fn default_alert_timeout() -> u64 {
+    10
+}
+
+impl Default for AlertDeliveryKeys {
+    fn default() -> Self {
+        AlertDeliveryKeys {
+            alertmanager_url: None,
+            webhook_url: None,
+            webhook_secret: None,
+            timeout: default_alert_timeout(),
+        }
+    }
+}
+
+impl AlertDeliveryKeys {
+    fn checked(self) -> Result<DeliveryConfig, ApiError> {
+        for (key, url) in [
+            ("alert_delivery.alertmanager_url", &self.alertmanager_url),
+            ("alert_delivery.webhook_url", &self.webhook_url),
+        ] {
+            if let Some(url) = url {
+                let uri: axum::http::Uri = url
+                    .parse()
+                    .map_err(|e| ApiError::config(key, format!("{e} (expected an http(s) URL)")))?;
+                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+                    return Err(ApiError::config(key, "expected an http:// or https:// URL"));
+                }
+            }
+        }
+        if self.webhook_secret.is_some() && self.webhook_url.is_none() {
+            return Err(ApiError::config(
+                "alert_delivery.webhook_secret",
+                "set without alert_delivery.webhook_url",
+            ));
+        }
+        if self
+            .webhook_secret
+            .as_ref()
+            .is_some_and(|s| s.len() < crate::auth::MIN_SECRET_BYTES)
+        {
+            return Err(ApiError::config(
+                "alert_delivery.webhook_secret",
+                format!("must be at least {} bytes", crate::auth::MIN_SECRET_BYTES),
+            ));
+        }
+        ranges::ALERT_TIMEOUT
+            .check(self.timeout as f64)
+            .map_err(|e| ApiError::config(ranges::ALERT_TIMEOUT.key, policy_reason(e)))?;
+        Ok(DeliveryConfig {
+            alertmanager_url: self.alertmanager_url,
+            webhook_url: self.webhook_url,
+            webhook_secret: self.webhook_secret,
+            timeout: Duration::from_secs(self.timeout),
+        })
+    }
 }
 
 /// The service keys as they appear in the file (durations in seconds).
@@ -195,6 +277,10 @@ struct ServiceKeys {
     actuator: ActuatorSettings,
     #[serde(default)]
     forecaster: ForecasterChoice,
+    #[serde(default)]
+    alerts: AlertConfig,
+    #[serde(default)]
+    alert_delivery: AlertDeliveryKeys,
 }
 
 fn default_listen() -> String {
@@ -297,6 +383,13 @@ impl ServiceConfig {
             }
             other => ApiError::config("actuator", other.to_string()),
         })?;
+        keys.alerts.validate().map_err(|e| match e {
+            hivesched_policy::PolicyError::InvalidConfig { key, reason } => {
+                ApiError::config(key, reason)
+            }
+            other => ApiError::config("alerts", other.to_string()),
+        })?;
+        let alert_delivery = keys.alert_delivery.checked()?;
         let settings = RuntimeSettings {
             tick_interval: keys.tick_interval,
             scheduler,
@@ -319,6 +412,8 @@ impl ServiceConfig {
             audit_key: keys.audit_key,
             actuator: keys.actuator,
             forecaster: keys.forecaster,
+            alerts: keys.alerts,
+            alert_delivery,
             settings,
         })
     }
@@ -383,6 +478,23 @@ impl ServiceConfig {
         );
         table.insert("actuator".into(), to_value(&self.actuator)?);
         table.insert("forecaster".into(), to_value(&self.forecaster)?);
+        table.insert("alerts".into(), to_value(&self.alerts)?);
+        let mut delivery = Table::new();
+        let d = &self.alert_delivery;
+        for (key, value) in [
+            ("alertmanager_url", d.alertmanager_url.clone()),
+            ("webhook_url", d.webhook_url.clone()),
+            (
+                "webhook_secret",
+                d.webhook_secret.as_ref().map(|_| "(set, redacted)".to_owned()),
+            ),
+        ] {
+            if let Some(v) = value {
+                delivery.insert(key.into(), Value::String(v));
+            }
+        }
+        delivery.insert("timeout".into(), Value::Integer(d.timeout.as_secs() as i64));
+        table.insert("alert_delivery".into(), Value::Table(delivery));
         if let Value::Table(scheduler) = to_value(&self.settings.scheduler)? {
             table.extend(scheduler);
         }

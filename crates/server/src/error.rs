@@ -75,6 +75,9 @@ pub enum ApiError {
     /// The request did not finish within `request_timeout`.
     #[error("request did not finish within the server's timeout")]
     Timeout,
+    /// A WebSocket route was called without the upgrade handshake.
+    #[error("this route is a WebSocket: connect with `Connection: Upgrade` and `Upgrade: websocket` ({0})")]
+    UpgradeRequired(String),
     /// A dependency (the forecaster, the fleet) cannot answer now; the request may be retried.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -135,6 +138,7 @@ impl ApiError {
             ApiError::NotFound { .. } => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::Timeout => "timeout",
+            ApiError::UpgradeRequired(_) => "upgrade_required",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Database(_) => "database_unavailable",
             ApiError::TicksStalled(_) => "ticks_stalled",
@@ -157,6 +161,7 @@ impl ApiError {
             ApiError::NoRoute(_) | ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
             ApiError::Timeout | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Database(_) | ApiError::TicksStalled(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Config { .. } | ApiError::Io { .. } | ApiError::Internal(_) => {

@@ -9,6 +9,8 @@
 //! - [`heartbeats`]: group commit of single-agent heartbeats.
 //! - [`metrics`]: the Prometheus registry and HTTP request metrics.
 //! - [`app`]: the [`Server`] itself; [`shutdown`]: the one signal every long-lived part ends on.
+//! - [`views`]: wire shapes shared by the API and the stream (decisions, alerts).
+//! - [`stream`]: the live event stream (WebSocket) and its replay.
 //! - [`ops`]: database-only operator commands (issue a code, verify the audit chain).
 
 pub mod app;
@@ -26,6 +28,8 @@ mod random;
 pub mod routes;
 pub mod shutdown;
 pub mod state;
+pub mod stream;
+pub mod views;
 
 pub use app::{Server, StartMode};
 pub use config::{ForecasterChoice, RuntimeSettings, ServiceConfig};

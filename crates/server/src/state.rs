@@ -11,6 +11,7 @@ use crate::auth::TokenKeys;
 use crate::heartbeats::HeartbeatWriter;
 use crate::metrics::HttpMetrics;
 use crate::shutdown::Shutdown;
+use crate::stream::{StreamHub, Tickets};
 
 /// Shared state of the server; cheap to clone (everything inside is shared).
 #[derive(Clone)]
@@ -31,6 +32,10 @@ pub struct AppState {
     pub openapi: Arc<String>,
     /// Fires when the server shuts down: long-lived connections subscribe and end.
     pub shutdown: Shutdown,
+    /// The live event stream's hub.
+    pub stream: StreamHub,
+    /// One-use tickets that open the stream (browsers).
+    pub tickets: Arc<Tickets>,
 }
 
 impl AppState {

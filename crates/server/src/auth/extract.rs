@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::http::request::Parts;
 
 use crate::auth::{Claims, Role};
@@ -49,23 +49,7 @@ impl<R: MinRole> FromRequestParts<AppState> for Auth<R> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized("missing bearer token"))?;
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthorized(
-                "expected `Authorization: Bearer <token>`",
-            ))?;
-        let claims = state.keys.verify(token)?;
-        if state.store.is_token_revoked(&claims.jti).await? {
-            return Err(ApiError::Unauthorized("token revoked"));
-        }
+        let claims = bearer_claims(&parts.headers, state).await?;
         if claims.role < R::ROLE {
             return Err(ApiError::Forbidden {
                 need: R::ROLE,
@@ -77,4 +61,32 @@ impl<R: MinRole> FromRequestParts<AppState> for Auth<R> {
             _role: PhantomData,
         })
     }
+}
+
+/// The claims of the request's `Authorization: Bearer` token, verified and checked against the
+/// revocation list (the role is the caller's to check).
+pub async fn bearer_claims(headers: &HeaderMap, state: &AppState) -> Result<Claims, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized("missing bearer token"))?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthorized(
+            "expected `Authorization: Bearer <token>`",
+        ))?;
+    let claims = state.keys.verify(token)?;
+    check_not_revoked(&claims, state).await?;
+    Ok(claims)
+}
+
+/// Refuses claims whose token was revoked.
+pub async fn check_not_revoked(claims: &Claims, state: &AppState) -> Result<(), ApiError> {
+    if state.store.is_token_revoked(&claims.jti).await? {
+        return Err(ApiError::Unauthorized("token revoked"));
+    }
+    Ok(())
 }

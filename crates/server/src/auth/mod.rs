@@ -7,6 +7,6 @@ mod role;
 mod token;
 
 pub use code::{CODE_PURPOSE_EMERGENCY, generate_code, issue_code};
-pub use extract::{Admin, Auth, MinRole, Operator, Viewer};
+pub use extract::{Admin, Auth, MinRole, Operator, Viewer, bearer_claims, check_not_revoked};
 pub use role::Role;
 pub use token::{Claims, MIN_SECRET_BYTES, TokenKeys};

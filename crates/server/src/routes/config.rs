@@ -141,8 +141,7 @@ async fn update_config(
     state
         .engine
         .update_config(body.settings.scheduler.clone(), body.settings.tick())?;
-    audit::record(
-        &state.store,
+    let record = audit::new_record(
         &auth.claims.sub,
         Change {
             action: "config.update",
@@ -151,7 +150,8 @@ async fn update_config(
             after: audit::json(&body.settings),
             reason: &body.reason,
         },
-    )
-    .await?;
+    );
+    state.store.append_audit(&record).await?;
+    state.engine.publish_control(&record);
     current(&state).await.map(Json)
 }

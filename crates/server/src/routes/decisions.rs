@@ -2,20 +2,19 @@
 
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, Utc};
-use hivesched_policy::{Decision, Time};
-use hivesched_store::{DecisionCursor, DecisionRecord};
+use hivesched_policy::Time;
+use hivesched_store::DecisionCursor;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Auth, Viewer};
-use crate::clock;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, PageLimit};
 use crate::openapi::parameter;
 use crate::state::AppState;
+use crate::views::{self, DecisionView};
 
 /// Page size of the decision list.
 pub const PAGE: PageLimit = PageLimit::new(50, 500);
@@ -41,59 +40,6 @@ pub struct DecisionQuery {
     pub cursor: Option<String>,
 }
 
-/// An action admitted by every rail.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ActionView {
-    /// Agent to move.
-    pub agent: String,
-    /// `sleep` or `wake`.
-    pub kind: String,
-    /// Tier that produced it: `immediate`, `scheduled`, `predictive`, `safety`.
-    pub tier: String,
-    /// Why, from the fixed vocabulary (e.g. `IdleBeyondBreakEven`).
-    pub reason: String,
-    /// Jitter before it starts, in milliseconds.
-    pub delay_ms: u64,
-}
-
-/// Actions a rail or safety behaviour held back.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct BlockedView {
-    /// Agent concerned, or `null` for a count.
-    pub agent: Option<String>,
-    /// `sleep` or `wake`.
-    pub kind: String,
-    /// How many actions this stands for.
-    pub count: u32,
-    /// The rail or behaviour, e.g. `SleepRateLimited`.
-    pub reason: String,
-}
-
-/// One scheduling decision.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct DecisionView {
-    /// Database id.
-    pub id: i64,
-    /// When it was made.
-    pub at: DateTime<Utc>,
-    /// `normal`, `fail_safe`, `hold` or `emergency`.
-    pub mode: String,
-    /// Recorded only, not executed.
-    pub shadow: bool,
-    /// Awake agents wanted.
-    pub target_awake: u32,
-    /// Fewest awake agents it would sleep down to.
-    pub sleep_floor: u32,
-    /// Tier whose need set the target.
-    pub tier: String,
-    /// Admitted actions.
-    pub actions: Vec<ActionView>,
-    /// Held-back actions with reasons.
-    pub blocked: Vec<BlockedView>,
-    /// One sentence explaining it.
-    pub explanation: String,
-}
-
 /// A page of decisions.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DecisionPage {
@@ -101,49 +47,6 @@ pub struct DecisionPage {
     pub decisions: Vec<DecisionView>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
-}
-
-/// The serde name of an enum value (its wire form), e.g. `fail_safe`.
-fn name<T: Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    }
-}
-
-fn view(r: &DecisionRecord) -> DecisionView {
-    let d: &Decision = &r.decision;
-    DecisionView {
-        id: r.id,
-        at: clock::to_api(d.at),
-        mode: name(&d.mode),
-        shadow: d.shadow,
-        target_awake: d.target_awake,
-        sleep_floor: d.sleep_floor,
-        tier: name(&d.tier),
-        actions: d
-            .actions
-            .iter()
-            .map(|a| ActionView {
-                agent: a.agent.0.clone(),
-                kind: name(&a.kind),
-                tier: name(&a.tier),
-                reason: name(&a.reason),
-                delay_ms: a.delay_ms,
-            })
-            .collect(),
-        blocked: d
-            .blocked
-            .iter()
-            .map(|b| BlockedView {
-                agent: b.agent.as_ref().map(|a| a.0.clone()),
-                kind: name(&b.kind),
-                count: b.count,
-                reason: name(&b.reason),
-            })
-            .collect(),
-        explanation: d.explanation.clone(),
-    }
 }
 
 /// `at_ms.id`, opaque to clients.
@@ -200,7 +103,10 @@ async fn list_decisions(
         .then(|| records.last().map(|r| encode_cursor(r.cursor())))
         .flatten();
     Ok(Json(DecisionPage {
-        decisions: records.iter().map(view).collect(),
+        decisions: records
+            .iter()
+            .map(|r| views::decision(r.id, &r.decision))
+            .collect(),
         next_cursor,
     }))
 }

@@ -1,6 +1,7 @@
 //! One module per resource, each owning its router; [`api`] merges them into the whole API.
 
 pub mod agents;
+pub mod alerts;
 pub mod audit;
 pub mod config;
 pub mod controls;
@@ -9,6 +10,8 @@ pub mod demand;
 pub mod forecast;
 pub mod health;
 pub mod overrides;
+pub mod savings;
+pub mod stream;
 pub mod tasks;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -65,6 +68,9 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(controls::router())
         .merge(forecast::router())
         .merge(audit::router())
+        .merge(alerts::router())
+        .merge(savings::router())
+        .merge(stream::router())
         .merge(health::openapi_router());
     let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, v1)
@@ -77,6 +83,7 @@ pub fn api() -> OpenApiRouter<AppState> {
 /// (see [`crate::openapi`]).
 pub(crate) fn declare(doc: &mut utoipa::openapi::OpenApi) {
     agents::declare(doc);
+    alerts::declare(doc);
     audit::declare(doc);
     config::declare(doc);
     controls::declare(doc);
@@ -84,6 +91,7 @@ pub(crate) fn declare(doc: &mut utoipa::openapi::OpenApi) {
     demand::declare(doc);
     forecast::declare(doc);
     overrides::declare(doc);
+    stream::declare(doc);
     tasks::declare(doc);
 }
 

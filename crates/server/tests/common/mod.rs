@@ -76,6 +76,7 @@ pub struct TestServer {
     pub client: reqwest::Client,
     pub store: hivesched_store::Store,
     pub database_url: String,
+    pub stream: hivesched_server::stream::StreamHub,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -98,6 +99,7 @@ impl TestServer {
         let server = Server::start(&cfg, StartMode::Serve).await.unwrap();
         let base = format!("http://{}", server.local_addr());
         let store = server.store().clone();
+        let stream = server.stream().clone();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(async move {
             server
@@ -112,6 +114,7 @@ impl TestServer {
             client: reqwest::Client::new(),
             store,
             database_url: cfg.database_url.clone(),
+            stream,
             stop: Some(tx),
             task: Some(task),
         }
