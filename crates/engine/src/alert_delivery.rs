@@ -266,8 +266,7 @@ mod tests {
 
     #[test]
     fn the_webhook_gets_the_api_shape() {
-        let body: serde_json::Value =
-            serde_json::from_slice(&webhook_body(&alert(true))).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&webhook_body(&alert(true))).unwrap();
         assert_eq!(body["rule"], "breaker_open");
         assert_eq!(body["state"], "resolved");
         assert_eq!(body["fired_at"], "2023-11-14T22:13:20.000Z");

@@ -11,8 +11,8 @@ use hivesched_policy::accuracy::AccuracyConfig;
 use hivesched_policy::alerts::{Alert, AlertChange, AlertConfig, AlertFacts};
 use hivesched_policy::savings::{self, Savings};
 use hivesched_policy::{
-    AgentId, AgentState, Controls, Decision, DemandForecast, EmergencyStop, Forecaster, Gate,
-    Pause, Predictive, Scheduler, SchedulerConfig, SleepLog, Source, TickInput, Time,
+    AgentId, AgentState, Controls, Decision, DemandForecast, EmergencyStop, Gate, Pause,
+    Predictive, Scheduler, SchedulerConfig, SleepLog, Source, TickInput, Time,
 };
 use hivesched_policy::{BreakerState, Mode};
 use hivesched_store::{
@@ -38,8 +38,7 @@ use crate::recovery::{RecoveryReport, recover};
 use crate::tracker::Tracker;
 use crate::{EngineError, EngineMetrics};
 
-/// Builds a forecaster; the engine keeps one inside the policy and one for the forecast API.
-pub type ForecasterFactory = Arc<dyn Fn() -> Box<dyn Forecaster> + Send + Sync>;
+pub use hivesched_policy::ForecasterFactory;
 
 /// Longest a failing tick loop waits before trying again (the backoff doubles from one tick
 /// interval up to this).
@@ -617,7 +616,10 @@ impl Engine {
             let _ = self.inner.events.send(EngineEvent::Alert(alert));
         }
         let dropped = self.inner.alerting.repeat_open(now);
-        self.inner.metrics.alert_delivery_dropped.inc_by(dropped as u64);
+        self.inner
+            .metrics
+            .alert_delivery_dropped
+            .inc_by(dropped as u64);
         self.inner.metrics.alerts_open.clear();
         for a in self.inner.alerting.open() {
             self.inner

@@ -25,9 +25,9 @@ use std::sync::Arc;
 
 use crate::intervals::{check_history, check_levels};
 use crate::mstl::Decompositions;
-use crate::naive::SeasonalNaive;
+use crate::naive::SeasonalNaiveModel;
 use crate::{Fitted, Forecast, ForecastError, Interval, Model};
-use crate::{calibration, catalog, season};
+use crate::{calibration, candidates, season};
 
 /// Members of the combination: the three best candidates, equally weighted. Measured on the NAB
 /// traces (8 origins, one-day horizon), picking the single best, trimming to models within
@@ -50,19 +50,19 @@ pub struct Ensemble {
 }
 
 impl Ensemble {
-    /// Ensemble tuned for forecasting `horizon` steps, with the catalogue's candidates and six
-    /// backtest origins.
+    /// Ensemble tuned for forecasting `horizon` steps, with the candidates of
+    /// [`crate::candidates`] and six backtest origins.
     pub fn new(horizon: usize) -> Self {
         Self {
             horizon: horizon.max(1),
             origins: 8,
             warm: None,
-            cold: catalog::cold_candidates(),
+            cold: candidates::cold_candidates(),
             calendar: Vec::new(),
         }
     }
 
-    /// Replaces the warm-start candidates (default: [`catalog::warm_candidates`] for the seasons).
+    /// Replaces the warm-start candidates (default: [`candidates::warm_candidates`] for the seasons).
     pub fn with_candidates(mut self, candidates: Vec<Arc<dyn Model>>) -> Self {
         self.warm = Some(candidates);
         self
@@ -124,14 +124,14 @@ impl Ensemble {
             )
         } else {
             let warm = self.warm.clone().unwrap_or_else(|| {
-                let mut c = catalog::warm_candidates(&usable, &shared);
+                let mut c = candidates::warm_candidates(&usable, &shared);
                 let mut extra: Vec<usize> = usable.clone();
                 extra.extend(self.calendar.iter().copied().filter(|&p| {
                     2 * p <= n && !usable.contains(&p) && season::has_weak_cycle(&z, p)
                 }));
                 if extra.len() > usable.len() {
                     extra.sort_unstable();
-                    c.extend(catalog::calendar_candidates(&extra, &shared));
+                    c.extend(candidates::calendar_candidates(&extra, &shared));
                 }
                 c
             });
@@ -227,7 +227,7 @@ impl Ensemble {
                 .map(|s| (s.model.clone(), Some(s.mae)))
                 .chain(candidates.iter().map(|m| (m.clone(), None)))
                 .chain(std::iter::once((
-                    Arc::new(SeasonalNaive::new()) as Arc<dyn Model>,
+                    Arc::new(SeasonalNaiveModel::new()) as Arc<dyn Model>,
                     None,
                 )));
             for (model, mae) in chain {
@@ -619,9 +619,9 @@ mod tests {
         let ranked = vec![
             scored(Arc::new(Mstl::new(Arc::new(Autoregressive::default())))),
             scored(Arc::new(Mstl::new(Arc::new(Autoregressive::integrated())))),
-            scored(Arc::new(Mstl::new(catalog::by_name("SES", 1).unwrap()))),
-            scored(Arc::new(SeasonalNaive::new())),
-            scored(catalog::by_name("Regression", 1).unwrap()),
+            scored(Arc::new(Mstl::new(candidates::ses()))),
+            scored(Arc::new(SeasonalNaiveModel::new())),
+            scored(Arc::new(crate::regression::FourierRegression::default())),
         ];
         assert_eq!(members(&ranked), vec![0, 1, 3]);
         // The worst-ranked candidate stays out even when the cap leaves a slot open.

@@ -16,7 +16,7 @@
 //! Every served forecast is scored, both ways, when its steps arrive. The **upper bound** at lead
 //! *j* is the mean plus the empirical quantile at [`EnsembleConfig::level`] of that way's
 //! realised errors at lead *j* over the last [`EnsembleConfig::error_window`] origins (as the
-//! built-in `SeasonalNaive` does), and the way served is the one whose bound would have been
+//! built-in `SeasonalNaive` of the decision core does), and the way served is the one whose bound would have been
 //! lower on average over that window at the same coverage (smallest quantile minus mean error).
 //! Until [`EnsembleConfig::min_errors`] origins are scored at a lead, the anchored mean is served
 //! with the ensemble's own interval at that level (calibrated on backtests of the whole fit
@@ -26,7 +26,7 @@
 //! scheduler fails safe and its breaker counts it. Everything is a pure function of the history
 //! seen so far: no clock enters a forecast.
 //!
-//! The last fit is kept as a [`ModelRecord`] (model, parameters, backtest accuracy, fit time)
+//! The last fit is kept as an [`EnsembleFit`] (model, parameters, backtest accuracy, fit time)
 //! for the service to persist in its model registry.
 
 use std::collections::VecDeque;
@@ -51,7 +51,7 @@ pub struct EnsembleConfig {
     /// Most recent history the ensemble is fitted on (the backtests use at most four weeks too).
     pub max_history: Duration,
     /// Most recent served origins whose realised errors set the upper bound and the anchor
-    /// weights, per lead (the built-in `SeasonalNaive` scores the same number of origins).
+    /// weights, per lead (the decision core's `SeasonalNaive` scores the same number of origins).
     pub error_window: usize,
     /// Origins scored at a lead before its realised errors replace the ensemble's interval.
     pub min_errors: usize,
@@ -71,7 +71,7 @@ impl Default for EnsembleConfig {
 
 /// Model registry record of one fit, ready to be persisted by the service.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct ModelRecord {
+pub struct EnsembleFit {
     /// The fitted ensemble as described by the forecast crate, e.g. `Ensemble[MSTL[48,336]+AR(2) 0.33, …]`.
     pub model: String,
     /// Fitted parameters (members, member parameters, scale, ranking, cold start, failures).
@@ -243,7 +243,7 @@ impl ErrorTracker {
 pub struct EnsembleForecaster {
     config: EnsembleConfig,
     cached: Option<Cached>,
-    record: Option<ModelRecord>,
+    record: Option<EnsembleFit>,
     /// Whether `record` is a fit not yet handed over by `take_fit`.
     record_untaken: bool,
     fits: u64,
@@ -264,7 +264,7 @@ impl EnsembleForecaster {
     }
 
     /// Registry record of the last successful fit.
-    pub fn last_fit(&self) -> Option<&ModelRecord> {
+    pub fn last_fit(&self) -> Option<&EnsembleFit> {
         self.record.as_ref()
     }
 
@@ -307,7 +307,7 @@ impl EnsembleForecaster {
             return Err("the ensemble returned a non-finite forecast".into());
         }
         let model = fitted.describe();
-        self.record = Some(ModelRecord {
+        self.record = Some(EnsembleFit {
             model: model.clone(),
             params: fitted.params(),
             members: fitted.members(),

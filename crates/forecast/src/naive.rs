@@ -20,12 +20,12 @@ pub enum Lag {
 /// Seasonal naive over `cycles` past cycles of the chosen season: `cycles = 1` repeats the last
 /// cycle; more average the same phase across cycles, trading reaction speed for less noise.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeasonalNaive {
+pub struct SeasonalNaiveModel {
     lag: Lag,
     cycles: usize,
 }
 
-impl SeasonalNaive {
+impl SeasonalNaiveModel {
     /// The classic seasonal naive on the shortest season.
     pub fn new() -> Self {
         Self {
@@ -43,13 +43,13 @@ impl SeasonalNaive {
     }
 }
 
-impl Default for SeasonalNaive {
+impl Default for SeasonalNaiveModel {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Model for SeasonalNaive {
+impl Model for SeasonalNaiveModel {
     fn name(&self) -> String {
         match (self.lag, self.cycles) {
             (Lag::None, _) => "Naive".into(),
@@ -135,7 +135,7 @@ mod tests {
     #[test]
     fn repeats_last_cycle() {
         let y = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
-        let f = SeasonalNaive::new()
+        let f = SeasonalNaiveModel::new()
             .fit(&y, &[3])
             .unwrap()
             .forecast(4, &[80.0])
@@ -146,13 +146,13 @@ mod tests {
     #[test]
     fn averages_cycles_and_degrades_to_naive() {
         let y = [1.0, 2.0, 3.0, 4.0];
-        let f = SeasonalNaive::with(Lag::Shortest, 2)
+        let f = SeasonalNaiveModel::with(Lag::Shortest, 2)
             .fit(&y, &[2])
             .unwrap()
             .forecast(2, &[])
             .unwrap();
         assert_eq!(f.mean, vec![2.0, 3.0]);
-        let f = SeasonalNaive::new()
+        let f = SeasonalNaiveModel::new()
             .fit(&y, &[])
             .unwrap()
             .forecast(2, &[])

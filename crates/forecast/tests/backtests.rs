@@ -4,7 +4,7 @@
 mod common;
 
 use hivesched_forecast::backtest::{Plan, Score, evaluate, rolling_splits};
-use hivesched_forecast::naive::SeasonalNaive;
+use hivesched_forecast::naive::SeasonalNaiveModel;
 use hivesched_forecast::pipeline::{self, SeasonSpec};
 use hivesched_forecast::{Ensemble, Model};
 
@@ -41,7 +41,7 @@ fn score(
 fn ensemble_beats_seasonal_naive_on_nyc_taxi() {
     let (y, step) = common::load_nab("nyc_taxi.csv");
     let ens = score(&Ensemble::new(48), &y, step, 48, 8, 48);
-    let naive = score(&SeasonalNaive::new(), &y, step, 48, 8, 48);
+    let naive = score(&SeasonalNaiveModel::new(), &y, step, 48, 8, 48);
     assert_eq!(ens.failed, 0);
     // statsforecast's best on these splits is MSTL+AutoARIMA at 0.849.
     assert!(ens.mase < 0.849, "ensemble MASE {}", ens.mase);

@@ -11,9 +11,10 @@ use anyhow::Context;
 use hivesched_engine::actuators::ActuatorSettings;
 use hivesched_engine::clock::{Clock, ScaledClock};
 use hivesched_fakefleet::{FakeFleet, FakeFleetConfig};
+use hivesched_forecast::ForecasterChoice;
 use hivesched_policy::{SchedulerConfig, Time};
 use hivesched_server::auth::Role;
-use hivesched_server::{ForecasterChoice, RuntimeSettings, Server, ServiceConfig, StartMode};
+use hivesched_server::{RuntimeSettings, Server, ServiceConfig, StartMode};
 use hivesched_sim::{TraceOptions, load_trace};
 use hivesched_store::{DemandSample, Store};
 
@@ -171,6 +172,11 @@ impl Demo {
             admin_token,
             database_url,
         })
+    }
+
+    /// The running service (its stream hub, tokens, address).
+    pub fn server(&self) -> &Server {
+        &self.server
     }
 
     /// Replays the trace as demand (each sample once the fast clock reaches it) and serves

@@ -1,7 +1,6 @@
 //! `hivesched`: the command-line entry point. Each subcommand lives in its own module under `cmd/`.
 
 mod cmd;
-mod demo;
 
 use clap::{Parser, Subcommand};
 

@@ -89,7 +89,7 @@ pub use controls::{Controls, EmergencyMode, EmergencyStop, Pause, PauseDirection
 pub use decision::{Action, ActionKind, Blocked, Decision, Mode, Reason, Tier};
 pub use error::{ForecastFailure, PolicyError};
 pub use fleet::{Fleet, FleetCounts};
-pub use forecaster::{DemandForecast, FitRecord, Forecaster, SeasonalNaive};
+pub use forecaster::{DemandForecast, FitRecord, Forecaster, ForecasterFactory, SeasonalNaive};
 pub use gate::{Gate, GateConfig, Preview, Source, Ticket};
 pub use history::DemandHistory;
 pub use policy::{Observation, Policy, Recommendation, agents_needed};

@@ -14,16 +14,15 @@ use axum::response::{IntoResponse, Response};
 use hivesched_engine::actuator::DynActuator;
 use hivesched_engine::clock::{Clock, SystemClock};
 use hivesched_engine::executor::ExecutorLimits;
-use hivesched_engine::{Engine, EngineConfig, ForecasterFactory};
-use hivesched_forecast::{EnsembleConfig, EnsembleForecaster};
-use hivesched_policy::{Forecaster, SeasonalNaive};
+use hivesched_engine::{Engine, EngineConfig};
+use hivesched_forecast::EnsembleConfig;
 use hivesched_store::{AuditKey, Store};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{Role, TokenKeys};
-use crate::config::{ForecasterChoice, RuntimeSettings, ServiceConfig};
+use crate::config::{RuntimeSettings, ServiceConfig};
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::heartbeats::HeartbeatWriter;
@@ -95,12 +94,9 @@ impl Server {
             alert_delivery: config.alert_delivery.clone(),
             ..EngineConfig::default()
         };
-        let forecasters: ForecasterFactory = match config.forecaster {
-            ForecasterChoice::Ensemble => Arc::new(|| {
-                Box::new(EnsembleForecaster::new(EnsembleConfig::default())) as Box<dyn Forecaster>
-            }),
-            ForecasterChoice::SeasonalNaive => Arc::new(|| Box::new(SeasonalNaive::default())),
-        };
+        let forecasters = config
+            .forecaster
+            .factory(EnsembleConfig::default().refit_every);
         let (engine, recovery) =
             Engine::start(store.clone(), actuator, engine_config, clock, forecasters).await?;
         tracing::info!(?recovery, "engine started");

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use hivesched_engine::actuators::ActuatorSettings;
 use hivesched_engine::alert_delivery::DeliveryConfig;
-use hivesched_policy::alerts::AlertConfig;
+use hivesched_forecast::ForecasterChoice;
 use hivesched_policy::SchedulerConfig;
+use hivesched_policy::alerts::AlertConfig;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 use utoipa::ToSchema;
@@ -132,19 +133,6 @@ impl RuntimeSettings {
     pub fn tick(&self) -> Duration {
         Duration::from_secs(self.tick_interval)
     }
-}
-
-/// Which forecaster the engine plans on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ForecasterChoice {
-    /// The forecast crate's backtest-weighted ensemble, refitted every 6 h of demand and
-    /// anchored to the newest sample between refits (fewer agent-hours than seasonal naive at
-    /// less unserved demand on nyc_taxi; see docs/forecasting.md).
-    #[default]
-    Ensemble,
-    /// The decision core's built-in seasonal naive: no fitting, cheapest per tick.
-    SeasonalNaive,
 }
 
 /// The whole configuration of `hivesched serve`.
@@ -486,7 +474,9 @@ impl ServiceConfig {
             ("webhook_url", d.webhook_url.clone()),
             (
                 "webhook_secret",
-                d.webhook_secret.as_ref().map(|_| "(set, redacted)".to_owned()),
+                d.webhook_secret
+                    .as_ref()
+                    .map(|_| "(set, redacted)".to_owned()),
             ),
         ] {
             if let Some(v) = value {

@@ -32,7 +32,7 @@ pub mod stream;
 pub mod views;
 
 pub use app::{Server, StartMode};
-pub use config::{ForecasterChoice, RuntimeSettings, ServiceConfig};
+pub use config::{RuntimeSettings, ServiceConfig};
 pub use error::ApiError;
 pub use hivesched_store::AuditVerification;
 pub use routes::openapi_json;

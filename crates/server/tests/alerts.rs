@@ -62,7 +62,10 @@ async fn an_alert_fires_is_acknowledged_once_and_resolves() {
     for url in backends().await {
         let server = TestServer::start(&url).await;
         let mut socket = connect(&server, "").await;
-        assert!(alerts(&server, "").await.is_empty(), "nothing fires on a quiet fleet");
+        assert!(
+            alerts(&server, "").await.is_empty(),
+            "nothing fires on a quiet fleet"
+        );
 
         stop(&server).await;
         let firing = alerts(&server, "?state=firing").await;
@@ -77,7 +80,11 @@ async fn an_alert_fires_is_acknowledged_once_and_resolves() {
         let (s, body) = server
             .send(Method::POST, &ack, Some(&token(Role::Viewer)), None)
             .await;
-        assert_eq!(s, StatusCode::FORBIDDEN, "a viewer cannot acknowledge: {body}");
+        assert_eq!(
+            s,
+            StatusCode::FORBIDDEN,
+            "a viewer cannot acknowledge: {body}"
+        );
         let (s, body) = server
             .send(Method::POST, &ack, Some(&token(Role::Operator)), None)
             .await;
@@ -241,7 +248,10 @@ async fn alerts_reach_alertmanager_and_a_signed_webhook() {
 
     resume(&server).await;
     let (_, body) = received(&mut am, "/api/v2/alerts").await;
-    assert!(body[0]["endsAt"].is_string(), "the resolution ends it: {body}");
+    assert!(
+        body[0]["endsAt"].is_string(),
+        "the resolution ends it: {body}"
+    );
     let (_, body) = received(&mut hook, "/hook").await;
     assert_eq!(body["state"], "resolved");
     server.stop().await;

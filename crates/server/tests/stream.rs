@@ -14,8 +14,8 @@ use hivesched_server::stream::StreamKind;
 use hivesched_server::stream::hub::{CLIENT_QUEUE, RING};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 fn publish(server: &TestServer, n: usize, payload: &str) -> Vec<u64> {
     (0..n)
@@ -140,7 +140,10 @@ async fn messages_are_numbered_and_a_reconnect_resumes_where_it_left() {
             replayed.push(m["seq"].as_u64().unwrap());
         }
         let expected: Vec<u64> = (last + 1..=*missed.last().unwrap()).collect();
-        assert_eq!(replayed, expected, "every message after `since`, once, in order");
+        assert_eq!(
+            replayed, expected,
+            "every message after `since`, once, in order"
+        );
         // And then live ones.
         // (the engine may publish in between, e.g. the stop's alert: seq still only grows).
         let live = publish(&server, 1, "")[0];

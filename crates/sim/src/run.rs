@@ -13,8 +13,8 @@ use hivesched_policy::accuracy::{AccuracyConfig, Outcome, TimelineEvent};
 use hivesched_policy::baselines::{AlwaysOn, Kpa, Reactive, SeasonalReactive};
 use hivesched_policy::time::steps_covering;
 use hivesched_policy::{
-    ActionKind, AgentState, Controls, DemandHistory, Forecaster, Gate, Mode, Policy, Predictive,
-    RailConfig, Scheduler, SchedulerConfig, SeasonalNaive, SleepLog, TickInput, Time,
+    ActionKind, AgentState, Controls, DemandHistory, Gate, Mode, Policy, Predictive, RailConfig,
+    Scheduler, SchedulerConfig, SeasonalNaive, SleepLog, TickInput, Time,
 };
 
 use crate::accuracy::{RunAccuracy, oracle_outcomes};
@@ -25,8 +25,7 @@ use crate::oracle::{ORACLE_NOTE, OracleConfig, oracle_schedule};
 use crate::policies::PolicyKind;
 use crate::{SimError, Trace};
 
-/// Builds the forecaster the `predictive` policy uses (one per run).
-pub type ForecasterFactory = Arc<dyn Fn() -> Box<dyn Forecaster> + Send + Sync>;
+pub use hivesched_policy::ForecasterFactory;
 
 /// Fleet and latency model shared by every policy of a run.
 #[derive(Clone)]

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::demo::{Demo, DemoOptions};
 use anyhow::Context;
+use hivesched::demo::{Demo, DemoOptions};
 
 /// Arguments of `hivesched demo`.
 #[derive(Debug, clap::Args)]

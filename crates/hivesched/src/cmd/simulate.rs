@@ -3,25 +3,15 @@
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hivesched_forecast::{EnsembleConfig, EnsembleForecaster};
+use hivesched_forecast::ForecasterChoice;
 use hivesched_sim::{
     Faults, PolicyKind, SimConfig, TraceOptions, build_report, load_trace, render_svg, run_policy,
     summary_table, write_schedule,
 };
 use indicatif::{ProgressBar, ProgressStyle};
-
-/// Forecaster of the `predictive` policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ForecasterKind {
-    /// The decision core's built-in seasonal naive (daily/weekly lags, refitted every step).
-    SeasonalNaive,
-    /// The forecast crate's backtest-weighted ensemble, refitted every `--refit-every`.
-    Ensemble,
-}
 
 /// Arguments of `hivesched simulate` (the contract in docs/architecture.md).
 #[derive(Debug, clap::Args)]
@@ -53,9 +43,10 @@ pub struct Args {
     /// Leading fraction of the trace used as warm-up and left out of the scores.
     #[arg(long, default_value_t = 0.0)]
     train_fraction: f64,
-    /// Forecaster of the `predictive` policy.
-    #[arg(long, value_enum, default_value_t = ForecasterKind::SeasonalNaive)]
-    forecaster: ForecasterKind,
+    /// Forecaster of the `predictive` policy: `ensemble` (the service's default) or
+    /// `seasonal-naive`.
+    #[arg(long, default_value_t = ForecasterChoice::Ensemble)]
+    forecaster: ForecasterChoice,
     /// History time between refits of the `ensemble` forecaster, e.g. `6h`.
     #[arg(long, default_value = "6h", value_parser = humantime::parse_duration)]
     refit_every: Duration,
@@ -85,16 +76,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     cfg.train_fraction = args.train_fraction;
     cfg.faults = Faults::parse(&args.faults)?;
-    if args.forecaster == ForecasterKind::Ensemble {
-        if args.refit_every.is_zero() {
-            anyhow::bail!("--refit-every must be longer than zero");
-        }
-        let config = EnsembleConfig {
-            refit_every: args.refit_every,
-            ..EnsembleConfig::default()
-        };
-        cfg.forecaster = Arc::new(move || Box::new(EnsembleForecaster::new(config.clone())));
+    if args.refit_every.is_zero() {
+        anyhow::bail!("--refit-every must be longer than zero");
     }
+    cfg.forecaster = args.forecaster.factory(args.refit_every);
     cfg.validate()?;
     let trace = load_trace(
         &args.trace,

@@ -7,6 +7,8 @@ mod seasonal_naive;
 
 pub use seasonal_naive::SeasonalNaive;
 
+use std::sync::Arc;
+
 use crate::{DemandHistory, ForecastFailure, Time};
 
 /// Forecast demand for the steps right after the newest sample.
@@ -51,6 +53,9 @@ pub struct FitRecord {
     /// Measured accuracy (backtest errors of every candidate).
     pub accuracy: serde_json::Value,
 }
+
+/// Makes a fresh forecaster: the simulator builds one per run, the engine one per start.
+pub type ForecasterFactory = Arc<dyn Fn() -> Box<dyn Forecaster> + Send + Sync>;
 
 /// A source of demand forecasts with an upper quantile.
 pub trait Forecaster: Send {

@@ -125,6 +125,9 @@ async fn serve(
                 Ok(frame) => {
                     send(socket, frame.text).await.ok()?;
                     last = frame.seq;
+                    if let Some(at) = frame.published {
+                        hub.metrics().delivery.observe(at.elapsed().as_secs_f64());
+                    }
                 }
                 Err(RecvError::Lagged(n)) => {
                     hub.metrics().lagged.inc();

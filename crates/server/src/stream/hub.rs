@@ -4,13 +4,14 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use hivesched_policy::Time;
 use hivesched_store::{Store, StreamEvent};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::sync::{broadcast, mpsc};
 
@@ -41,6 +42,9 @@ pub struct Frame {
     pub seq: u64,
     /// Its JSON text.
     pub text: Utf8Bytes,
+    /// When it was published, for live messages (replayed ones from the database have none):
+    /// the delivery histogram measures from here.
+    pub published: Option<Instant>,
 }
 
 /// What a resuming client is sent before the live messages.
@@ -53,7 +57,7 @@ pub struct Replay {
 }
 
 /// The stream's metric families.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StreamMetrics {
     /// Clients connected now.
     pub clients: Gauge,
@@ -63,6 +67,23 @@ pub struct StreamMetrics {
     pub lagged: Counter,
     /// Messages that could not be written to the database.
     pub persist_failures: Counter,
+    /// Seconds from publishing a live message to having written it to a client's socket, per
+    /// client and message.
+    pub delivery: Histogram,
+}
+
+impl Default for StreamMetrics {
+    fn default() -> Self {
+        StreamMetrics {
+            clients: Gauge::default(),
+            published: Counter::default(),
+            lagged: Counter::default(),
+            persist_failures: Counter::default(),
+            // 0.1 ms to ~6.5 s: loopback delivery is well under a millisecond, a client at its
+            // queue limit is seconds behind.
+            delivery: Histogram::new(exponential_buckets(0.0001, 2.0, 17)),
+        }
+    }
 }
 
 impl StreamMetrics {
@@ -82,6 +103,11 @@ impl StreamMetrics {
             "hivesched_stream_lagged_clients",
             "Live stream clients closed because they fell behind",
             self.lagged.clone(),
+        );
+        registry.register(
+            "hivesched_stream_delivery_seconds",
+            "Time from publishing a live stream message to writing it to a client's socket",
+            self.delivery.clone(),
         );
         registry.register(
             "hivesched_stream_persist_failures",
@@ -152,6 +178,7 @@ impl StreamHub {
         let frame = Frame {
             seq,
             text: Utf8Bytes::from(text),
+            published: Some(Instant::now()),
         };
         if n.ring.len() == RING {
             n.ring.pop_front();
@@ -210,6 +237,7 @@ impl StreamHub {
                 (seq < ring_first).then(|| Frame {
                     seq,
                     text: Utf8Bytes::from(message(seq, &e.kind, e.at, &e.data)),
+                    published: None,
                 })
             })
             .collect();

@@ -15,7 +15,10 @@ use super::{TestServer, token};
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 pub fn ws_url(server: &TestServer, query: &str) -> String {
-    format!("{}/api/v1/stream{query}", server.base.replacen("http", "ws", 1))
+    format!(
+        "{}/api/v1/stream{query}",
+        server.base.replacen("http", "ws", 1)
+    )
 }
 
 /// Opens the stream with the bearer header.
@@ -45,4 +48,3 @@ pub async fn next(socket: &mut Socket) -> Result<Value, Option<(u16, String)>> {
         }
     }
 }
-
