@@ -3,7 +3,7 @@
 //! Deterministic like the planner: no I/O, no clock reads (time is an argument), so the
 //! service, the `hivesched flags simulate` command and the property tests run the same code.
 //!
-//! - [`bucket`]: sticky, monotone MurmurHash3 bucketing with a concurrent control arm.
+//! - [`bucket`](mod@bucket): sticky, monotone MurmurHash3 bucketing with a concurrent control arm.
 //! - [`flag`]: the flag definition, its ladder and validation.
 //! - [`targeting`]: the rules that make a unit eligible.
 //! - [`eval`]: a flag's value for one unit, with the reason.
