@@ -65,6 +65,10 @@ pub struct SimulateArgs {
     /// Treatment's task error rate in `regression` (default: twice the base).
     #[arg(long)]
     treatment_error: Option<f64>,
+    /// Total tasks (both arms) at which the sequence is tightest, `N*` (default: the flag
+    /// default, `guardrails.tuning_tasks`).
+    #[arg(long)]
+    tuning_tasks: Option<u64>,
     /// Random seed; the same seed gives the same report.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -201,7 +205,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("--runs and --looks must be positive and --max-units at least --looks");
     }
 
-    let cfg = GuardrailConfig::default();
+    let mut cfg = GuardrailConfig::default();
+    if let Some(n) = a.tuning_tasks {
+        cfg.tuning_tasks = n;
+    }
+    cfg.validate().context("--tuning-tasks")?;
     let z = z_quantile(cfg.alpha);
     let mut rng = fastrand::Rng::with_seed(a.seed);
     let (mut msprt, mut naive) = (Tally::new(), Tally::new());
