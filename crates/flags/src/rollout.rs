@@ -357,10 +357,12 @@ fn treatment_share(p: Percent) -> f64 {
 
 fn rollback(flag: &Flag, s: &mut RolloutState, cause: Cause) -> Percent {
     let to = match (cause, flag.rollback) {
+        // `get`: the ladder may have been edited since the stage was reached.
         (Cause::StatisticalHarm | Cause::SustainedFailures, RollbackMode::StepDown) => s
             .stage
             .checked_sub(1)
-            .map_or(Percent::ZERO, |i| flag.ladder[i]),
+            .and_then(|i| flag.ladder.get(i).copied())
+            .unwrap_or(Percent::ZERO),
         _ => Percent::ZERO,
     };
     if to != Percent::ZERO {
