@@ -32,6 +32,8 @@ enum Command {
     Audit(cmd::audit::Args),
     /// Validate a configuration file and print the effective configuration.
     Config(cmd::config::Args),
+    /// Feature flags and progressive rollouts: simulate the rollout guardrails.
+    Flags(cmd::flags::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,5 +59,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Auth(args) => cmd::auth::run(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Config(args) => cmd::config::run(args),
+        Command::Flags(args) => cmd::flags::run(args),
     }
 }

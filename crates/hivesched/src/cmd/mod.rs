@@ -7,6 +7,7 @@ pub mod backtest;
 pub mod config;
 pub mod demo;
 pub mod fake_fleet;
+pub mod flags;
 pub mod forecast;
 pub mod serve;
 pub mod simulate;
