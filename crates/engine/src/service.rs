@@ -617,7 +617,10 @@ impl Engine {
             let _ = self.inner.events.send(EngineEvent::Alert(alert));
         }
         let dropped = self.inner.alerting.repeat_open(now);
-        self.inner.metrics.alert_delivery_dropped.inc_by(dropped as u64);
+        self.inner
+            .metrics
+            .alert_delivery_dropped
+            .inc_by(dropped as u64);
         self.inner.metrics.alerts_open.clear();
         for a in self.inner.alerting.open() {
             self.inner
