@@ -62,7 +62,7 @@ async fn get(server: &TestServer, path: &str) -> Fetched {
     }
 }
 
-fn header<'a>(f: &'a Fetched, name: reqwest::header::HeaderName) -> &'a str {
+fn header(f: &Fetched, name: reqwest::header::HeaderName) -> &str {
     f.headers
         .get(&name)
         .and_then(|v| v.to_str().ok())
