@@ -125,6 +125,7 @@ function showSignIn(message) {
 function signOut(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   S.token = null; S.claims = null; S.role = null;
+  S.awakeHistory = []; S.decisions = []; S.now = null;
   stopStream();
   for (const t of S.timers) clearInterval(t);
   S.timers = [];
