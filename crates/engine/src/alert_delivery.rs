@@ -199,13 +199,25 @@ pub fn alertmanager_body(a: &Alert) -> Vec<u8> {
     serde_json::to_vec(&serde_json::Value::Array(vec![alert.into()])).unwrap_or_default()
 }
 
-/// The webhook's body: the policy alert (times in Unix milliseconds), plus when it was sent.
+/// The webhook's body: the alert in the shape `GET /api/v1/alerts` lists it (RFC 3339 times,
+/// `acknowledged_at`/`acknowledged_by` split), plus when it was sent. Documented in
+/// docs/alerts.md; receivers verify `x-hivesched-signature` over these exact bytes.
 pub fn webhook_body(a: &Alert) -> Vec<u8> {
     let sent = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     serde_json::to_vec(&serde_json::json!({
-        "alert": a,
+        "id": a.id,
+        "rule": a.rule.as_str(),
+        "severity": a.severity.as_str(),
+        "state": a.state.as_str(),
+        "labels": a.labels,
+        "summary": a.summary,
+        "value": a.value,
+        "fired_at": rfc3339(a.fired_at),
+        "acknowledged_at": a.acknowledged.as_ref().map(|(t, _)| rfc3339(*t)),
+        "acknowledged_by": a.acknowledged.as_ref().map(|(_, by)| by),
+        "resolved_at": a.resolved_at.map(rfc3339),
         "sent_at": rfc3339(Time::from_millis(sent)),
     }))
     .unwrap_or_default()
@@ -250,6 +262,17 @@ mod tests {
         let body: serde_json::Value =
             serde_json::from_slice(&alertmanager_body(&alert(true))).unwrap();
         assert_eq!(body[0]["endsAt"], "2023-11-14T22:23:20.000Z");
+    }
+
+    #[test]
+    fn the_webhook_gets_the_api_shape() {
+        let body: serde_json::Value = serde_json::from_slice(&webhook_body(&alert(true))).unwrap();
+        assert_eq!(body["rule"], "breaker_open");
+        assert_eq!(body["state"], "resolved");
+        assert_eq!(body["fired_at"], "2023-11-14T22:13:20.000Z");
+        assert_eq!(body["resolved_at"], "2023-11-14T22:23:20.000Z");
+        assert!(body["acknowledged_at"].is_null());
+        assert!(body["sent_at"].as_str().unwrap().ends_with('Z'));
     }
 
     #[test]

@@ -13,6 +13,8 @@ use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection};
 use tokio::sync::oneshot;
 
+pub mod ws;
+
 pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
 
 /// Database URLs to run a test against: a fresh SQLite file, plus a fresh schema on
