@@ -1,10 +1,11 @@
 // End-to-end test of the dashboard in a real headless Chromium: Debian's `chromium`, driven by
 // playwright-core (no browser download). Starts `hivesched demo` on 127.0.0.1:0 with a scratch
 // data directory, then:
-//   viewer: fleet-total equals the API's count, decisions arrive live without a reload, no
-//           control is visible, clear messages for an expired and for a refused token;
+//   viewer: fleet-total equals the API's count, decisions arrive live without a reload, the
+//           stream resumes with `since=` after a drop and a `gap` makes the page read the API
+//           again, no control is visible, clear messages for an expired and a refused token;
 //   admin:  emergency stop with a one-time code -> banner, and a `control` message on the
-//           page's own stream; the stop's alert acknowledged; a used code refused; resume.
+//           page's own stream; the stop's alert acknowledged; a wrong code refused; resume.
 // Prints the first render time and the page weight and fails above 1 s / 300 KB.
 // Screenshots go to target/browser-artifacts/.
 //
@@ -133,10 +134,18 @@ async function main() {
     // Every response of the page, for its weight.
     let navigations = 0;
     page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations += 1; });
+    // The page's stream runs through a transparent proxy: the test records every message the
+    // server sends, and can drop a connection or slip in a message of its own.
     const frames = [];
-    page.on('websocket', (ws) => ws.on('framereceived', (f) => {
-      try { frames.push(JSON.parse(f.payload)); } catch { /* not JSON */ }
-    }));
+    const sockets = [];
+    await page.routeWebSocket(/\/api\/v1\/stream/, (ws) => {
+      const server = ws.connectToServer();
+      sockets.push({ ws, url: ws.url() });
+      server.onMessage((m) => {
+        try { frames.push(JSON.parse(String(m))); } catch { /* not JSON */ }
+        ws.send(m);
+      });
+    });
 
     step = 'sign-in page';
     await page.goto(demo.url + '/');
@@ -210,6 +219,31 @@ async function main() {
     await page.getByTestId('forecast-chart').locator('path[data-series="mean"]').waitFor({ timeout: 15000 });
     check(true, 'the chart draws the forecast mean ahead of now');
     check(/%$/.test((await page.getByTestId('savings-24h').textContent()).trim()), 'savings for the last day are shown');
+
+    step = 'resume after a dropped stream';
+    {
+      const dropped = sockets.length;
+      const lastSeq = Math.max(...frames.map((f) => f.seq));
+      const rowsBefore = await ids();
+      sockets[dropped - 1].ws.close({ code: 4000, reason: 'dropped by the test' });
+      for (let waited = 0; sockets.length === dropped; waited += 50) {
+        if (waited > 10000) throw new Error('the page did not reconnect within 10 s');
+        await page.waitForTimeout(50);
+      }
+      await page.waitForFunction(() => document.querySelector('#live')?.dataset.state === 'on', null, { timeout: 10000 });
+      const resumed = new URL(sockets[sockets.length - 1].url);
+      const since = Number(resumed.searchParams.get('since'));
+      check(resumed.searchParams.has('ticket') && since >= lastSeq, `the page reconnected with a fresh ticket and since=${since} (last seen ${lastSeq})`);
+      await page.waitForFunction((top) => Number(document.querySelector('[data-testid="decision-row"]')?.dataset.id) > top, rowsBefore[0], { timeout: 15000 });
+      const rows = await ids();
+      check(new Set(rows).size === rows.length && rows.every((id, i) => i === 0 || rows[i - 1] > id), 'decisions keep arriving after the reconnect, none twice');
+
+      // A `gap` (messages the server no longer holds) makes the page read everything again.
+      const reread = page.waitForRequest((r) => r.url().endsWith('/api/v1/agents') && r.method() === 'GET', { timeout: 5000 });
+      sockets[sockets.length - 1].ws.send(JSON.stringify({ seq: 0, type: 'gap', at: new Date().toISOString(), data: { lost: 1, reason: 'test' } }));
+      await reread;
+      check(true, 'a gap message makes the page read the API again');
+    }
 
     step = 'viewer sees no controls';
     for (const id of ['emergency-stop', 'emergency-resume', 'stop-code', 'pause', 'unpause', 'alert-ack']) {
