@@ -60,9 +60,9 @@ function startDemo(dataDir) {
       if (m) info[m[1]] = m[2];
       const db = line.match(/--database '([^']+)'/);
       if (db) info.database = db[1];
-      if (info.url && info['viewer token'] && info['admin token'] && info.database) {
+      if (info.url && info['viewer token'] && info['operator token'] && info['admin token'] && info.database) {
         clearTimeout(timer);
-        resolve({ child, url: info.url, viewer: info['viewer token'], admin: info['admin token'], database: info.database });
+        resolve({ child, url: info.url, viewer: info['viewer token'], operator: info['operator token'], admin: info['admin token'], database: info.database });
       }
     });
   });
@@ -251,9 +251,15 @@ async function main() {
     }
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-viewer.png'), fullPage: true });
 
-    step = 'admin sign-in';
+    step = 'operator sign-in';
     await page.getByRole('button', { name: 'Sign out' }).click();
     check(await page.evaluate(() => sessionStorage.getItem('hivesched.token') === null), 'sign-out forgets the token');
+    await signIn(page, demo.operator);
+    await page.getByTestId('pause').waitFor({ state: 'visible', timeout: 10000 });
+    check(!(await page.getByTestId('emergency-stop').isVisible()), 'an operator sees the pause but not the emergency stop');
+
+    step = 'admin sign-in';
+    await page.getByRole('button', { name: 'Sign out' }).click();
     await signIn(page, demo.admin);
     await page.getByTestId('emergency-stop').waitFor({ state: 'visible', timeout: 10000 });
     check(true, 'an admin sees the emergency stop');
