@@ -53,7 +53,10 @@ function startDemo(dataDir) {
   child.stderr.on('data', (b) => { stderr = (stderr + b).slice(-4000); });
   const info = {};
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the demo printed no address within 60 s; stderr:\n${stderr}`)), 60000);
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      reject(new Error(`the demo printed no address within 60 s; stderr:\n${stderr}`));
+    }, 60000);
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`the demo exited (${code}); stderr:\n${stderr}`)); });
     createInterface({ input: child.stdout }).on('line', (line) => {
       const m = line.match(/^(url|admin token|operator token|viewer token): (\S+)/);
@@ -103,22 +106,23 @@ async function main() {
   mkdirSync(ARTIFACTS, { recursive: true });
   const dataDir = mkdtempSync(path.join(tmpdir(), 'hivesched-browser-'));
   const demo = await startDemo(dataDir);
-  log(`demo at ${demo.url}`);
-  // The service is measured once it serves: after its first decision (the start-up fit of
-  // the forecaster is not what a page load should be timed against).
-  for (let i = 0; ; i++) {
-    const page = await apiGet(demo.url, demo.viewer, '/decisions?limit=1').catch(() => null);
-    if (page && page.decisions.length) break;
-    if (i > 300) throw new Error('the demo made no decision within 60 s');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const browser = await chromium.launch({
-    executablePath: chromiumPath(),
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
   const metrics = {};
+  let browser = null;
   try {
+    log(`demo at ${demo.url}`);
+    // The service is measured once it serves: after its first decision (the start-up fit of
+    // the forecaster is not what a page load should be timed against).
+    for (let i = 0; ; i++) {
+      const page = await apiGet(demo.url, demo.viewer, '/decisions?limit=1').catch(() => null);
+      if (page && page.decisions.length) break;
+      if (i > 300) throw new Error('the demo made no decision within 60 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    browser = await chromium.launch({
+      executablePath: chromiumPath(),
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
     const context = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
     const page = await context.newPage();
     const consoleErrors = [];
@@ -315,7 +319,7 @@ async function main() {
     check(consoleErrors.length === 0, `no errors in the page's console${consoleErrors.length ? `: ${consoleErrors.join(' | ')}` : ''}`);
     await context.close();
   } finally {
-    await browser.close();
+    if (browser) await browser.close();
     demo.child.removeAllListeners('exit');
     demo.child.kill('SIGTERM');
     rmSync(dataDir, { recursive: true, force: true });
