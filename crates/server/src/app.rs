@@ -273,10 +273,12 @@ async fn load_settings(
     Ok(from_file.clone())
 }
 
-/// The routes with their state and every layer: trace → metrics → timeout → body limit.
+/// The routes (the API and the dashboard) with their state and every layer: trace → metrics →
+/// timeout → body limit.
 fn layered(api: Router<AppState>, state: &AppState, config: &ServiceConfig) -> Router {
     let timeout = config.request_timeout;
-    api.fallback(|uri: Uri| async move { ApiError::NoRoute(uri.path().to_owned()) })
+    api.merge(routes::ui::router())
+        .fallback(|uri: Uri| async move { ApiError::NoRoute(uri.path().to_owned()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(axum::Extension(BodyLimit(config.max_body_bytes)))
