@@ -33,7 +33,8 @@ use crate::gate::SharedGate;
 use crate::history_cache::HistoryCache;
 use crate::live_accuracy::LiveAccuracy;
 use crate::lock::lock;
-use crate::metrics::{AlertLabels, ReceiverLabels};
+use crate::metrics::ReceiverLabels;
+use crate::process::CpuMeter;
 use crate::recovery::{RecoveryReport, recover};
 use crate::tracker::Tracker;
 use crate::{EngineError, EngineMetrics};
@@ -493,13 +494,17 @@ impl Engine {
             self.recover().await?;
         }
         let history = self.history(now).await?;
-        inner.score.score(&history, &inner.metrics);
+        // The tick's own CPU: each stretch of computing between two awaits, on its thread.
+        let mut cpu = CpuMeter::default();
+        cpu.measure(|| inner.score.score(&history, &inner.metrics));
         let gate = inner.gate.snapshot();
         let started = Instant::now();
-        let decision = lock(&inner.scheduler).tick(TickInput {
-            now,
-            gate: &gate,
-            history: &history,
+        let decision = cpu.measure(|| {
+            lock(&inner.scheduler).tick(TickInput {
+                now,
+                gate: &gate,
+                history: &history,
+            })
         });
         inner
             .metrics
@@ -523,14 +528,16 @@ impl Engine {
                 })
                 .await?;
         }
-        inner.metrics.observe_decision(gate.counts(), &decision);
-        inner.accuracy.observe(
-            gate.fleet(),
-            history.last().map(|(_, v)| v),
-            decision_capacity(&self.config().scheduler),
-            now,
-            &inner.metrics,
-        );
+        cpu.measure(|| {
+            inner.metrics.observe_decision(gate.counts(), &decision);
+            inner.accuracy.observe(
+                gate.fleet(),
+                history.last().map(|(_, v)| v),
+                decision_capacity(&self.config().scheduler),
+                now,
+                &inner.metrics,
+            );
+        });
         let tick_id = now.as_millis();
         let specs: Vec<TaskSpec> = decision
             .to_execute()
@@ -564,9 +571,13 @@ impl Engine {
             id: decision_id,
             decision: decision.clone(),
         });
-        if let Some(update) = self.forecast_update(&history) {
+        if let Some(update) = cpu.measure(|| self.forecast_update(&history)) {
             let _ = inner.events.send(EngineEvent::Forecast(update));
         }
+        inner
+            .metrics
+            .tick_cpu_seconds
+            .inc_by(cpu.spent().as_secs_f64());
         Ok(decision)
     }
 
@@ -617,18 +628,13 @@ impl Engine {
             let _ = self.inner.events.send(EngineEvent::Alert(alert));
         }
         let dropped = self.inner.alerting.repeat_open(now);
-        self.inner.metrics.alert_delivery_dropped.inc_by(dropped as u64);
-        self.inner.metrics.alerts_open.clear();
-        for a in self.inner.alerting.open() {
-            self.inner
-                .metrics
-                .alerts_open
-                .get_or_create(&AlertLabels {
-                    rule: a.rule.as_str().into(),
-                    severity: a.severity.as_str().into(),
-                })
-                .inc();
-        }
+        self.inner
+            .metrics
+            .alert_delivery_dropped
+            .inc_by(dropped as u64);
+        self.inner
+            .metrics
+            .set_alerts_open(self.inner.alerting.open().iter().map(|a| a.rule));
     }
 
     async fn alert_facts(&self) -> AlertFacts {
