@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use hivesched_engine::actuators::ActuatorSettings;
 use hivesched_engine::alert_delivery::DeliveryConfig;
-use hivesched_policy::alerts::AlertConfig;
 use hivesched_policy::SchedulerConfig;
+use hivesched_policy::alerts::AlertConfig;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 use utoipa::ToSchema;
@@ -486,7 +486,9 @@ impl ServiceConfig {
             ("webhook_url", d.webhook_url.clone()),
             (
                 "webhook_secret",
-                d.webhook_secret.as_ref().map(|_| "(set, redacted)".to_owned()),
+                d.webhook_secret
+                    .as_ref()
+                    .map(|_| "(set, redacted)".to_owned()),
             ),
         ] {
             if let Some(v) = value {

@@ -76,7 +76,9 @@ pub enum ApiError {
     #[error("request did not finish within the server's timeout")]
     Timeout,
     /// A WebSocket route was called without the upgrade handshake.
-    #[error("this route is a WebSocket: connect with `Connection: Upgrade` and `Upgrade: websocket` ({0})")]
+    #[error(
+        "this route is a WebSocket: connect with `Connection: Upgrade` and `Upgrade: websocket` ({0})"
+    )]
     UpgradeRequired(String),
     /// A dependency (the forecaster, the fleet) cannot answer now; the request may be retried.
     #[error("unavailable: {0}")]

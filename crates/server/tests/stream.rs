@@ -23,7 +23,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 fn ws_url(server: &TestServer, query: &str) -> String {
-    format!("{}/api/v1/stream{query}", server.base.replacen("http", "ws", 1))
+    format!(
+        "{}/api/v1/stream{query}",
+        server.base.replacen("http", "ws", 1)
+    )
 }
 
 /// Opens the stream with the bearer header.
@@ -177,7 +180,10 @@ async fn messages_are_numbered_and_a_reconnect_resumes_where_it_left() {
             replayed.push(m["seq"].as_u64().unwrap());
         }
         let expected: Vec<u64> = (last + 1..=*missed.last().unwrap()).collect();
-        assert_eq!(replayed, expected, "every message after `since`, once, in order");
+        assert_eq!(
+            replayed, expected,
+            "every message after `since`, once, in order"
+        );
         // And then live ones.
         let live = publish(&server, 1, "")[0];
         assert_eq!(next(&mut socket).await.unwrap()["seq"], live);

@@ -4,8 +4,8 @@
 use std::marker::PhantomData;
 
 use axum::extract::FromRequestParts;
-use axum::http::{HeaderMap, header};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 
 use crate::auth::{Claims, Role};
 use crate::error::ApiError;

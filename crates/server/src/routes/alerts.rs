@@ -97,7 +97,10 @@ async fn acknowledge_alert(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<AlertView>, ApiError> {
-    let alert = state.engine.acknowledge_alert(&id, &auth.claims.sub).await?;
+    let alert = state
+        .engine
+        .acknowledge_alert(&id, &auth.claims.sub)
+        .await?;
     let view = views::alert(&alert);
     audit::record(
         &state.store,

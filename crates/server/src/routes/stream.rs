@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -92,7 +92,10 @@ async fn stream(
             format!("must be between 0 and {MAX_SINCE}"),
         ));
     }
-    let claims = match (&q.ticket, headers.contains_key(axum::http::header::AUTHORIZATION)) {
+    let claims = match (
+        &q.ticket,
+        headers.contains_key(axum::http::header::AUTHORIZATION),
+    ) {
         (Some(ticket), false) => {
             let claims = state.tickets.redeem(ticket, Instant::now())?;
             check_not_revoked(&claims, &state).await?;

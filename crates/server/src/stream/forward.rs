@@ -14,10 +14,9 @@ use crate::views;
 /// The type and `data` of the message for `event`.
 pub fn message(event: &EngineEvent) -> (StreamKind, Value) {
     match event {
-        EngineEvent::Decision { id, decision } => (
-            StreamKind::Decision,
-            json!(views::decision(*id, decision)),
-        ),
+        EngineEvent::Decision { id, decision } => {
+            (StreamKind::Decision, json!(views::decision(*id, decision)))
+        }
         EngineEvent::Agents { at, changes } => (
             StreamKind::Agent,
             json!({

@@ -103,4 +103,3 @@ pub fn decision(id: i64, d: &Decision) -> DecisionView {
         explanation: d.explanation.clone(),
     }
 }
-
