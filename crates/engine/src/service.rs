@@ -465,7 +465,14 @@ impl Engine {
     /// handed to the executor in the background: a tick never waits on the fleet's answers.
     pub async fn tick(&self) -> Result<Decision, EngineError> {
         let _one_at_a_time = self.inner.tick_lock.lock().await;
-        let result = self.tick_inner().await;
+        // The tick's own CPU, failed ticks' work included: each stretch of computing between
+        // two awaits, on its thread.
+        let mut cpu = CpuMeter::default();
+        let result = self.tick_inner(&mut cpu).await;
+        self.inner
+            .metrics
+            .tick_cpu_seconds
+            .inc_by(cpu.spent().as_secs_f64());
         self.inner.metrics.ticks.inc();
         match &result {
             Ok(_) => *lock(&self.inner.last_good_tick) = Instant::now(),
@@ -485,7 +492,7 @@ impl Engine {
         });
     }
 
-    async fn tick_inner(&self) -> Result<Decision, EngineError> {
+    async fn tick_inner(&self, cpu: &mut CpuMeter) -> Result<Decision, EngineError> {
         let inner = &self.inner;
         let now = inner.clock.now();
         self.reload_controls().await?;
@@ -494,8 +501,6 @@ impl Engine {
             self.recover().await?;
         }
         let history = self.history(now).await?;
-        // The tick's own CPU: each stretch of computing between two awaits, on its thread.
-        let mut cpu = CpuMeter::default();
         cpu.measure(|| inner.score.score(&history, &inner.metrics));
         let gate = inner.gate.snapshot();
         let started = Instant::now();
@@ -574,10 +579,6 @@ impl Engine {
         if let Some(update) = cpu.measure(|| self.forecast_update(&history)) {
             let _ = inner.events.send(EngineEvent::Forecast(update));
         }
-        inner
-            .metrics
-            .tick_cpu_seconds
-            .inc_by(cpu.spent().as_secs_f64());
         Ok(decision)
     }
 
