@@ -15,6 +15,8 @@
 //!   the live forecast error, and the decisions' accuracy judged as they play out.
 //! - [`alerting`], [`alert_delivery`]: the alert rules' state, and sending alerts to an
 //!   Alertmanager or a signed webhook without ever blocking a tick.
+//! - [`process`]: the process's own cost (`process_*` families) and the thread CPU clock the
+//!   tick's decision work is charged to.
 //! - [`tracker`]: background work (tasks, bulk operations) shutdown and tests wait for.
 //! - [`error`]: the crate's one error type.
 
@@ -35,6 +37,7 @@ pub mod history_cache;
 pub mod live_accuracy;
 mod lock;
 pub mod metrics;
+pub mod process;
 pub mod recovery;
 pub mod service;
 pub mod tracker;

@@ -102,6 +102,9 @@ impl Server {
         tracing::info!(?recovery, "engine started");
         let mut registry = Registry::default();
         engine.metrics().register(&mut registry);
+        // The standard process_* families, read at every scrape: overhead is measured, not
+        // claimed (`rate(process_cpu_seconds_total[5m])` is the share of one core).
+        registry.register_collector(Box::new(hivesched_engine::process::ProcessCollector));
         let http_metrics = HttpMetrics::register(&mut registry);
         let stream_metrics = StreamMetrics::default();
         stream_metrics.register(&mut registry);
