@@ -92,6 +92,7 @@ pub fn operation<'a>(doc: &'a mut OpenApi, method: Method, path: &str) -> &'a mu
         Method::PUT => &mut item.put,
         Method::POST => &mut item.post,
         Method::DELETE => &mut item.delete,
+        Method::PATCH => &mut item.patch,
         _ => panic!("no {method} operations here"),
     };
     op.as_mut()
@@ -298,6 +299,7 @@ fn common_responses(doc: &mut OpenApi) {
             &mut item.put,
             &mut item.post,
             &mut item.delete,
+            &mut item.patch,
         ]
         .into_iter()
         .flatten()
@@ -312,7 +314,14 @@ fn common_responses(doc: &mut OpenApi) {
 /// The common answers `op` can give.
 fn common_for(op: &Operation) -> Vec<Common> {
     let role = minimum_role(op);
-    let body = op.request_body.is_some();
+    // OFREP routes read their body themselves and answer its faults in the protocol's shape
+    // (declared on each route); only the body limit is enforced before them.
+    let ofrep = op
+        .tags
+        .iter()
+        .flatten()
+        .any(|t| t == crate::routes::ofrep::TAG);
+    let body = op.request_body.is_some() && !ofrep;
     let query = op
         .parameters
         .iter()
@@ -455,6 +464,7 @@ fn number_widths(doc: &mut OpenApi) {
             &mut item.put,
             &mut item.post,
             &mut item.delete,
+            &mut item.patch,
         ]
         .into_iter()
         .flatten()
