@@ -605,3 +605,74 @@ async fn failing_treatment_agents_roll_the_rollout_back_with_evidence() {
         s.stop().await;
     }
 }
+
+/// The official OpenFeature SDK with its OFREP provider reads our flags: the value for each
+/// agent is what our own endpoint says, a variants flag is a string, an unknown flag is
+/// `FLAG_NOT_FOUND` and a context without a unit is an error (so the caller's default holds).
+#[tokio::test]
+async fn the_openfeature_sdk_reads_flags_through_its_ofrep_provider() {
+    use open_feature::{EvaluationContext, EvaluationErrorCode, OpenFeature};
+    use open_feature_ofrep::{OfrepOptions, OfrepProvider};
+
+    for (n, url) in backends().await.into_iter().enumerate() {
+        let s = TestServer::start(&url).await;
+        assert_eq!(create(&s, flag("sdk.bool")).await.0, StatusCode::CREATED);
+        let mut variants = flag("sdk.model");
+        variants["kind"] = json!("variants");
+        variants["variants"] = json!([{ "name": "new", "weight": 1 }]);
+        variants["off_variant"] = json!("old");
+        assert_eq!(create(&s, variants).await.0, StatusCode::CREATED);
+
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", token(Role::Viewer)).parse().unwrap(),
+        );
+        let provider = OfrepProvider::new(OfrepOptions {
+            base_url: s.base.clone(),
+            headers,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        // A named provider per backend: the SDK's registry is process-wide.
+        let name = format!("hivesched-{n}");
+        let client = {
+            let mut api = OpenFeature::singleton_mut().await;
+            api.set_named_provider(&name, provider).await;
+            api.create_named_client(&name)
+        };
+
+        let fleet = agents(12);
+        let arm = arms(&s, "sdk.bool", &fleet).await;
+        for (agent, arm) in fleet.iter().zip(&arm) {
+            let ctx = EvaluationContext::default().with_targeting_key(agent.as_str());
+            let details = client
+                .get_bool_details("sdk.bool", Some(&ctx), None)
+                .await
+                .unwrap();
+            assert_eq!(details.value, arm == "treatment", "{agent}");
+            assert_eq!(
+                details.variant.as_deref(),
+                Some(if arm == "treatment" { "on" } else { "off" })
+            );
+            let model = client
+                .get_string_value("sdk.model", Some(&ctx), None)
+                .await
+                .unwrap();
+            assert!(model == "new" || model == "old", "{model}");
+        }
+        let ctx = EvaluationContext::default().with_targeting_key("agent-01");
+        let missing = client
+            .get_bool_value("no.such.flag", Some(&ctx), None)
+            .await
+            .unwrap_err();
+        assert_eq!(missing.code, EvaluationErrorCode::FlagNotFound);
+        let no_unit = client
+            .get_bool_value("sdk.bool", Some(&EvaluationContext::default()), None)
+            .await
+            .unwrap_err();
+        assert_eq!(no_unit.code, EvaluationErrorCode::InvalidContext);
+        s.stop().await;
+    }
+}
