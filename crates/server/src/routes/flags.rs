@@ -19,7 +19,7 @@ use crate::audit::{self, Change};
 use crate::auth::{Admin, Auth, Operator, Viewer};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, check_non_blank, non_blank_pattern};
-use crate::openapi::{object, parameter, property};
+use crate::openapi::{array, items, object, parameter, property};
 use crate::rollouts::{self, StoredFlag};
 use crate::state::AppState;
 
@@ -234,10 +234,67 @@ pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
         }
     }
     declare_key(object(property(doc, "Flag", "key")));
+    for field in ["salt", "unit"] {
+        object(property(doc, "Flag", field)).min_length = Some(1);
+    }
+    object(property(doc, "FlagVariant", "weight")).minimum = Some(1.into());
+    // A stage is a share above 0 and at most 100 (in steps of 0.01, which JSON Schema cannot
+    // say exactly for decimals: the description does).
+    for component in ["Flag", "FlagPatch"] {
+        let stage = items(array(property(doc, component, "ladder")));
+        stage.exclusive_minimum = Some(0.into());
+        stage.maximum = Some(100.into());
+    }
+    for (field, min, max) in GUARDRAIL_BOUNDS {
+        let schema = object(property(doc, "GuardrailConfig", field));
+        match min {
+            Bound::Inclusive(v) => schema.minimum = Some(v.into()),
+            Bound::Exclusive(v) => schema.exclusive_minimum = Some(v.into()),
+            Bound::None => {}
+        }
+        match max {
+            Bound::Inclusive(v) => schema.maximum = Some(v.into()),
+            Bound::Exclusive(v) => schema.exclusive_maximum = Some(v.into()),
+            Bound::None => {}
+        }
+    }
     for component in ["CreateFlag", "FlagPatch", "RolloutCommand"] {
         object(property(doc, component, "reason")).pattern = Some(non_blank_pattern());
     }
 }
+
+/// One end of a declared range.
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    Inclusive(f64),
+    Exclusive(f64),
+    None,
+}
+
+/// The ranges `GuardrailConfig::validate` enforces, as declared in the document (a test holds
+/// each end to the check).
+const GUARDRAIL_BOUNDS: [(&str, Bound, Bound); 8] = [
+    (
+        "error_rate_slo",
+        Bound::Exclusive(0.0),
+        Bound::Exclusive(1.0),
+    ),
+    ("latency_tolerance_ms", Bound::Inclusive(0.0), Bound::None),
+    (
+        "throughput_drop_max",
+        Bound::Exclusive(0.0),
+        Bound::Exclusive(1.0),
+    ),
+    ("sustained_failures", Bound::Inclusive(1.0), Bound::None),
+    ("alpha", Bound::Exclusive(0.0), Bound::Exclusive(0.5)),
+    ("tuning_tasks", Bound::Inclusive(1.0), Bound::None),
+    (
+        "harm_tolerance",
+        Bound::Inclusive(0.0),
+        Bound::Exclusive(1.0),
+    ),
+    ("srm_p_min", Bound::Exclusive(0.0), Bound::Exclusive(1.0)),
+];
 
 /// A flags-crate validation error as a 422 naming the field under `prefix`.
 fn invalid(prefix: &str, e: FlagError) -> ApiError {
@@ -660,6 +717,38 @@ async fn evidence(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each declared end of a guardrail's range is where the validation starts refusing.
+    #[test]
+    fn the_declared_guardrail_ranges_are_the_validation() {
+        let set = |field: &str, v: f64| {
+            let mut g = serde_json::to_value(GuardrailConfig::default()).unwrap();
+            g[field] = if field.ends_with("failures") || field.ends_with("tasks") {
+                serde_json::json!(v as u64)
+            } else {
+                serde_json::json!(v)
+            };
+            serde_json::from_value::<GuardrailConfig>(g)
+                .unwrap()
+                .validate()
+        };
+        for (field, min, max) in GUARDRAIL_BOUNDS {
+            for (bound, step) in [(min, -1e-9), (max, 1e-9)] {
+                match bound {
+                    Bound::Inclusive(v) => {
+                        assert!(set(field, v).is_ok(), "{field} = {v}");
+                        if !field.ends_with("failures") && !field.ends_with("tasks") {
+                            assert!(set(field, v + step).is_err(), "{field} past {v}");
+                        } else {
+                            assert!(set(field, v - 1.0).is_err(), "{field} below {v}");
+                        }
+                    }
+                    Bound::Exclusive(v) => assert!(set(field, v).is_err(), "{field} = {v}"),
+                    Bound::None => {}
+                }
+            }
+        }
+    }
 
     /// The declared pattern accepts exactly the keys the check accepts.
     #[test]
