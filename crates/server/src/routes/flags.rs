@@ -238,6 +238,8 @@ pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
         object(property(doc, "Flag", field)).min_length = Some(1);
     }
     object(property(doc, "FlagVariant", "weight")).minimum = Some(1.into());
+    object(property(doc, "TargetingRule", "attribute")).min_length = Some(1);
+    array(property(doc, "TargetingRule", "values")).min_items = Some(1);
     // A stage is a share above 0 and at most 100 (in steps of 0.01, which JSON Schema cannot
     // say exactly for decimals: the description does).
     for component in ["Flag", "FlagPatch"] {

@@ -94,6 +94,7 @@ pub(crate) fn declare(doc: &mut utoipa::openapi::OpenApi) {
     decisions::declare(doc);
     demand::declare(doc);
     flags::declare(doc);
+    ofrep::declare(doc);
     forecast::declare(doc);
     overrides::declare(doc);
     stream::declare(doc);

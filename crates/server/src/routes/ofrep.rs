@@ -23,6 +23,7 @@ use utoipa_axum::routes;
 use crate::auth::{Auth, Viewer};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::BodyLimit;
+use crate::openapi::{object, operation, property};
 use crate::rollouts;
 use crate::state::AppState;
 
@@ -40,27 +41,51 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(evaluate_all))
 }
 
-/// An evaluation request.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct EvaluationRequest {
-    /// The evaluation context.
-    #[serde(default)]
-    pub context: Option<EvaluationContext>,
+/// The constraints of the OFREP routes beyond their types (see [`crate::openapi`]).
+pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
+    // A bulk evaluation without a body is one of an empty context: every flag answers
+    // `TARGETING_KEY_MISSING` in its entry. A single evaluation needs its unit, so its body is
+    // required (an empty one answers 400 `TARGETING_KEY_MISSING`).
+    let bulk = operation(doc, axum::http::Method::POST, "/ofrep/v1/evaluate/flags");
+    if let Some(utoipa::openapi::RefOr::T(body)) = bulk.request_body.as_mut() {
+        body.required = Some(utoipa::openapi::Required::False);
+    }
+    object(property(doc, "EvaluationContext", TARGETING_KEY)).min_length = Some(1);
 }
 
-/// The evaluation context: `targetingKey` and any attributes. The flag's unit attribute is
-/// taken from the context, else from `targetingKey`; string, number and boolean attributes
+/// A single evaluation request (for the document: the body is read by hand, so that its
+/// faults are answered in the protocol's shape).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EvaluationRequest {
+    /// The evaluation context; it must name the unit.
+    pub context: EvaluationContext,
+}
+
+/// A bulk evaluation request.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct BulkEvaluationRequest {
+    /// The evaluation context; without the unit every flag answers `TARGETING_KEY_MISSING`.
+    #[serde(default)]
+    pub context: Option<BulkEvaluationContext>,
+}
+
+/// The context of a bulk evaluation: as [`EvaluationContext`], with `targetingKey` optional.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct BulkEvaluationContext {
+    /// The subject evaluated, unless the context names each flag's unit attribute itself.
+    #[serde(rename = "targetingKey", default)]
+    pub targeting_key: Option<String>,
+}
+
+/// The evaluation context: `targetingKey` and any other attributes (any names, any values). The flag's unit attribute is
+/// taken from the context when it is a non-empty string there, else from `targetingKey`; string, number and boolean attributes
 /// are compared as text by targeting rules, other values are ignored.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct EvaluationContext {
     /// The subject evaluated: the flag's unit (an agent id, a pool, …) unless the context
     /// names the unit attribute itself.
-    #[serde(rename = "targetingKey", default)]
-    pub targeting_key: Option<String>,
-    /// Other attributes.
-    #[serde(flatten)]
-    #[schema(value_type = Object)]
-    pub attributes: BTreeMap<String, serde_json::Value>,
+    #[serde(rename = "targetingKey")]
+    pub targeting_key: String,
 }
 
 /// Why a value was served (OpenFeature's resolution reasons).
@@ -281,10 +306,10 @@ fn resolve(
     targeting_key: Option<&str>,
 ) -> Result<EvaluationSuccess, EvaluationFailure> {
     let mut context = attributes.clone();
-    if let Some(t) = targeting_key {
-        context
-            .entry(flag.unit.clone())
-            .or_insert_with(|| t.to_owned());
+    if let Some(t) = targeting_key
+        && context.get(&flag.unit).is_none_or(String::is_empty)
+    {
+        context.insert(flag.unit.clone(), t.to_owned());
     }
     let e = evaluate(flag, rollout.percentage, &context);
     let reason = match (e.reason, e.arm) {
@@ -406,7 +431,7 @@ async fn evaluate_one(
 /// Evaluate every flag for a context (OFREP core); a flag that cannot be evaluated for it is
 /// an entry with its `errorCode`.
 #[utoipa::path(post, path = "/ofrep/v1/evaluate/flags", tag = "ofrep",
-    request_body(content = EvaluationRequest, description = "The evaluation context."),
+    request_body(content = BulkEvaluationRequest, description = "The evaluation context."),
     security(("bearer" = ["viewer"])),
     responses((status = 200, description = "Every flag, by key.", body = BulkEvaluationSuccess),
         (status = 400, description = "`PARSE_ERROR`: the body is not JSON; `INVALID_CONTEXT`: \
