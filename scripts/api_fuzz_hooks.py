@@ -123,7 +123,7 @@ def flag_kind(flag: dict) -> None:
         flag.pop("variants", None)
         flag.pop("off_variant", None)
     elif flag.get("kind") == "variants":
-        variants = flag.get("variants")
+        variants = flag.setdefault("variants", [])
         if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
             return
         if not variants:
