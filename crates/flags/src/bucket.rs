@@ -91,7 +91,6 @@ impl<'de> serde::Deserialize<'de> for Percent {
 }
 
 /// Which arm of a rollout a unit is in.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Arm, rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Arm {
     /// Gets the new behaviour.

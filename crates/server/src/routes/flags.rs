@@ -720,6 +720,42 @@ async fn evidence(
 mod tests {
     use super::*;
 
+    /// The flags crate's enums are written by their one `as_str()`; the document lists
+    /// exactly those names.
+    #[test]
+    fn the_documented_enums_are_the_wire_names() {
+        use hivesched_flags::{
+            Action, Cause, Guardrail, Kind, NoDataPolicy, Op, Outcome, Phase, Wait,
+        };
+        fn names<T: Copy>(all: &[T], f: fn(T) -> &'static str) -> Vec<String> {
+            all.iter().map(|v| f(*v).to_owned()).collect()
+        }
+        let doc: serde_json::Value = serde_json::from_str(&crate::openapi_json()).unwrap();
+        for (component, wire) in [
+            ("RolloutPhase", names(&Phase::ALL, Phase::as_str)),
+            ("RolloutAction", names(&Action::ALL, Action::as_str)),
+            ("RollbackCause", names(&Cause::ALL, Cause::as_str)),
+            ("RolloutWait", names(&Wait::ALL, Wait::as_str)),
+            ("FlagKind", names(&Kind::ALL, Kind::as_str)),
+            (
+                "RollbackMode",
+                names(&RollbackMode::ALL, RollbackMode::as_str),
+            ),
+            (
+                "NoDataPolicy",
+                names(&NoDataPolicy::ALL, NoDataPolicy::as_str),
+            ),
+            ("Guardrail", names(&Guardrail::ALL, Guardrail::as_str)),
+            ("CheckOutcome", names(&Outcome::ALL, Outcome::as_str)),
+            ("TargetingOp", names(&Op::ALL, Op::as_str)),
+        ] {
+            let documented: Vec<String> =
+                serde_json::from_value(doc["components"]["schemas"][component]["enum"].clone())
+                    .unwrap_or_else(|e| panic!("{component}: {e}"));
+            assert_eq!(documented, wire, "{component}");
+        }
+    }
+
     /// Each declared end of a guardrail's range is where the validation starts refusing.
     #[test]
     fn the_declared_guardrail_ranges_are_the_validation() {
