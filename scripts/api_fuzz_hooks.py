@@ -14,6 +14,9 @@ to be refused.
    sample) must be no earlier than 1970-01-01T00:00:00Z and at most 5 minutes ahead of the
    server's clock.
 3. A schedule's `start_minute` must be below its `end_minute`.
+4. A flag's ladder is strictly increasing, in steps of 0.01, and ends at 100; a boolean flag
+   has no variants, a variants flag has at least one (names distinct) and an `off_variant`.
+   An edit (`PATCH`) cannot know the stored flag's kind, so its variant fields are dropped.
 
 Nothing else is adjusted: every other refusal of a request the document calls valid is a
 failure.
@@ -101,6 +104,36 @@ def schedules(body: dict) -> None:
             entry["end_minute"] = start + 1
 
 
+def ladder(obj: dict) -> None:
+    """Rule 4, the ladder: each stage rounded to 0.01, sorted, distinct, ending at 100."""
+    stages = obj.get("ladder")
+    if not isinstance(stages, list) or not all(
+        isinstance(p, (int, float)) and not isinstance(p, bool) and 0 < p <= 100 for p in stages
+    ):
+        return
+    steps = sorted({round(p * 100) for p in stages if round(p * 100) > 0})
+    if not steps or steps[-1] != 10000:
+        steps.append(10000)
+    obj["ladder"] = [s / 100 for s in steps]
+
+
+def flag_kind(flag: dict) -> None:
+    """Rule 4, the variants."""
+    if flag.get("kind") == "boolean":
+        flag.pop("variants", None)
+        flag.pop("off_variant", None)
+    elif flag.get("kind") == "variants":
+        variants = flag.setdefault("variants", [])
+        if not isinstance(variants, list) or not all(isinstance(v, dict) for v in variants):
+            return
+        if not variants:
+            variants.append({"name": "on", "weight": 1})
+        for i, v in enumerate(variants):
+            v["name"] = f"{v.get('name')}-{i}"
+        if not isinstance(flag.get("off_variant"), str):
+            flag["off_variant"] = "off"
+
+
 def entries(body: dict, key: str) -> list:
     value = body.get(key)
     return value if isinstance(value, list) else []
@@ -128,3 +161,10 @@ def before_call(context, case, kwargs):
             reported(sample)
     elif op == ("PUT", "/api/v1/config"):
         schedules(body)
+    elif op == ("POST", "/api/v1/flags") and isinstance(body.get("flag"), dict):
+        ladder(body["flag"])
+        flag_kind(body["flag"])
+    elif op == ("PATCH", "/api/v1/flags/{key}"):
+        ladder(body)
+        body.pop("variants", None)
+        body.pop("off_variant", None)

@@ -12,6 +12,7 @@ use crate::guardrails::GuardrailConfig;
 use crate::targeting::Rule;
 
 /// What a flag serves.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = FlagKind, rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// `true` to treatment, `false` to everybody else.
@@ -36,6 +37,7 @@ impl Kind {
 hivesched_policy::wire_name!(Kind, "boolean or variants");
 
 /// What a rollback does to the treatment share.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RollbackMode, rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RollbackMode {
     /// To 0 % at once (the default: a breach means the change is harmful at any share).
@@ -60,6 +62,7 @@ impl RollbackMode {
 hivesched_policy::wire_name!(RollbackMode, "kill or step_down");
 
 /// One variant of a variants flag and its relative weight among the treatment's variants.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = FlagVariant))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variant {
@@ -73,6 +76,7 @@ pub struct Variant {
 pub const DEFAULT_LADDER: [u16; 5] = [1, 10, 25, 50, 100];
 
 /// A flag and the rules of its rollout. Defaults are reasoned in docs/rollout.md.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Flag))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Flag {
@@ -100,13 +104,16 @@ pub struct Flag {
     #[serde(default)]
     pub rules: Vec<Rule>,
     /// Treatment shares, strictly increasing, ending at 100 %.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<f64>))]
     pub ladder: Vec<Percent>,
     /// Minimum time at each stage before advancing (seconds).
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
     #[serde(with = "secs")]
     pub min_bake: Duration,
     /// Minimum units seen in each arm at a stage before advancing.
     pub min_units_per_arm: u64,
     /// Minimum time from the start of the rollout to 100 % (seconds); 7 days by default.
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
     #[serde(with = "secs")]
     pub min_full_rollout: Duration,
     /// Guardrails judged at every check.

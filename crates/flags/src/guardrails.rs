@@ -11,6 +11,7 @@ use crate::FlagError;
 use crate::stats;
 
 /// What to do when a threshold guardrail has too little data to judge.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = NoDataPolicy, rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NoDataPolicy {
     /// Do not advance; the check neither fails nor passes (GrowthBook's choice).
@@ -35,6 +36,7 @@ impl NoDataPolicy {
 hivesched_policy::wire_name!(NoDataPolicy, "hold or fail");
 
 /// The guardrails.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Guardrail, rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Guardrail {
     /// Treatment's error rate in the window above the absolute SLO.
@@ -74,6 +76,7 @@ impl Guardrail {
 hivesched_policy::wire_name!(Guardrail, "a guardrail name");
 
 /// How a check came out.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CheckOutcome, rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// Within bounds.
@@ -101,6 +104,7 @@ impl Outcome {
 hivesched_policy::wire_name!(Outcome, "pass, fail or no_data");
 
 /// Thresholds of the guardrails. Defaults are reasoned in docs/rollout.md.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = GuardrailConfig))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GuardrailConfig {
@@ -187,6 +191,7 @@ impl GuardrailConfig {
 }
 
 /// What one arm reported over one window (since the previous step).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ArmWindow))]
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ArmWindow {
@@ -212,6 +217,7 @@ impl ArmWindow {
 }
 
 /// Both arms over one window.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Observations))]
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Observations {
@@ -222,6 +228,7 @@ pub struct Observations {
 }
 
 /// Tasks and failures accumulated per arm.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RolloutTotals))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Totals {
     /// Treatment `(tasks, failed)`.
@@ -241,6 +248,7 @@ impl Totals {
 }
 
 /// One guardrail's verdict and the numbers behind it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = GuardrailCheck))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Check {
     /// Which guardrail.

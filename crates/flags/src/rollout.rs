@@ -20,6 +20,7 @@ use crate::flag::{Flag, RollbackMode};
 use crate::guardrails::{self, Check, Guardrail, NoDataPolicy, Observations, Outcome, Totals};
 
 /// Where a rollout stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RolloutPhase, rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Phase {
     /// Climbing the ladder below 100 %.
@@ -55,6 +56,7 @@ impl Phase {
 hivesched_policy::wire_name!(Phase, "a rollout phase");
 
 /// What a decision did.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RolloutAction, rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Moved to the next stage.
@@ -114,6 +116,7 @@ impl Action {
 hivesched_policy::wire_name!(Action, "a rollout action");
 
 /// Why a rollout rolled back.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RollbackCause, rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Cause {
     /// The always-valid confidence sequence showed the error rate is higher on treatment.
@@ -149,6 +152,7 @@ impl Cause {
 hivesched_policy::wire_name!(Cause, "a rollback cause");
 
 /// What a stage is still waiting for.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RolloutWait, rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Wait {
     /// A threshold guardrail failed this check (not yet sustained).
@@ -243,6 +247,7 @@ impl Command {
 hivesched_policy::wire_name!(Command, "approve, pause, resume, rollback or rearm");
 
 /// The state of one flag's rollout.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RolloutState))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RolloutState {
     /// Where it stands.
@@ -250,6 +255,7 @@ pub struct RolloutState {
     /// Index into the flag's ladder of the current (or, rolled back, the last reached) stage.
     pub stage: usize,
     /// The treatment share served now.
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
     pub percentage: Percent,
     /// Advancing paused by an operator.
     pub paused: bool,
@@ -258,8 +264,10 @@ pub struct RolloutState {
     /// Starts at 1, +1 at every re-arm; counters never carry over between revisions.
     pub revision: u32,
     /// When this revision started.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub started_at: Time,
     /// When the current stage started.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub stage_started_at: Time,
     /// Threshold checks failed in a row.
     pub consecutive_failed: u32,
@@ -291,6 +299,7 @@ impl RolloutState {
 }
 
 /// The advance conditions as they stood at a decision.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RolloutGates))]
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Gates {
     /// Time at the stage (seconds).
@@ -310,9 +319,11 @@ pub struct Gates {
 }
 
 /// One decision and everything behind it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RolloutDecision))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Decision {
     /// When.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub at: Time,
     /// What it did.
     pub action: Action,
@@ -321,8 +332,10 @@ pub struct Decision {
     /// What the stage still waits for (holds and approvals).
     pub waiting: Vec<Wait>,
     /// Treatment share before.
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
     pub from: Percent,
     /// Treatment share after.
+    #[cfg_attr(feature = "openapi", schema(value_type = f64))]
     pub to: Percent,
     /// Every guardrail's verdict with its numbers (empty for commands and open breakers).
     pub checks: Vec<Check>,

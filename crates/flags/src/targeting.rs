@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use crate::FlagError;
 
 /// How a rule compares a context attribute with its values.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TargetingOp, rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
     /// The attribute equals one of the values.
@@ -33,6 +34,7 @@ impl Op {
 hivesched_policy::wire_name!(Op, "in, not_in or starts_with");
 
 /// One condition on a context attribute.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TargetingRule))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {

@@ -98,6 +98,8 @@ fn demo_config(options: &DemoOptions, database_url: String, step_secs: u64) -> S
         max_body_bytes: 1024 * 1024,
         request_timeout: Duration::from_secs(30),
         demand_step: Duration::from_secs(step_secs),
+        // Wall-clock seconds: the demo's rollouts are judged every few trace minutes.
+        flag_check_interval: Duration::from_secs(10),
         max_concurrent_tasks: 5,
         // Waits are on the trace clock: a trace day is 96 s of the demo.
         bulk_rail_wait: Duration::from_secs(86_400),

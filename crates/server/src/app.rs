@@ -27,6 +27,7 @@ use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::heartbeats::HeartbeatWriter;
 use crate::metrics::{self, HttpMetrics};
+use crate::rollouts::{self, FlagMetrics};
 use crate::shutdown::Shutdown;
 use crate::state::AppState;
 use crate::stream::{StreamHub, StreamMetrics, Tickets, forward};
@@ -49,6 +50,7 @@ pub struct Server {
     router: Router,
     state: AppState,
     addr: SocketAddr,
+    flag_check_interval: Duration,
 }
 
 impl Server {
@@ -106,6 +108,8 @@ impl Server {
         // claimed (`rate(process_cpu_seconds_total[5m])` is the share of one core).
         registry.register_collector(Box::new(hivesched_engine::process::ProcessCollector));
         let http_metrics = HttpMetrics::register(&mut registry);
+        let flag_metrics = FlagMetrics::default();
+        flag_metrics.register(&mut registry);
         let stream_metrics = StreamMetrics::default();
         stream_metrics.register(&mut registry);
         let stream = StreamHub::start(store.clone(), stream_metrics).await?;
@@ -124,6 +128,7 @@ impl Server {
             openapi: Arc::new(openapi + "\n"),
             stream,
             tickets: Arc::new(Tickets::default()),
+            flag_metrics,
         };
         forward::spawn(&state.engine, state.stream.clone(), state.shutdown.clone());
         let router = layered(api, &state, config);
@@ -142,6 +147,7 @@ impl Server {
             router,
             state,
             addr,
+            flag_check_interval: config.flag_check_interval,
         })
     }
 
@@ -191,6 +197,7 @@ impl Server {
         let engine = self.state.engine.clone();
         let stopped = signal.subscribe();
         let ticking = tokio::spawn(async move { engine.run(stopped).await });
+        rollouts::spawn(self.state.clone(), self.flag_check_interval);
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown({
                 let signal = signal.clone();

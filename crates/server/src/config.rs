@@ -47,7 +47,8 @@ const NOT_KEYS: [&str; 1] = ["HIVE_LOG"];
 const TEST_VARS_PREFIX: &str = "HIVE_TEST_";
 
 /// Top-level keys that belong to the service rather than to the scheduler.
-const SERVICE_KEYS: [&str; 14] = [
+const SERVICE_KEYS: [&str; 15] = [
+    "flag_check_interval",
     "forecaster",
     "max_concurrent_tasks",
     "bulk_rail_wait",
@@ -97,6 +98,8 @@ pub mod ranges {
     pub const BULK_RAIL_WAIT: Range = range("bulk_rail_wait", 0.0, 86_400.0, "s");
     /// `request_timeout`.
     pub const REQUEST_TIMEOUT: Range = range("request_timeout", 1.0, 3600.0, "s");
+    /// `flag_check_interval`: how often every active rollout is checked.
+    pub const FLAG_CHECK_INTERVAL: Range = range("flag_check_interval", 1.0, 86_400.0, "s");
     /// `max_body_bytes`: at least a small request, at most 64 MiB.
     pub const MAX_BODY_BYTES: Range = range("max_body_bytes", 1024.0, 67_108_864.0, "bytes");
     /// `alert_delivery.timeout`: one request to an alert receiver.
@@ -150,6 +153,8 @@ pub struct ServiceConfig {
     pub request_timeout: Duration,
     /// Interval of the demand series the forecaster works on (one sample per step).
     pub demand_step: Duration,
+    /// Time between two checks of every active rollout (see docs/rollout.md).
+    pub flag_check_interval: Duration,
     /// Automation tasks calling the fleet at once.
     pub max_concurrent_tasks: usize,
     /// How long a bulk operation's task waits out a rail or hold before it is refused.
@@ -261,6 +266,8 @@ struct ServiceKeys {
     max_body_bytes: usize,
     #[serde(default = "default_request_timeout")]
     request_timeout: u64,
+    #[serde(default = "default_flag_check_interval")]
+    flag_check_interval: u64,
     #[serde(default)]
     actuator: ActuatorSettings,
     #[serde(default)]
@@ -295,6 +302,11 @@ fn default_max_body_bytes() -> usize {
 }
 fn default_request_timeout() -> u64 {
     30
+}
+/// One minute: a window long enough to hold a few heartbeats of every agent (they report every
+/// 10 s by default), short enough that a sustained breach (3 checks) rolls back in minutes.
+fn default_flag_check_interval() -> u64 {
+    60
 }
 
 impl ServiceConfig {
@@ -360,6 +372,7 @@ impl ServiceConfig {
             ),
             (ranges::BULK_RAIL_WAIT, keys.bulk_rail_wait as f64),
             (ranges::DEMAND_STEP, keys.demand_step as f64),
+            (ranges::FLAG_CHECK_INTERVAL, keys.flag_check_interval as f64),
         ] {
             range
                 .check(value)
@@ -395,6 +408,7 @@ impl ServiceConfig {
             max_body_bytes: keys.max_body_bytes,
             request_timeout: Duration::from_secs(keys.request_timeout),
             demand_step: Duration::from_secs(keys.demand_step),
+            flag_check_interval: Duration::from_secs(keys.flag_check_interval),
             max_concurrent_tasks: keys.max_concurrent_tasks,
             bulk_rail_wait: Duration::from_secs(keys.bulk_rail_wait),
             audit_key: keys.audit_key,
@@ -448,6 +462,10 @@ impl ServiceConfig {
         table.insert(
             "demand_step".into(),
             Value::Integer(self.demand_step.as_secs() as i64),
+        );
+        table.insert(
+            "flag_check_interval".into(),
+            Value::Integer(self.flag_check_interval.as_secs() as i64),
         );
         table.insert(
             "max_concurrent_tasks".into(),

@@ -84,6 +84,7 @@ mod tests {
             busy,
             queue_depth: 1,
             context_tokens: 10,
+            tasks: None,
         }
     }
 

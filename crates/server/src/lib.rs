@@ -12,6 +12,7 @@
 //! - [`views`]: wire shapes shared by the API and the stream (decisions, alerts).
 //! - [`stream`]: the live event stream (WebSocket) and its replay.
 //! - [`ops`]: database-only operator commands (issue a code, verify the audit chain).
+//! - [`rollouts`]: flags as stored, the arms' observations and the periodic rollout checks.
 
 pub mod app;
 pub mod audit;
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ops;
 mod random;
+pub mod rollouts;
 pub mod routes;
 pub mod shutdown;
 pub mod state;

@@ -92,6 +92,7 @@ pub fn operation<'a>(doc: &'a mut OpenApi, method: Method, path: &str) -> &'a mu
         Method::PUT => &mut item.put,
         Method::POST => &mut item.post,
         Method::DELETE => &mut item.delete,
+        Method::PATCH => &mut item.patch,
         _ => panic!("no {method} operations here"),
     };
     op.as_mut()
@@ -298,6 +299,7 @@ fn common_responses(doc: &mut OpenApi) {
             &mut item.put,
             &mut item.post,
             &mut item.delete,
+            &mut item.patch,
         ]
         .into_iter()
         .flatten()
@@ -312,7 +314,14 @@ fn common_responses(doc: &mut OpenApi) {
 /// The common answers `op` can give.
 fn common_for(op: &Operation) -> Vec<Common> {
     let role = minimum_role(op);
-    let body = op.request_body.is_some();
+    // OFREP routes read their body themselves and answer its faults in the protocol's shape
+    // (declared on each route); only the body limit is enforced before them.
+    let ofrep = op
+        .tags
+        .iter()
+        .flatten()
+        .any(|t| t == crate::routes::ofrep::TAG);
+    let body = op.request_body.is_some() && !ofrep;
     let query = op
         .parameters
         .iter()
@@ -455,6 +464,7 @@ fn number_widths(doc: &mut OpenApi) {
             &mut item.put,
             &mut item.post,
             &mut item.delete,
+            &mut item.patch,
         ]
         .into_iter()
         .flatten()
@@ -595,10 +605,8 @@ mod tests {
             };
             if types.contains(&"integer") || types.contains(&"number") {
                 let min = schema.get("minimum").or(schema.get("exclusiveMinimum"));
-                assert!(
-                    min.is_some() && schema.get("maximum").is_some(),
-                    "{at}: {schema}"
-                );
+                let max = schema.get("maximum").or(schema.get("exclusiveMaximum"));
+                assert!(min.is_some() && max.is_some(), "{at}: {schema}");
             }
             for (name, property) in schema["properties"].as_object().into_iter().flatten() {
                 check(property, doc, &format!("{at}.{name}"), seen);
@@ -741,9 +749,19 @@ mod tests {
                 } else {
                     assert!(responses.get("401").is_none(), "{method} {path}");
                 }
-                if op.get("requestBody").is_some() {
+                let ofrep = op["tags"][0] == crate::routes::ofrep::TAG;
+                if op.get("requestBody").is_some() && !ofrep {
                     for status in ["400", "413", "415", "422"] {
                         assert!(responses.get(status).is_some(), "{method} {path} {status}");
+                    }
+                }
+                // OFREP reads any body and answers its faults in the protocol's 400 shape.
+                if ofrep {
+                    for status in ["400", "413"] {
+                        assert!(responses.get(status).is_some(), "{method} {path} {status}");
+                    }
+                    for status in ["415", "422"] {
+                        assert!(responses.get(status).is_none(), "{method} {path} {status}");
                     }
                 }
             }

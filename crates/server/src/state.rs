@@ -10,6 +10,7 @@ use prometheus_client::registry::Registry;
 use crate::auth::TokenKeys;
 use crate::heartbeats::HeartbeatWriter;
 use crate::metrics::HttpMetrics;
+use crate::rollouts::FlagMetrics;
 use crate::shutdown::Shutdown;
 use crate::stream::{StreamHub, Tickets};
 
@@ -36,6 +37,8 @@ pub struct AppState {
     pub stream: StreamHub,
     /// One-use tickets that open the stream (browsers).
     pub tickets: Arc<Tickets>,
+    /// `hivesched_flag_percent` and `hivesched_flag_rollbacks_total`.
+    pub flag_metrics: FlagMetrics,
 }
 
 impl AppState {

@@ -28,6 +28,7 @@ fn batch(at: i64) -> Vec<Heartbeat> {
             busy: (at as usize + i).is_multiple_of(3),
             queue_depth: (i % 5) as u32,
             context_tokens: (i * 100) as u64,
+            tasks: None,
         })
         .collect()
 }

@@ -7,8 +7,8 @@ use sqlx::AssertSqlSafe;
 use sqlx::any::AnyRow;
 
 use crate::codec::{
-    MAX_BIND_PARAMS, enum_text, get, get_time, int, json_text, parse_enum, parse_json, unsigned,
-    values_placeholders,
+    MAX_BIND_PARAMS, enum_text, get, get_time, get_unsigned, int, json_text, parse_enum,
+    parse_json, unsigned, values_placeholders,
 };
 use crate::{Backend, Result, Store, StoreError};
 
@@ -40,6 +40,30 @@ pub struct Heartbeat {
     pub queue_depth: u32,
     /// Context a sleep would consolidate, in tokens.
     pub context_tokens: u64,
+    /// Task counters since the agent's previous heartbeat, if it reports them.
+    pub tasks: Option<TaskCounters>,
+}
+
+/// What an agent did since its previous heartbeat: the observations rollout guardrails judge.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TaskCounters {
+    /// Tasks completed.
+    pub completed: u64,
+    /// Tasks failed.
+    pub failed: u64,
+    /// p99 task latency over those tasks (milliseconds), if the agent measures it.
+    pub latency_p99_ms: Option<f64>,
+}
+
+/// One stored task report: an agent's counters from one heartbeat.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskReport {
+    /// Which agent.
+    pub agent: AgentId,
+    /// The heartbeat's time.
+    pub at: Time,
+    /// The counters.
+    pub counters: TaskCounters,
 }
 
 /// Something that happened to an agent, to append to its history.
@@ -67,6 +91,7 @@ pub struct AgentEventRecord {
 const AGENT_COLUMNS: usize = 13;
 const HEARTBEAT_COLUMNS: usize = 8;
 const EVENT_COLUMNS: usize = 4;
+const REPORT_COLUMNS: usize = 5;
 
 /// An agents row as spelled by the JSON aggregate [`Store::list_agents`] reads; the field
 /// order is the column order of [`agents_as_json`].
@@ -389,8 +414,51 @@ impl Store {
             }
             changed += q.execute(&mut *tx).await?.rows_affected();
         }
+        // Every report counts, not only the newest per agent: counters are deltas, so a batch
+        // holding two heartbeats of one agent holds two windows of work.
+        let reports: Vec<&Heartbeat> = beats.iter().filter(|hb| hb.tasks.is_some()).collect();
+        for chunk in reports.chunks(MAX_BIND_PARAMS / REPORT_COLUMNS) {
+            let sql = format!(
+                "INSERT INTO agent_task_reports (agent_id, ts, completed, failed, \
+                 latency_p99_ms) VALUES {}",
+                values_placeholders(self.backend, chunk.len(), REPORT_COLUMNS)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for hb in chunk {
+                let c = hb.tasks.unwrap_or_default();
+                q = q
+                    .bind(hb.agent.0.clone())
+                    .bind(hb.at.as_millis())
+                    .bind(int(c.completed))
+                    .bind(int(c.failed))
+                    .bind(c.latency_p99_ms);
+            }
+            q.execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(changed)
+    }
+
+    /// Task reports with a time in `(after, until]`, oldest first.
+    pub async fn task_reports(&self, after: Time, until: Time) -> Result<Vec<TaskReport>> {
+        sqlx::query("SELECT * FROM agent_task_reports WHERE ts > $1 AND ts <= $2 ORDER BY ts, id")
+            .bind(after.as_millis())
+            .bind(until.as_millis())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(TaskReport {
+                    agent: AgentId(get(row, "agent_id")?),
+                    at: get_time(row, "ts")?,
+                    counters: TaskCounters {
+                        completed: get_unsigned(row, "completed")?,
+                        failed: get_unsigned(row, "failed")?,
+                        latency_p99_ms: get(row, "latency_p99_ms")?,
+                    },
+                })
+            })
+            .collect()
     }
 
     /// Appends agent events in one transaction with multi-row inserts.
@@ -455,6 +523,7 @@ mod tests {
             busy: false,
             queue_depth: 0,
             context_tokens: 0,
+            tasks: None,
         }
     }
 

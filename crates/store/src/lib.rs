@@ -12,7 +12,7 @@
 //! - [`demand`]: demand samples, forecasts, model records.
 //! - [`decisions`]: one record per scheduling tick.
 //! - [`tasks`]: the automation task journal and bulk operations.
-//! - [`flags`]: feature flags and their history.
+//! - [`flags`]: feature flags, their history, rollout states and rollout decisions.
 //! - [`alerts`]: alerts and their lifecycle (firing, acknowledged, resolved).
 //! - [`stream`]: the live event stream's durable tail.
 //! - [`audit`]: the hash-chained audit log.
@@ -39,7 +39,9 @@ pub mod retention;
 pub mod stream;
 pub mod tasks;
 
-pub use agents::{AgentEventRecord, AgentRecord, Heartbeat, NewAgentEvent};
+pub use agents::{
+    AgentEventRecord, AgentRecord, Heartbeat, NewAgentEvent, TaskCounters, TaskReport,
+};
 pub use audit::{AuditKey, AuditRecord, AuditVerification, NewAuditRecord};
 pub use auth::NewCode;
 pub use config::ConfigVersion;
@@ -48,7 +50,7 @@ pub use controls::{ControlName, LoadedControls};
 pub use decisions::{DecisionCursor, DecisionRecord};
 pub use demand::{DemandSample, ForecastRecord, ModelRecord, NewForecast, NewModelRecord};
 pub use error::{Result, StoreError};
-pub use flags::{FlagChange, FlagRecord};
+pub use flags::{FlagChange, FlagDecisionRecord, FlagRecord, NewFlagDecision, RolloutRecord};
 pub use migrations::latest_version;
 pub use retention::{PurgeReport, RetainedTable};
 pub use stream::StreamEvent;

@@ -56,6 +56,7 @@ mod cases {
             busy,
             queue_depth: 3,
             context_tokens: 1200,
+            tasks: None,
         }
     }
 

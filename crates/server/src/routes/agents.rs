@@ -5,7 +5,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use hivesched_policy::{Agent, AgentId, AgentState, Pin, Time};
-use hivesched_store::{AgentEventRecord, AgentRecord, Heartbeat, NewAgentEvent, StoreError};
+use hivesched_store::{
+    AgentEventRecord, AgentRecord, Heartbeat, NewAgentEvent, StoreError, TaskCounters,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -16,7 +18,7 @@ use crate::auth::{Auth, Operator, Viewer};
 use crate::clock;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, check_non_blank, non_blank_pattern};
-use crate::openapi::{array, item_count, object, parameter, property};
+use crate::openapi::{array, item_count, object, parameter, property, range};
 use crate::state::AppState;
 
 /// Largest heartbeat batch accepted in one request.
@@ -253,6 +255,16 @@ pub struct HeartbeatBody {
     /// 1970-01-01T00:00:00Z, at most 5 minutes ahead of the server's clock.
     #[serde(default)]
     pub at: Option<DateTime<Utc>>,
+    /// Tasks completed since the agent's previous heartbeat (optional; the rollout
+    /// guardrails' observations; at most 2^63 − 1).
+    #[serde(default)]
+    pub tasks_completed: Option<u64>,
+    /// Tasks failed since the agent's previous heartbeat (optional; at most 2^63 − 1).
+    #[serde(default)]
+    pub tasks_failed: Option<u64>,
+    /// p99 latency of those tasks in milliseconds (optional; 0 to 86 400 000).
+    #[serde(default)]
+    pub task_latency_ms_p99: Option<f64>,
 }
 
 /// A heartbeat in a batch: the body of a single heartbeat plus the agent id.
@@ -275,6 +287,16 @@ pub struct BatchHeartbeat {
     /// 1970-01-01T00:00:00Z, at most 5 minutes ahead of the server's clock.
     #[serde(default)]
     pub at: Option<DateTime<Utc>>,
+    /// Tasks completed since the agent's previous heartbeat (optional; the rollout
+    /// guardrails' observations; at most 2^63 − 1).
+    #[serde(default)]
+    pub tasks_completed: Option<u64>,
+    /// Tasks failed since the agent's previous heartbeat (optional; at most 2^63 − 1).
+    #[serde(default)]
+    pub tasks_failed: Option<u64>,
+    /// p99 latency of those tasks in milliseconds (optional; 0 to 86 400 000).
+    #[serde(default)]
+    pub task_latency_ms_p99: Option<f64>,
 }
 
 /// A batch of heartbeats.
@@ -349,11 +371,62 @@ pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
     for component in ["RegisterAgent", "HeartbeatBody", "BatchHeartbeat"] {
         declare_context_tokens(doc, component);
     }
+    for component in ["HeartbeatBody", "BatchHeartbeat"] {
+        for counter in ["tasks_completed", "tasks_failed"] {
+            object(property(doc, component, counter)).maximum = Some(MAX_CONTEXT_TOKENS.into());
+        }
+        range(
+            object(property(doc, component, "task_latency_ms_p99")),
+            0.0,
+            MAX_TASK_LATENCY_MS,
+        );
+    }
     item_count(
         array(property(doc, "HeartbeatBatch", "heartbeats")),
         1,
         MAX_HEARTBEAT_BATCH,
     );
+}
+
+/// Largest `task_latency_ms_p99` accepted: one day, in milliseconds. A task slower than that
+/// is a stuck task, not a latency, and an unbounded float would let one report swamp an arm.
+pub const MAX_TASK_LATENCY_MS: f64 = 86_400_000.0;
+
+/// The optional task counters of a heartbeat (`prefix` is the field path before their names);
+/// `None` when none is given. Counts are deltas since the agent's previous heartbeat.
+fn task_counters(
+    prefix: &str,
+    completed: Option<u64>,
+    failed: Option<u64>,
+    p99: Option<f64>,
+) -> Result<Option<TaskCounters>, ApiError> {
+    if completed.is_none() && failed.is_none() && p99.is_none() {
+        return Ok(None);
+    }
+    let count = |name: &str, v: Option<u64>| {
+        let v = v.unwrap_or(0);
+        if v <= MAX_CONTEXT_TOKENS {
+            Ok(v)
+        } else {
+            Err(ApiError::invalid_value(
+                format!("{prefix}{name}"),
+                format!("must be at most {MAX_CONTEXT_TOKENS}"),
+            ))
+        }
+    };
+    if let Some(ms) = p99
+        && !(ms.is_finite() && (0.0..=MAX_TASK_LATENCY_MS).contains(&ms))
+    {
+        return Err(ApiError::invalid_value(
+            format!("{prefix}task_latency_ms_p99"),
+            format!("must be 0 to {MAX_TASK_LATENCY_MS}"),
+        ));
+    }
+    Ok(Some(TaskCounters {
+        completed: count("tasks_completed", completed)?,
+        failed: count("tasks_failed", failed)?,
+        latency_p99_ms: p99,
+    }))
 }
 
 /// Checks a context size against [`MAX_CONTEXT_TOKENS`].
@@ -506,6 +579,12 @@ async fn heartbeat(
         busy: body.busy,
         queue_depth: body.queue_depth,
         context_tokens: check_context_tokens("context_tokens", body.context_tokens)?,
+        tasks: task_counters(
+            "",
+            body.tasks_completed,
+            body.tasks_failed,
+            body.task_latency_ms_p99,
+        )?,
     };
     state.heartbeats.record(beat).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: 1 })))
@@ -546,6 +625,12 @@ async fn heartbeat_batch(
                 context_tokens: check_context_tokens(
                     &format!("heartbeats[{i}].context_tokens"),
                     hb.context_tokens,
+                )?,
+                tasks: task_counters(
+                    &format!("heartbeats[{i}]."),
+                    hb.tasks_completed,
+                    hb.tasks_failed,
+                    hb.task_latency_ms_p99,
                 )?,
             })
         })

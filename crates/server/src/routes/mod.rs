@@ -8,8 +8,10 @@ pub mod config;
 pub mod controls;
 pub mod decisions;
 pub mod demand;
+pub mod flags;
 pub mod forecast;
 pub mod health;
+pub mod ofrep;
 pub mod overrides;
 pub mod savings;
 pub mod stream;
@@ -73,9 +75,11 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(alerts::router())
         .merge(savings::router())
         .merge(stream::router())
+        .merge(flags::router())
         .merge(health::openapi_router());
     let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, v1)
+        .merge(ofrep::router())
         .merge(health::router());
     crate::openapi::refine(router.get_openapi_mut());
     router
@@ -91,6 +95,8 @@ pub(crate) fn declare(doc: &mut utoipa::openapi::OpenApi) {
     controls::declare(doc);
     decisions::declare(doc);
     demand::declare(doc);
+    flags::declare(doc);
+    ofrep::declare(doc);
     forecast::declare(doc);
     overrides::declare(doc);
     stream::declare(doc);
