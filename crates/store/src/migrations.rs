@@ -56,6 +56,7 @@ const STEPS: &[Step] = &[
     step!(8, "0008", "auth"),
     step!(9, "0009", "safety"),
     step!(10, "0010", "live"),
+    step!(11, "0011", "fencing"),
 ];
 
 /// The migrator for `backend`: versions already applied are skipped, so running it on every
