@@ -15,6 +15,8 @@
 //!   the live forecast error, and the decisions' accuracy judged as they play out.
 //! - [`alerting`], [`alert_delivery`]: the alert rules' state, and sending alerts to an
 //!   Alertmanager or a signed webhook without ever blocking a tick.
+//! - [`leadership`]: whether this replica may act (it follows a `hivesched_coord` elector)
+//!   and with which fencing token.
 //! - [`tracker`]: background work (tasks, bulk operations) shutdown and tests wait for.
 //! - [`error`]: the crate's one error type.
 
@@ -32,6 +34,7 @@ pub mod fleet_view;
 pub mod forecast_score;
 pub mod gate;
 pub mod history_cache;
+pub mod leadership;
 pub mod live_accuracy;
 mod lock;
 pub mod metrics;

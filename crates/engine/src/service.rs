@@ -18,6 +18,7 @@ use hivesched_policy::{BreakerState, Mode};
 use hivesched_store::{
     BulkOperation, ControlName, NewAuditRecord, NewModelRecord, Store, TaskStatus,
 };
+use hivesched_coord::Leadership;
 use tokio::sync::{broadcast, watch};
 
 use crate::actuator::DynActuator;
@@ -31,6 +32,7 @@ use crate::fleet_view::read_fleet;
 use crate::forecast_score::ForecastScore;
 use crate::gate::SharedGate;
 use crate::history_cache::HistoryCache;
+use crate::leadership::{Authority, Grant, store_token};
 use crate::live_accuracy::LiveAccuracy;
 use crate::lock::lock;
 use crate::metrics::{AlertLabels, ReceiverLabels};
@@ -39,6 +41,10 @@ use crate::tracker::Tracker;
 use crate::{EngineError, EngineMetrics};
 
 pub use hivesched_policy::ForecasterFactory;
+
+/// How often a leader whose lease could not be recorded in the store (the database is down)
+/// tries again.
+const CLAIM_RETRY: Duration = Duration::from_secs(1);
 
 /// Longest a failing tick loop waits before trying again (the backoff doubles from one tick
 /// interval up to this).
@@ -57,8 +63,10 @@ pub struct EngineConfig {
     pub history_window: Duration,
     /// Executor limits.
     pub limits: ExecutorLimits,
-    /// Fencing token written with every task and sent to the fleet at start (single replica:
-    /// `None`); [`Engine::set_fencing_token`] changes it while running.
+    /// Fencing token of an engine started without an elector ([`Engine::start`]), written with
+    /// every task and sent to the fleet (`None`: unguarded writes, token 0 to the fleet);
+    /// [`Engine::set_fencing_token`] changes it while running. An engine following an elector
+    /// ([`Engine::start_following`]) uses the elector's tokens instead.
     pub fencing_token: Option<i64>,
     /// How long shutdown waits for tasks in flight.
     pub drain_timeout: Duration,
@@ -123,9 +131,12 @@ struct Inner {
     tick_lock: tokio::sync::Mutex<()>,
     config_changed: tokio::sync::Notify,
     work: Tracker,
-    fencing: watch::Sender<Option<i64>>,
+    grant: watch::Sender<Grant>,
+    authority: Authority,
     last_good_tick: Mutex<Instant>,
     recovery_pending: AtomicBool,
+    /// Bulk operations running in this process, so resuming never starts one twice.
+    running_bulks: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Handle to the running engine; cheap to clone.
@@ -146,6 +157,23 @@ impl Engine {
         cfg: EngineConfig,
         clock: Arc<dyn Clock>,
         forecasters: ForecasterFactory,
+    ) -> Result<(Engine, RecoveryReport), EngineError> {
+        Self::start_following(store, actuator, cfg, clock, forecasters, None).await
+    }
+
+    /// Like [`Engine::start`], acting only while `leadership` (an elector's watch) says this
+    /// replica leads. A new lease is first recorded in the store's fencing mark (so the
+    /// previous leader's writes are refused from then on), then the engine acts with its
+    /// token; a lost or doubtful lease stops the ticks and every task that has not called the
+    /// fleet yet at once. A follower does not recover or resume anything at start: the leader
+    /// does, and a replica that takes over does at its first tick. `None` acts alone.
+    pub async fn start_following(
+        store: Store,
+        actuator: Arc<dyn DynActuator>,
+        cfg: EngineConfig,
+        clock: Arc<dyn Clock>,
+        forecasters: ForecasterFactory,
+        leadership: Option<watch::Receiver<Leadership>>,
     ) -> Result<(Engine, RecoveryReport), EngineError> {
         let policy = Box::new(Predictive::new(forecasters()));
         let scheduler = Scheduler::new(cfg.scheduler.clone(), policy)?;
@@ -168,7 +196,15 @@ impl Engine {
         }
         let gate = Arc::new(SharedGate::new(gate));
         let metrics = Arc::new(EngineMetrics::default());
-        let (fencing, fencing_rx) = watch::channel(cfg.fencing_token);
+        let initial = match &leadership {
+            None => Grant::Acting {
+                token: cfg.fencing_token,
+            },
+            Some(_) => Grant::Standing,
+        };
+        let (grant, grant_rx) = watch::channel(initial);
+        let authority = Authority::new(grant_rx, leadership.clone());
+        metrics.leader.set(i64::from(initial != Grant::Standing));
         let executor = Arc::new(Executor::new(
             store.clone(),
             Arc::clone(&actuator),
@@ -176,7 +212,7 @@ impl Engine {
             Arc::clone(&metrics),
             Arc::clone(&gate),
             cfg.limits,
-            fencing_rx,
+            authority.clone(),
         ));
         cfg.alerts.validate()?;
         let delivery = if cfg.alert_delivery.any() {
@@ -217,23 +253,117 @@ impl Engine {
                 tick_lock: tokio::sync::Mutex::new(()),
                 config_changed: tokio::sync::Notify::new(),
                 work: Tracker::default(),
-                fencing,
+                grant,
+                authority,
                 last_good_tick: Mutex::new(Instant::now()),
                 recovery_pending: AtomicBool::new(true),
+                running_bulks: Mutex::default(),
             }),
         };
+        if let Some(rx) = leadership {
+            // Leading already: claim before recovering, so recovery acts with the new token.
+            let current = *rx.borrow();
+            engine.apply_leadership(current, &rx).await;
+            engine.follow(rx);
+        }
         let readable = engine.read_fleet_into_gate(now).await?;
-        let report = if readable {
+        let acting = engine.inner.authority.acting().is_some();
+        let report = if readable && acting {
             engine.recover().await?
         } else {
-            tracing::warn!("the fleet cannot be read: recovery waits for the first tick that can");
+            if acting {
+                tracing::warn!(
+                    "the fleet cannot be read: recovery waits for the first tick that can"
+                );
+            } else {
+                tracing::info!("not leading: recovery is the leader's");
+            }
             RecoveryReport {
                 deferred: true,
                 ..RecoveryReport::default()
             }
         };
-        engine.resume_bulks().await?;
+        if acting {
+            engine.resume_bulks().await?;
+        }
         Ok((engine, report))
+    }
+
+    /// Applies every change of `rx` in the background for as long as the engine exists; a
+    /// claim the store could not record (the database is down) is retried every second.
+    fn follow(&self, mut rx: watch::Receiver<Leadership>) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                let now = *rx.borrow_and_update();
+                let Some(inner) = weak.upgrade() else { return };
+                let settled = Engine { inner }.apply_leadership(now, &rx).await;
+                let next = if settled {
+                    rx.changed().await
+                } else {
+                    tokio::select! {
+                        changed = rx.changed() => changed,
+                        () = tokio::time::sleep(CLAIM_RETRY) => Ok(()),
+                    }
+                };
+                if next.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Turns a leadership value into the engine's grant; `false` when a claim must be retried.
+    async fn apply_leadership(&self, now: Leadership, rx: &watch::Receiver<Leadership>) -> bool {
+        let inner = &self.inner;
+        let before = *inner.grant.borrow();
+        let next = match now {
+            Leadership::Leader { token } => {
+                let token = store_token(token);
+                if before == (Grant::Acting { token: Some(token) }) {
+                    return true;
+                }
+                match inner.store.claim_fencing(token).await {
+                    Ok(()) => Grant::Acting { token: Some(token) },
+                    Err(e @ hivesched_store::StoreError::Fenced { .. }) => {
+                        // A newer leader has written already: this lease is stale whatever
+                        // Redis said; wait for the elector to notice.
+                        inner.metrics.fenced_writes.inc();
+                        tracing::warn!(error = %e, "lease refused by the fencing mark; not acting");
+                        Grant::Standing
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot record the new lease; not acting yet");
+                        return false;
+                    }
+                }
+            }
+            Leadership::Follower | Leadership::Unknown => Grant::Standing,
+        };
+        if next != Grant::Standing && *rx.borrow() != now {
+            // Leadership changed while claiming: the follow loop applies the newer value.
+            return true;
+        }
+        if next == before {
+            return true;
+        }
+        inner.grant.send_replace(next);
+        let leading = next != Grant::Standing;
+        inner.metrics.leader.set(i64::from(leading));
+        inner.metrics.leader_changes.inc();
+        if leading {
+            // A takeover: the previous leader's unfinished tasks and bulks are ours now.
+            inner.recovery_pending.store(true, Ordering::Release);
+            tracing::info!(?now, "leading: acting from the next tick");
+        } else {
+            tracing::warn!(?now, "not leading: not acting");
+        }
+        true
+    }
+
+    /// The fencing token this engine acts with now, or `None` when it must not act.
+    pub fn acting(&self) -> Option<Option<i64>> {
+        self.inner.authority.acting()
     }
 
     /// Reads the fleet (bounded, see [`read_fleet`]) and hands it to the gate; whether the
@@ -265,7 +395,7 @@ impl Engine {
             .iter()
             .map(|a| (a.id.clone(), a.state))
             .collect();
-        let fencing_token = *inner.fencing.borrow();
+        let fencing_token = inner.authority.acting().ok_or(EngineError::NotLeader)?;
         let report = recover(
             &inner.store,
             &states,
@@ -434,9 +564,10 @@ impl Engine {
         }
     }
 
-    /// Replaces the fencing token sent with every later task (a leader elector's new epoch).
+    /// Replaces the fencing token sent with every later task, for an engine started without
+    /// an elector (one following an elector takes its tokens from the elector).
     pub fn set_fencing_token(&self, token: Option<i64>) {
-        self.inner.fencing.send_replace(token);
+        self.inner.grant.send_replace(Grant::Acting { token });
     }
 
     /// The current time on the engine's clock.
@@ -461,13 +592,23 @@ impl Engine {
     /// One tick. If the database can't be read or the decision can't be recorded, nothing is
     /// done: the engine stops acting rather than act blind. The actions are journaled and
     /// handed to the executor in the background: a tick never waits on the fleet's answers.
+    /// A replica that is not the leader does not tick ([`EngineError::NotLeader`], not counted
+    /// as a failed tick).
     pub async fn tick(&self) -> Result<Decision, EngineError> {
+        if self.inner.authority.acting().is_none() {
+            return Err(EngineError::NotLeader);
+        }
         let _one_at_a_time = self.inner.tick_lock.lock().await;
         let result = self.tick_inner().await;
         self.inner.metrics.ticks.inc();
         match &result {
             Ok(_) => *lock(&self.inner.last_good_tick) = Instant::now(),
-            Err(e) => self.tick_failed(&e.to_string()),
+            Err(e) => {
+                if e.is_fenced() {
+                    self.inner.metrics.fenced_writes.inc();
+                }
+                self.tick_failed(&e.to_string());
+            }
         }
         self.inner
             .last_tick_ok
@@ -485,12 +626,18 @@ impl Engine {
 
     async fn tick_inner(&self) -> Result<Decision, EngineError> {
         let inner = &self.inner;
+        // Taken once: the decision is written with the token the tick started under, so a
+        // tick that outlives its leader's lease is refused by the store, not half-recorded.
+        let token = inner.authority.acting().ok_or(EngineError::NotLeader)?;
         let now = inner.clock.now();
         self.reload_controls().await?;
         let readable = self.read_fleet_into_gate(now).await?;
         if readable && inner.recovery_pending.load(Ordering::Acquire) {
             self.recover().await?;
         }
+        // Bulk operations submitted through another replica, or left by a previous leader,
+        // run here from the leader's next tick (those already running are skipped).
+        self.resume_bulks().await?;
         let history = self.history(now).await?;
         inner.score.score(&history, &inner.metrics);
         let gate = inner.gate.snapshot();
@@ -507,7 +654,7 @@ impl Engine {
         inner.gate.set_sleep_hold(decision.sleep_hold);
         let decision_id = inner
             .store
-            .insert_decision(&decision, gate.counts())
+            .insert_decision_fenced(&decision, gate.counts(), token)
             .await?;
         // The model the plan rested on goes to the registry when it was fitted this tick.
         let fit = lock(&inner.scheduler).take_fit();
@@ -753,9 +900,23 @@ impl Engine {
                 }
             }
         });
+        let mut grant = self.inner.grant.subscribe();
         loop {
+            let acting = self.acting().is_some();
             tokio::select! {
-                () = tokio::time::sleep(wait) => {
+                () = tokio::time::sleep(wait), if !acting => {
+                    // A follower serves the API but neither ticks nor evaluates alerts (the
+                    // leader does both); it is not stalled.
+                    *lock(&self.inner.last_good_tick) = Instant::now();
+                    wait = self.config().tick_interval;
+                }
+                _ = grant.changed() => {
+                    // A new leader ticks at once instead of up to an interval later.
+                    if self.acting().is_some() {
+                        wait = Duration::ZERO;
+                    }
+                }
+                () = tokio::time::sleep(wait), if acting => {
                     let engine = self.clone();
                     let ok = match tokio::spawn(async move { engine.tick().await }).await {
                         Ok(Ok(_)) => true,
@@ -820,9 +981,18 @@ impl Engine {
     }
 
     fn spawn_bulk(&self, id: String, req: BulkRequest) {
+        if self.acting().is_none() {
+            tracing::info!(bulk = %id, "stored; the leader runs it from its next tick");
+            return;
+        }
+        if !lock(&self.inner.running_bulks).insert(id.clone()) {
+            return;
+        }
         let engine = self.clone();
         self.inner.work.spawn(async move {
-            match engine.run_bulk(&id, &req).await {
+            let result = engine.run_bulk(&id, &req).await;
+            lock(&engine.inner.running_bulks).remove(&id);
+            match result {
                 Ok(report) => {
                     let _ = engine.inner.events.send(EngineEvent::Bulk {
                         id,
