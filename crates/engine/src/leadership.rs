@@ -80,7 +80,11 @@ mod tests {
         grant_tx.send_replace(Grant::Acting { token: Some(4) });
         assert_eq!(a.acting(), Some(Some(4)));
         lead_tx.send_replace(Leadership::Follower);
-        assert_eq!(a.acting(), None, "lost: stops at once, before the grant is withdrawn");
+        assert_eq!(
+            a.acting(),
+            None,
+            "lost: stops at once, before the grant is withdrawn"
+        );
         lead_tx.send_replace(Leadership::Leader { token: 5 });
         assert_eq!(a.acting(), None, "a new lease needs its own claim");
     }

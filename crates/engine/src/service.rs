@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use hivesched_coord::Leadership;
 use hivesched_policy::accuracy::AccuracyConfig;
 use hivesched_policy::alerts::{Alert, AlertChange, AlertConfig, AlertFacts};
 use hivesched_policy::savings::{self, Savings};
@@ -18,7 +19,6 @@ use hivesched_policy::{BreakerState, Mode};
 use hivesched_store::{
     BulkOperation, ControlName, NewAuditRecord, NewModelRecord, Store, TaskStatus,
 };
-use hivesched_coord::Leadership;
 use tokio::sync::{broadcast, watch};
 
 use crate::actuator::DynActuator;
