@@ -91,6 +91,12 @@ pub trait LeaderElector: Send + Sync {
     /// Who holds the lease now and with which token, as the coordinator says (`None`: nobody).
     fn holder(&self) -> BoxFuture<'_, Result<Option<LeaseHolder>, CoordError>>;
 
+    /// The store refused this replica's token because a token up to `floor` has written
+    /// already: the coordinator's counter is behind (Redis lost its data, or this database was
+    /// used by another deployment). Moves the counter past `floor` and gives up the current
+    /// lease, so the next lease gets a token the store accepts.
+    fn fenced_below(&self, floor: u64) -> BoxFuture<'_, Result<(), CoordError>>;
+
     /// Gives the lease up if held (compare-and-delete: never someone else's), leaves the member
     /// registry and stops renewing; publishes [`Leadership::Follower`] first, so nothing acts
     /// on a lease that is being given up.

@@ -53,6 +53,18 @@ impl LeaderElector for InProcessElector {
         })
     }
 
+    fn fenced_below(&self, floor: u64) -> BoxFuture<'_, Result<(), CoordError>> {
+        Box::pin(async move {
+            // Alone, the next lease is simply the next token: nobody else can hold one.
+            self.tx.send_modify(|l| {
+                if let Leadership::Leader { token } = l {
+                    *token = (*token).max(floor.saturating_add(1));
+                }
+            });
+            Ok(())
+        })
+    }
+
     fn release(&self) -> BoxFuture<'_, Result<(), CoordError>> {
         Box::pin(async move {
             self.tx.send_replace(Leadership::Follower);
@@ -72,6 +84,9 @@ mod tests {
         assert_eq!(*rx.borrow(), Leadership::Leader { token: 1 });
         assert_eq!(e.members().await.unwrap(), vec!["solo".to_string()]);
         assert_eq!(e.holder().await.unwrap().unwrap().token, 1);
+        // A database whose mark is 41 (used by a cluster before): the next token is 42.
+        e.fenced_below(41).await.unwrap();
+        assert_eq!(*rx.borrow(), Leadership::Leader { token: 42 });
         e.release().await.unwrap();
         assert_eq!(*rx.borrow(), Leadership::Follower);
         assert!(e.holder().await.unwrap().is_none());

@@ -164,6 +164,16 @@ impl LeaderElector for RedisElector {
         Box::pin(self.lease.holder())
     }
 
+    fn fenced_below(&self, floor: u64) -> BoxFuture<'_, Result<(), CoordError>> {
+        Box::pin(async move {
+            let token = self.tx.borrow().token();
+            // Stop acting on the refused lease; the election loop finds it gone at its next
+            // renewal and acquires again, above the floor.
+            self.tx.send_replace(Leadership::Follower);
+            self.lease.raise_counter(floor, token).await
+        })
+    }
+
     fn release(&self) -> BoxFuture<'_, Result<(), CoordError>> {
         Box::pin(async move {
             // Stop acting first, then give the lease up (the election task does it on stop).

@@ -40,6 +40,20 @@ end
 return 0
 ";
 
+/// Moves the token counter up to at least ARGV[2] and deletes the lease if it is ARGV[1]
+/// (announcing it): the next acquisition then gets a token above ARGV[2].
+const RAISE: &str = r"
+local floor = tonumber(ARGV[2])
+if tonumber(redis.call('GET', KEYS[2]) or '0') < floor then
+  redis.call('SET', KEYS[2], floor)
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', KEYS[3], ARGV[1])
+end
+return 1
+";
+
 /// Who holds a lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseHolder {
@@ -63,6 +77,7 @@ pub struct RedisLease {
     acquire: Script,
     renew: Script,
     release: Script,
+    raise: Script,
 }
 
 impl std::fmt::Debug for RedisLease {
@@ -94,6 +109,7 @@ impl RedisLease {
             acquire: Script::new(ACQUIRE),
             renew: Script::new(RENEW),
             release: Script::new(RELEASE),
+            raise: Script::new(RAISE),
         }
     }
 
@@ -142,6 +158,23 @@ impl RedisLease {
             .invoke_async(&mut conn)
             .await?;
         Ok(released == 1)
+    }
+
+    /// Moves the token counter to at least `floor` and gives up the lease taken with `token`
+    /// (if given and still ours): the next acquisition gets a token above `floor`.
+    pub async fn raise_counter(&self, floor: u64, token: Option<u64>) -> Result<(), CoordError> {
+        let mut conn = self.conn.clone();
+        let value = token.map(|t| self.value(t)).unwrap_or_default();
+        let _: i64 = self
+            .raise
+            .key(&self.lease_key)
+            .key(&self.token_key)
+            .key(&self.channel)
+            .arg(value)
+            .arg(floor)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
     }
 
     /// Who holds the lease now, if anyone.

@@ -286,3 +286,27 @@ async fn a_leader_cut_off_from_redis_steps_down_before_anyone_takes_over() {
     b.release().await.unwrap();
     drop(a);
 }
+
+#[tokio::test]
+async fn a_counter_behind_the_store_is_raised_past_its_floor() {
+    let Some(url) = redis_url() else { return };
+    let p = prefix();
+    let ttl = Duration::from_millis(600);
+    let a = elector(&url, &p, "a", ttl).await;
+    let mut ra = a.watch();
+    until(&mut ra, Duration::from_secs(2), Leadership::is_leader).await;
+    let first = ra.borrow().token().unwrap();
+    // As if Redis had lost its data while the store saw token first + 40.
+    let floor = first + 40;
+    a.fenced_below(floor).await.unwrap();
+    assert!(
+        !ra.borrow().is_leader(),
+        "stops acting on the refused lease at once"
+    );
+    until(&mut ra, Duration::from_secs(2), |l| {
+        l.token().is_some_and(|t| t > floor)
+    })
+    .await;
+    assert_eq!(ra.borrow().token(), Some(floor + 1));
+    a.release().await.unwrap();
+}

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use hivesched_coord::Leadership;
+use hivesched_coord::{LeaderElector, Leadership};
 use hivesched_policy::accuracy::AccuracyConfig;
 use hivesched_policy::alerts::{Alert, AlertChange, AlertConfig, AlertFacts};
 use hivesched_policy::savings::{self, Savings};
@@ -133,6 +133,7 @@ struct Inner {
     work: Tracker,
     grant: watch::Sender<Grant>,
     authority: Authority,
+    elector: Option<Arc<dyn LeaderElector>>,
     last_good_tick: Mutex<Instant>,
     recovery_pending: AtomicBool,
     /// Bulk operations running in this process, so resuming never starts one twice.
@@ -161,20 +162,22 @@ impl Engine {
         Self::start_following(store, actuator, cfg, clock, forecasters, None).await
     }
 
-    /// Like [`Engine::start`], acting only while `leadership` (an elector's watch) says this
-    /// replica leads. A new lease is first recorded in the store's fencing mark (so the
+    /// Like [`Engine::start`], acting only while `elector`'s watch says this replica leads. A new lease is first recorded in the store's fencing mark (so the
     /// previous leader's writes are refused from then on), then the engine acts with its
     /// token; a lost or doubtful lease stops the ticks and every task that has not called the
     /// fleet yet at once. A follower does not recover or resume anything at start: the leader
-    /// does, and a replica that takes over does at its first tick. `None` acts alone.
+    /// does, and a replica that takes over does at its first tick. A lease whose token the
+    /// store refuses (the elector's counter is behind the store's mark) is handed back with
+    /// [`LeaderElector::fenced_below`]. `None` acts alone, unguarded.
     pub async fn start_following(
         store: Store,
         actuator: Arc<dyn DynActuator>,
         cfg: EngineConfig,
         clock: Arc<dyn Clock>,
         forecasters: ForecasterFactory,
-        leadership: Option<watch::Receiver<Leadership>>,
+        elector: Option<Arc<dyn LeaderElector>>,
     ) -> Result<(Engine, RecoveryReport), EngineError> {
+        let leadership = elector.as_ref().map(|e| e.watch());
         let policy = Box::new(Predictive::new(forecasters()));
         let scheduler = Scheduler::new(cfg.scheduler.clone(), policy)?;
         let loaded = store.load_controls().await?;
@@ -255,6 +258,7 @@ impl Engine {
                 work: Tracker::default(),
                 grant,
                 authority,
+                elector,
                 last_good_tick: Mutex::new(Instant::now()),
                 recovery_pending: AtomicBool::new(true),
                 running_bulks: Mutex::default(),
@@ -326,10 +330,12 @@ impl Engine {
                 match inner.store.claim_fencing(token).await {
                     Ok(()) => Grant::Acting { token: Some(token) },
                     Err(e @ hivesched_store::StoreError::Fenced { .. }) => {
-                        // A newer leader has written already: this lease is stale whatever
-                        // Redis said; wait for the elector to notice.
+                        // A higher token has written: either a newer leader exists (the
+                        // elector will say so) or the elector's counter is behind the store
+                        // (Redis lost its data): hand the lease back above the mark.
                         inner.metrics.fenced_writes.inc();
                         tracing::warn!(error = %e, "lease refused by the fencing mark; not acting");
+                        self.hand_back_below_mark().await;
                         Grant::Standing
                     }
                     Err(e) => {
@@ -359,6 +365,22 @@ impl Engine {
             tracing::warn!(?now, "not leading: not acting");
         }
         true
+    }
+
+    /// Tells the elector the store's mark, so its next lease gets a token above it.
+    async fn hand_back_below_mark(&self) {
+        let Some(elector) = &self.inner.elector else {
+            return;
+        };
+        match self.inner.store.fencing_mark().await {
+            Ok(mark) => {
+                let floor = u64::try_from(mark).unwrap_or(0);
+                if let Err(e) = elector.fenced_below(floor).await {
+                    tracing::warn!(error = %e, "could not hand the refused lease back");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the fencing mark"),
+        }
     }
 
     /// The fencing token this engine acts with now, or `None` when it must not act.

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hivesched_coord::Leadership;
+use hivesched_coord::{
+    BoxFuture, CoordError, InProcessElector, LeaderElector, Leadership, LeaseHolder,
+};
 use hivesched_engine::actuator::{ActuationRequest, Actuator, Outcome, Refusal};
 use hivesched_engine::clock::ManualClock;
 use hivesched_engine::{Engine, EngineError};
@@ -19,11 +21,48 @@ mod common;
 
 use common::{Backend, Db, T0, config, demand, fleet, forecasters};
 
+/// An elector the test steers by hand.
+struct Manual(watch::Sender<Leadership>);
+
+impl LeaderElector for Manual {
+    fn node_id(&self) -> &str {
+        "manual"
+    }
+    fn alone(&self) -> bool {
+        false
+    }
+    fn watch(&self) -> watch::Receiver<Leadership> {
+        self.0.subscribe()
+    }
+    fn members(&self) -> BoxFuture<'_, Result<Vec<String>, CoordError>> {
+        Box::pin(async { Ok(vec!["manual".to_owned()]) })
+    }
+    fn holder(&self) -> BoxFuture<'_, Result<Option<LeaseHolder>, CoordError>> {
+        Box::pin(async { Ok(None) })
+    }
+    fn fenced_below(&self, _floor: u64) -> BoxFuture<'_, Result<(), CoordError>> {
+        Box::pin(async {
+            self.0.send_replace(Leadership::Follower);
+            Ok(())
+        })
+    }
+    fn release(&self) -> BoxFuture<'_, Result<(), CoordError>> {
+        Box::pin(async {
+            self.0.send_replace(Leadership::Follower);
+            Ok(())
+        })
+    }
+}
+
+fn manual(initial: Leadership) -> Arc<Manual> {
+    Arc::new(Manual(watch::channel(initial).0))
+}
+
 async fn follower_engine(
     store: &Store,
     fleet: &FakeFleet,
     clock: &Arc<ManualClock>,
-    leadership: watch::Receiver<Leadership>,
+    elector: Arc<dyn LeaderElector>,
 ) -> Engine {
     Engine::start_following(
         store.clone(),
@@ -31,7 +70,7 @@ async fn follower_engine(
         config(false),
         clock.clone(),
         forecasters(),
-        Some(leadership),
+        Some(elector),
     )
     .await
     .unwrap()
@@ -57,8 +96,9 @@ async fn leadership_is_followed(backend: Backend) {
     demand(&store, 1.0).await;
     let f = fleet(6);
     let clock = Arc::new(ManualClock::new(Time::from_secs(T0)));
-    let (tx, rx) = watch::channel(Leadership::Unknown);
-    let e = follower_engine(&store, &f, &clock, rx).await;
+    let elector = manual(Leadership::Unknown);
+    let e = follower_engine(&store, &f, &clock, elector.clone()).await;
+    let tx = &elector.0;
 
     // Not leading: no tick, no decision, nothing claimed, nothing sent to the fleet.
     assert!(matches!(e.tick().await, Err(EngineError::NotLeader)));
@@ -104,13 +144,11 @@ async fn deposed_leader_is_fenced(backend: Backend) {
     demand(&store, 1.0).await;
     let f = fleet(6);
     let clock = Arc::new(ManualClock::new(Time::from_secs(T0)));
-    let (_old_tx, old_rx) = watch::channel(Leadership::Leader { token: 1 });
-    let old = follower_engine(&store, &f, &clock, old_rx).await;
+    let old = follower_engine(&store, &f, &clock, manual(Leadership::Leader { token: 1 })).await;
     acting_with(&old, 1).await;
 
     // A new leader takes over while the old one is "paused" and never heard of it.
-    let (_new_tx, new_rx) = watch::channel(Leadership::Leader { token: 2 });
-    let new = follower_engine(&store, &f, &clock, new_rx).await;
+    let new = follower_engine(&store, &f, &clock, manual(Leadership::Leader { token: 2 })).await;
     acting_with(&new, 2).await;
     let decisions_before = store.list_decisions(None, 100).await.unwrap().len();
 
@@ -150,4 +188,23 @@ async fn a_deposed_leader_is_refused_by_the_store_and_the_fleet_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deposed_leader_is_refused_by_the_store_and_the_fleet_postgres() {
     deposed_leader_is_fenced(Backend::Postgres).await;
+}
+
+/// A replica started alone on a database a cluster used before (its mark is 41): the lone
+/// elector's token 1 is refused, handed back, and the replica acts with 42.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_replica_on_a_database_with_a_higher_mark_acts_above_it() {
+    let Some(db) = Db::new(Backend::Sqlite, "alone-after-cluster").await else {
+        return;
+    };
+    let store = db.store().await;
+    store.claim_fencing(41).await.unwrap();
+    demand(&store, 1.0).await;
+    let f = fleet(4);
+    let clock = Arc::new(ManualClock::new(Time::from_secs(T0)));
+    let e = follower_engine(&store, &f, &clock, Arc::new(InProcessElector::new("solo"))).await;
+    acting_with(&e, 42).await;
+    assert_eq!(store.fencing_mark().await.unwrap(), 42);
+    e.tick().await.unwrap();
+    db.drop().await;
 }
