@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use hivesched_coord::LeaderElector;
 use hivesched_engine::Engine;
 use hivesched_policy::Time;
 use hivesched_store::Store;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub stream: StreamHub,
     /// One-use tickets that open the stream (browsers).
     pub tickets: Arc<Tickets>,
+    /// Leader election among the replicas (alone: the in-process elector).
+    pub cluster: Arc<dyn LeaderElector>,
 }
 
 impl AppState {

@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod alerts;
 pub mod audit;
+pub mod cluster;
 pub mod config;
 pub mod controls;
 pub mod decisions;
@@ -70,6 +71,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(alerts::router())
         .merge(savings::router())
+        .merge(cluster::router())
         .merge(stream::router())
         .merge(health::openapi_router());
     let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi())
