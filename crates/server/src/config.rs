@@ -195,6 +195,18 @@ pub struct ClusterConfig {
     pub key_prefix: String,
 }
 
+impl Default for ClusterConfig {
+    /// Alone, with the defaults the `[cluster]` keys have.
+    fn default() -> Self {
+        ClusterConfig {
+            redis_url: None,
+            lease_ttl: Duration::from_secs(default_lease_ttl()),
+            node_id: default_node_id(),
+            key_prefix: default_key_prefix(),
+        }
+    }
+}
+
 impl ClusterConfig {
     /// Whether this replica runs alone.
     pub fn alone(&self) -> bool {
