@@ -159,3 +159,74 @@ fn second_name(leader: &str) -> &'static str {
         "node-a"
     }
 }
+
+/// Redis loses its data (a restart without persistence): the lease and the token counter are
+/// gone, so the next lease would get token 1, which the database refuses (its mark is higher).
+/// The replica hands that lease back above the mark and leads again with a token the database
+/// accepts, within a few lease renewals.
+#[tokio::test]
+async fn a_redis_that_lost_its_data_is_recovered_past_the_stores_mark() {
+    let Some(redis_url) = redis_url() else { return };
+    static N: AtomicU32 = AtomicU32::new(100);
+    let prefix = format!(
+        "hs-server-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    let db = backends().await.remove(0);
+    // As if there had been nine leases before: the store's mark will be well above 1.
+    let mut conn = redis::Client::open(redis_url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}:token:default"))
+        .arg(9)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let s = TestServer::start_with(config(
+        &db,
+        &format!(
+            "[cluster]\nredis_url = \"{redis_url}\"\nlease_ttl = 1\nnode_id = \"only\"\n\
+             key_prefix = \"{prefix}\"\n"
+        ),
+    ))
+    .await;
+    let leading_above = |floor: i64| {
+        let s = &s;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let mark = s.store.fencing_mark().await.unwrap();
+                let epoch = cluster(s).await["pools"][0]["epoch"].as_i64();
+                if mark > floor && epoch == Some(mark) && metric(s, "hivesched_leader").await == 1.0
+                {
+                    return mark;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "not leading above {floor}: mark {mark}, epoch {epoch:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let before = leading_above(0).await;
+    assert!(before >= 10, "{before}");
+    let lost = Instant::now();
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{prefix}:lease:default"))
+        .arg(format!("{prefix}:token:default"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let after = leading_above(before).await;
+    eprintln!(
+        "leading again after the data loss in {:?}: token {before} -> {after}",
+        lost.elapsed()
+    );
+    assert!(metric(&s, "hivesched_fenced_writes_total").await >= 1.0);
+    s.stop().await;
+}
