@@ -261,6 +261,12 @@ async fn elect(
                 held = renew_or_step_down(&lease, &tx, token, since + step_down_after, retry_pause)
                     .await
                     .map(|confirmed| (token, confirmed));
+                if held.is_some() && !*stop.borrow() {
+                    // Still ours: say so again. After `fenced_below` published `Follower` but
+                    // could not reach Redis to give the lease up, this lets the engine try
+                    // (and hand it back) again instead of holding a lease nobody uses.
+                    publish(&tx, Leadership::Leader { token });
+                }
             }
         }
     }
