@@ -123,9 +123,14 @@ status=0
 # Run from the scratch directory: schemathesis keeps a cache of past failures in the working
 # directory and replays them, which would make one run depend on the last.
 cd "$work"
+# GET /api/v1/stream is a WebSocket: every plain HTTP request to it is a documented 426
+# `upgrade_required`, which schemathesis's positive-data check counts as a refused valid request.
+# It cannot speak the upgrade, so that route is left to crates/server/tests/stream.rs (auth,
+# tickets, 426, numbering, resume, gap, slow clients, shutdown).
 SCHEMATHESIS_HOOKS="$root/scripts/api_fuzz_hooks.py" \
   "$venv/bin/schemathesis" run "$base/api/v1/openapi.json" --url "$base" \
   --checks all \
+  --exclude-path /api/v1/stream \
   --header "Authorization: Bearer $token" \
   --max-examples "$examples" --seed "$seed" \
   --generation-database none \

@@ -15,6 +15,8 @@
 //!   the live forecast error, and the decisions' accuracy judged as they play out.
 //! - [`alerting`], [`alert_delivery`]: the alert rules' state, and sending alerts to an
 //!   Alertmanager or a signed webhook without ever blocking a tick.
+//! - [`process`]: the process's own cost (`process_*` families) and the thread CPU clock the
+//!   tick's decision work is charged to.
 //! - [`leadership`]: whether this replica may act (it follows a `hivesched_coord` elector)
 //!   and with which fencing token.
 //! - [`tracker`]: background work (tasks, bulk operations) shutdown and tests wait for.
@@ -38,6 +40,7 @@ pub mod leadership;
 pub mod live_accuracy;
 mod lock;
 pub mod metrics;
+pub mod process;
 pub mod recovery;
 pub mod service;
 pub mod tracker;

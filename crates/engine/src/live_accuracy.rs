@@ -134,6 +134,27 @@ impl LiveAccuracy {
     }
 }
 
+/// Creates the verdict series at zero (see `EngineMetrics::zero_known_series`); `unresolved`
+/// is left out, as it is a verdict not reached yet rather than one of the documented outcomes.
+pub(crate) fn zero_verdicts(metrics: &EngineMetrics) {
+    let sleeps = [
+        SleepVerdict::PaidOff,
+        SleepVerdict::Short,
+        SleepVerdict::Flap,
+    ];
+    for v in sleeps.map(sleep_label) {
+        let _ = metrics
+            .sleep_outcomes
+            .get_or_create(&VerdictLabels { verdict: v.into() });
+    }
+    let wakes = [WakeVerdict::Useful, WakeVerdict::Wasted];
+    for v in wakes.map(wake_label) {
+        let _ = metrics
+            .wake_outcomes
+            .get_or_create(&VerdictLabels { verdict: v.into() });
+    }
+}
+
 fn sleep_label(v: SleepVerdict) -> &'static str {
     match v {
         SleepVerdict::PaidOff => "paid_off",

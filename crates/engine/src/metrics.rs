@@ -1,7 +1,10 @@
 //! The engine's Prometheus metrics (prometheus-client). The server registers them in its
 //! registry and serves them on `/metrics`; the engine only updates them.
 
-use hivesched_policy::{AgentState, Decision, FleetCounts, Mode};
+use std::collections::BTreeMap;
+
+use hivesched_policy::alerts::Rule;
+use hivesched_policy::{ActionKind, AgentState, Decision, FleetCounts, Mode};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -106,6 +109,12 @@ pub struct EngineMetrics {
     pub actuator_errors: Family<KindLabels, Counter>,
     /// Time of one decision (`Scheduler::tick`) in seconds.
     pub decision_seconds: Histogram,
+    /// CPU seconds the ticks' decision work used on its thread (forecast scoring, the
+    /// scheduler's forecast and plan, judging past decisions, the forecast for live views):
+    /// `rate()` of it is the scheduler's own overhead as a share of one core. Database and
+    /// fleet I/O are left out (they wait rather than compute); `process_cpu_seconds_total`
+    /// has everything.
+    pub tick_cpu_seconds: Counter<f64, AtomicU64>,
     /// Absolute error of the last one-step-ahead forecast against what was observed.
     pub forecast_abs_error: Gauge<f64, AtomicU64>,
     /// Agents by state at the last tick.
@@ -114,6 +123,11 @@ pub struct EngineMetrics {
     pub target_awake: Gauge,
     /// 1 while the last decision was a fail-safe (all awake).
     pub fail_safe: Gauge,
+    /// 1 while the last decision was made in shadow mode (recorded, not acted on).
+    pub shadow: Gauge,
+    /// The last decision's sleep floor: the fewest awake agents it would sleep down to (in
+    /// shadow mode, what the savings would have been measured on).
+    pub sleep_floor: Gauge,
     /// Sleeps judged, by verdict (see `policy::accuracy`).
     pub sleep_outcomes: Family<VerdictLabels, Counter>,
     /// Wakes judged, by verdict.
@@ -136,9 +150,15 @@ pub struct EngineMetrics {
     pub fenced_writes: Counter,
 }
 
+/// Outcomes of a finished task (label `outcome` of [`EngineMetrics::tasks`]).
+pub const TASK_OUTCOMES: [&str; 4] = ["succeeded", "fleet_refused", "not_found", "error"];
+
+/// Receivers of alert delivery (label `receiver`).
+pub const RECEIVERS: [&str; 2] = ["alertmanager", "webhook"];
+
 impl Default for EngineMetrics {
     fn default() -> Self {
-        EngineMetrics {
+        let m = EngineMetrics {
             ticks: Counter::default(),
             tick_errors: Counter::default(),
             tick_panics: Counter::default(),
@@ -150,10 +170,13 @@ impl Default for EngineMetrics {
             actuator_seconds: Family::new_with_constructor(latency_histogram),
             actuator_errors: Family::default(),
             decision_seconds: latency_histogram(),
+            tick_cpu_seconds: Counter::default(),
             forecast_abs_error: Gauge::default(),
             agents: Family::default(),
             target_awake: Gauge::default(),
             fail_safe: Gauge::default(),
+            shadow: Gauge::default(),
+            sleep_floor: Gauge::default(),
             sleep_outcomes: Family::default(),
             wake_outcomes: Family::default(),
             sleep_payoff_pct: Gauge::default(),
@@ -164,11 +187,58 @@ impl Default for EngineMetrics {
             leader: Gauge::default(),
             leader_changes: Counter::default(),
             fenced_writes: Counter::default(),
-        }
+        };
+        m.zero_known_series();
+        m
     }
 }
 
 impl EngineMetrics {
+    /// Creates, at zero, every series whose labels are known in advance (by direction, task
+    /// outcome, verdict, receiver, alert rule), as the Prometheus guidelines ask: a series
+    /// that first appears at 1 loses that increment to `rate()` and `increase()`, a missing
+    /// one turns an error ratio into no data instead of 0, and rules and dashboards can be
+    /// checked against a scrape of a fresh server. Families keyed by reason are left to
+    /// appear when used (their product would be hundreds of idle series).
+    fn zero_known_series(&self) {
+        // `get_or_create` creates the series at zero; its read guard is not needed.
+        for kind in ActionKind::ALL {
+            let kind = kind.as_str();
+            let labels = KindLabels { kind: kind.into() };
+            let _ = self.actuator_seconds.get_or_create(&labels);
+            let _ = self.actuator_errors.get_or_create(&labels);
+            for outcome in TASK_OUTCOMES {
+                let _ = self.tasks.get_or_create(&TaskLabels {
+                    kind: kind.into(),
+                    outcome: outcome.into(),
+                });
+            }
+        }
+        crate::live_accuracy::zero_verdicts(self);
+        for receiver in RECEIVERS {
+            let _ = self.alert_delivery_failures.get_or_create(&ReceiverLabels {
+                receiver: receiver.into(),
+            });
+        }
+        self.set_alerts_open(std::iter::empty());
+    }
+
+    /// Sets the open-alert gauges: every rule's count of open alerts, 0 for a rule with none.
+    pub fn set_alerts_open(&self, open: impl IntoIterator<Item = Rule>) {
+        let mut counts: BTreeMap<Rule, i64> = Rule::ALL.into_iter().map(|r| (r, 0)).collect();
+        for rule in open {
+            *counts.entry(rule).or_default() += 1;
+        }
+        for (rule, n) in counts {
+            self.alerts_open
+                .get_or_create(&AlertLabels {
+                    rule: rule.as_str().into(),
+                    severity: rule.severity().as_str().into(),
+                })
+                .set(n);
+        }
+    }
+
     /// Registers every metric under the `hivesched` prefix.
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("hivesched");
@@ -239,6 +309,11 @@ impl EngineMetrics {
             self.decision_seconds.clone(),
         );
         r.register(
+            "tick_cpu_seconds",
+            "CPU time of the ticks' decision work on its thread (I/O waits excluded)",
+            self.tick_cpu_seconds.clone(),
+        );
+        r.register(
             "forecast_abs_error",
             "Absolute error of the last one-step forecast",
             self.forecast_abs_error.clone(),
@@ -253,6 +328,16 @@ impl EngineMetrics {
             "fail_safe",
             "1 while the scheduler is in fail-safe",
             self.fail_safe.clone(),
+        );
+        r.register(
+            "shadow",
+            "1 while the last decision was made in shadow mode",
+            self.shadow.clone(),
+        );
+        r.register(
+            "sleep_floor",
+            "Fewest awake agents the last decision would sleep down to",
+            self.sleep_floor.clone(),
         );
         r.register(
             "sleep_outcomes",
@@ -325,6 +410,8 @@ impl EngineMetrics {
         }
         self.target_awake.set(i64::from(d.target_awake));
         self.fail_safe.set(i64::from(d.mode == Mode::FailSafe));
+        self.shadow.set(i64::from(d.shadow));
+        self.sleep_floor.set(i64::from(d.sleep_floor));
     }
 }
 
@@ -351,6 +438,37 @@ mod tests {
             text.contains(
                 "hivesched_actions_total{kind=\"sleep\",reason=\"IdleBeyondBreakEven\"} 1"
             ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn known_series_start_at_zero() {
+        let m = EngineMetrics::default();
+        m.set_alerts_open([Rule::RailBlocking, Rule::RailBlocking, Rule::BreakerOpen]);
+        let mut registry = Registry::default();
+        m.register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        for line in [
+            "hivesched_actuator_errors_total{kind=\"wake\"} 0",
+            "hivesched_actuator_seconds_count{kind=\"sleep\"} 0",
+            "hivesched_tasks_total{kind=\"sleep\",outcome=\"fleet_refused\"} 0",
+            "hivesched_sleep_outcomes_total{verdict=\"paid_off\"} 0",
+            "hivesched_wake_outcomes_total{verdict=\"wasted\"} 0",
+            "hivesched_alert_delivery_failures_total{receiver=\"webhook\"} 0",
+            "hivesched_alerts_open{rule=\"rail_blocking\",severity=\"info\"} 2",
+            "hivesched_alerts_open{rule=\"breaker_open\",severity=\"critical\"} 1",
+            "hivesched_alerts_open{rule=\"emergency_stop\",severity=\"critical\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} missing:\n{text}");
+        }
+        // Closed again: back to zero, not gone.
+        m.set_alerts_open([]);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains("hivesched_alerts_open{rule=\"rail_blocking\",severity=\"info\"} 0"),
             "{text}"
         );
     }

@@ -35,7 +35,8 @@ use crate::history_cache::HistoryCache;
 use crate::leadership::{Authority, Grant, store_token};
 use crate::live_accuracy::LiveAccuracy;
 use crate::lock::lock;
-use crate::metrics::{AlertLabels, ReceiverLabels};
+use crate::metrics::ReceiverLabels;
+use crate::process::CpuMeter;
 use crate::recovery::{RecoveryReport, recover};
 use crate::tracker::Tracker;
 use crate::{EngineError, EngineMetrics};
@@ -621,7 +622,14 @@ impl Engine {
             return Err(EngineError::NotLeader);
         }
         let _one_at_a_time = self.inner.tick_lock.lock().await;
-        let result = self.tick_inner().await;
+        // The tick's own CPU, failed ticks' work included: each stretch of computing between
+        // two awaits, on its thread.
+        let mut cpu = CpuMeter::default();
+        let result = self.tick_inner(&mut cpu).await;
+        self.inner
+            .metrics
+            .tick_cpu_seconds
+            .inc_by(cpu.spent().as_secs_f64());
         self.inner.metrics.ticks.inc();
         match &result {
             Ok(_) => *lock(&self.inner.last_good_tick) = Instant::now(),
@@ -646,7 +654,7 @@ impl Engine {
         });
     }
 
-    async fn tick_inner(&self) -> Result<Decision, EngineError> {
+    async fn tick_inner(&self, cpu: &mut CpuMeter) -> Result<Decision, EngineError> {
         let inner = &self.inner;
         // Taken once: the decision is written with the token the tick started under, so a
         // tick that outlives its leader's lease is refused by the store, not half-recorded.
@@ -661,13 +669,15 @@ impl Engine {
         // run here from the leader's next tick (those already running are skipped).
         self.resume_bulks().await?;
         let history = self.history(now).await?;
-        inner.score.score(&history, &inner.metrics);
+        cpu.measure(|| inner.score.score(&history, &inner.metrics));
         let gate = inner.gate.snapshot();
         let started = Instant::now();
-        let decision = lock(&inner.scheduler).tick(TickInput {
-            now,
-            gate: &gate,
-            history: &history,
+        let decision = cpu.measure(|| {
+            lock(&inner.scheduler).tick(TickInput {
+                now,
+                gate: &gate,
+                history: &history,
+            })
         });
         inner
             .metrics
@@ -691,14 +701,16 @@ impl Engine {
                 })
                 .await?;
         }
-        inner.metrics.observe_decision(gate.counts(), &decision);
-        inner.accuracy.observe(
-            gate.fleet(),
-            history.last().map(|(_, v)| v),
-            decision_capacity(&self.config().scheduler),
-            now,
-            &inner.metrics,
-        );
+        cpu.measure(|| {
+            inner.metrics.observe_decision(gate.counts(), &decision);
+            inner.accuracy.observe(
+                gate.fleet(),
+                history.last().map(|(_, v)| v),
+                decision_capacity(&self.config().scheduler),
+                now,
+                &inner.metrics,
+            );
+        });
         let tick_id = now.as_millis();
         let specs: Vec<TaskSpec> = decision
             .to_execute()
@@ -732,7 +744,7 @@ impl Engine {
             id: decision_id,
             decision: decision.clone(),
         });
-        if let Some(update) = self.forecast_update(&history) {
+        if let Some(update) = cpu.measure(|| self.forecast_update(&history)) {
             let _ = inner.events.send(EngineEvent::Forecast(update));
         }
         Ok(decision)
@@ -789,17 +801,9 @@ impl Engine {
             .metrics
             .alert_delivery_dropped
             .inc_by(dropped as u64);
-        self.inner.metrics.alerts_open.clear();
-        for a in self.inner.alerting.open() {
-            self.inner
-                .metrics
-                .alerts_open
-                .get_or_create(&AlertLabels {
-                    rule: a.rule.as_str().into(),
-                    severity: a.severity.as_str().into(),
-                })
-                .inc();
-        }
+        self.inner
+            .metrics
+            .set_alerts_open(self.inner.alerting.open().iter().map(|a| a.rule));
     }
 
     async fn alert_facts(&self) -> AlertFacts {

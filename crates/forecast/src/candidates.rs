@@ -104,7 +104,7 @@ impl<M: Model> Model for Named<M> {
 }
 
 /// Seasonal candidates pinned to calendar `seasons` (named with an `@cal` suffix), for a series
-/// whose detected seasons leave some calendar period out; see [`Ensemble::with_calendar`]. The
+/// whose detected seasons leave some calendar period out; see [`crate::ensemble::Ensemble::with_calendar`]. The
 /// level-reverting ones (MSTL+AR, regression) are left out: on a series without a clear cycle
 /// they pulled forecasts back across level shifts (grok_asg_anomaly MASE 0.99 → 1.64).
 pub fn calendar_candidates(seasons: &[usize], shared: &Arc<Decompositions>) -> Vec<Arc<dyn Model>> {

@@ -47,6 +47,10 @@ pub struct Demo {
     pub url: String,
     /// A 24-hour admin token for this run (the signing secret is random per run).
     pub admin_token: String,
+    /// A 24-hour operator token (the dashboard's and the browser test's middle role).
+    pub operator_token: String,
+    /// A 24-hour viewer token (read-only: the dashboard shows it no controls).
+    pub viewer_token: String,
     /// The database URL, for `hivesched auth issue-code --database` and `audit verify`.
     pub database_url: String,
 }
@@ -164,14 +168,18 @@ impl Demo {
         )
         .await?;
         let url = format!("http://{}", server.local_addr());
-        let admin_token =
-            server.mint_token("demo-admin", Role::Admin, Duration::from_secs(86_400))?;
+        let day = Duration::from_secs(86_400);
+        let admin_token = server.mint_token("demo-admin", Role::Admin, day)?;
+        let operator_token = server.mint_token("demo-operator", Role::Operator, day)?;
+        let viewer_token = server.mint_token("demo-viewer", Role::Viewer, day)?;
         Ok(Demo {
             server,
             samples,
             clock,
             url,
             admin_token,
+            operator_token,
+            viewer_token,
             database_url,
         })
     }

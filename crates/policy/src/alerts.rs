@@ -137,6 +137,25 @@ impl Rule {
     }
 }
 
+impl Rule {
+    /// How urgent the rule's alerts are: fixed per rule, so that Prometheus rules and
+    /// dashboards can name each rule's series before it first fires.
+    pub fn severity(self) -> Severity {
+        match self {
+            Rule::RailBlocking => Severity::Info,
+            Rule::SavingsBelowTarget
+            | Rule::ForecastErrorHigh
+            | Rule::DemandStale
+            | Rule::AgentsStuck => Severity::Warning,
+            Rule::BreakerOpen
+            | Rule::FailSafe
+            | Rule::ActuatorErrors
+            | Rule::TicksFailing
+            | Rule::EmergencyStop => Severity::Critical,
+        }
+    }
+}
+
 crate::wire_name!(Rule, "an alert rule name");
 
 /// Thresholds and durations of the rules. Defaults are reasoned in docs/alerts.md.
@@ -281,14 +300,14 @@ struct Condition {
 
 fn conditions(f: &AlertFacts, cfg: &AlertConfig) -> Vec<Condition> {
     let mut out = Vec::new();
-    let mut push = |rule, labels: &[(&str, &str)], severity, summary: String, value| {
+    let mut push = |rule: Rule, labels: &[(&str, &str)], summary: String, value| {
         out.push(Condition {
             rule,
             labels: labels
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
-            severity,
+            severity: rule.severity(),
             summary,
             value,
         });
@@ -297,7 +316,6 @@ fn conditions(f: &AlertFacts, cfg: &AlertConfig) -> Vec<Condition> {
         push(
             Rule::SavingsBelowTarget,
             &[],
-            Severity::Warning,
             format!(
                 "savings {s:.1} % over the last {} min, below the {:.1} % target",
                 cfg.savings_window.as_secs() / 60,
@@ -310,7 +328,6 @@ fn conditions(f: &AlertFacts, cfg: &AlertConfig) -> Vec<Condition> {
         push(
             Rule::ForecastErrorHigh,
             &[],
-            Severity::Warning,
             format!(
                 "forecast error {:.0} % of mean demand, above {:.0} %",
                 100.0 * e,
@@ -323,7 +340,6 @@ fn conditions(f: &AlertFacts, cfg: &AlertConfig) -> Vec<Condition> {
         push(
             Rule::BreakerOpen,
             &[],
-            Severity::Critical,
             "the forecast circuit breaker is open: all agents are kept awake".into(),
             None,
         );
@@ -332,7 +348,6 @@ fn conditions(f: &AlertFacts, cfg: &AlertConfig) -> Vec<Condition> {
         push(
             Rule::FailSafe,
             &[("reason", reason.as_str())],
-            Severity::Critical,
             format!("fail-safe ({}): all agents awake", reason.as_str()),
             None,
         );
@@ -341,7 +356,6 @@ fn conditions(f: &AlertFacts, cfg: &AlertConfig) -> Vec<Condition> {
         push(
             Rule::RailBlocking,
             &[("reason", reason.as_str())],
-            Severity::Info,
             format!("the {} rail keeps holding actions back", reason.as_str()),
             None,
         );
@@ -353,7 +367,6 @@ fn conditions(f: &AlertFacts, cfg: &AlertConfig) -> Vec<Condition> {
         push(
             Rule::ActuatorErrors,
             &[],
-            Severity::Critical,
             format!("{:.0} % of recent fleet calls failed", 100.0 * r),
             Some(r),
         );
@@ -362,7 +375,6 @@ fn conditions(f: &AlertFacts, cfg: &AlertConfig) -> Vec<Condition> {
         push(
             Rule::TicksFailing,
             &[],
-            Severity::Critical,
             "scheduling ticks fail or have stalled: nothing is being decided".into(),
             None,
         );
@@ -371,7 +383,6 @@ fn conditions(f: &AlertFacts, cfg: &AlertConfig) -> Vec<Condition> {
         push(
             Rule::DemandStale,
             &[],
-            Severity::Warning,
             "the demand feed is stale".into(),
             None,
         );
@@ -380,7 +391,6 @@ fn conditions(f: &AlertFacts, cfg: &AlertConfig) -> Vec<Condition> {
         push(
             Rule::EmergencyStop,
             &[("mode", mode.as_str())],
-            Severity::Critical,
             format!("an emergency stop ({}) is in force", mode.as_str()),
             None,
         );
@@ -391,7 +401,6 @@ fn conditions(f: &AlertFacts, cfg: &AlertConfig) -> Vec<Condition> {
         push(
             Rule::AgentsStuck,
             &[],
-            Severity::Warning,
             format!(
                 "{n} agent(s) in a transition for over {} min: {}",
                 cfg.stuck_after.as_secs() / 60,

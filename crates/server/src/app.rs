@@ -113,6 +113,9 @@ impl Server {
         tracing::info!(?recovery, "engine started");
         let mut registry = Registry::default();
         engine.metrics().register(&mut registry);
+        // The standard process_* families, read at every scrape: overhead is measured, not
+        // claimed (`rate(process_cpu_seconds_total[5m])` is the share of one core).
+        registry.register_collector(Box::new(hivesched_engine::process::ProcessCollector));
         let http_metrics = HttpMetrics::register(&mut registry);
         let stream_metrics = StreamMetrics::default();
         stream_metrics.register(&mut registry);
@@ -320,10 +323,12 @@ async fn load_settings(
     Ok(from_file.clone())
 }
 
-/// The routes with their state and every layer: trace → metrics → timeout → body limit.
+/// The routes (the API and the dashboard) with their state and every layer: trace → metrics →
+/// timeout → body limit.
 fn layered(api: Router<AppState>, state: &AppState, config: &ServiceConfig) -> Router {
     let timeout = config.request_timeout;
-    api.fallback(|uri: Uri| async move { ApiError::NoRoute(uri.path().to_owned()) })
+    api.merge(routes::ui::router())
+        .fallback(|uri: Uri| async move { ApiError::NoRoute(uri.path().to_owned()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(axum::Extension(BodyLimit(config.max_body_bytes)))

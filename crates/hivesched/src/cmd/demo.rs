@@ -1,5 +1,6 @@
 //! `hivesched demo`: the service on embedded SQLite with the built-in fake fleet replaying a
-//! demand trace (the repository's NYC-taxi trace by default); prints the URL and an admin token.
+//! demand trace (the repository's NYC-taxi trace by default); prints the URL, the dashboard's
+//! address and a token per role.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -44,7 +45,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 args.trace.display()
             );
             let _ = writeln!(out, "url: {}", demo.url);
+            let _ = writeln!(
+                out,
+                "dashboard: {}/ (paste a token below to sign in)",
+                demo.url
+            );
             let _ = writeln!(out, "admin token: {}", demo.admin_token);
+            let _ = writeln!(out, "operator token: {}", demo.operator_token);
+            let _ = writeln!(out, "viewer token: {}", demo.viewer_token);
             let _ = writeln!(
                 out,
                 "try: curl -H \"Authorization: Bearer $TOKEN\" {}/api/v1/decisions?limit=5",

@@ -1,20 +1,21 @@
-//! Demand ingestion: the observed load the scheduler plans against, in batches.
+//! Demand: the observed load the scheduler plans against, taken in batches and read back (the
+//! dashboard draws it beside the forecast).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use hivesched_store::DemandSample;
-use serde::Deserialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Auth, Operator};
+use crate::auth::{Auth, Operator, Viewer};
 use crate::clock;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
-use crate::openapi::{array, item_count, object, property};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::openapi::{array, item_count, object, parameter, property, range};
 use crate::routes::agents::Accepted;
 use crate::state::AppState;
 
@@ -30,11 +31,25 @@ pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
     item_count(samples, 1, MAX_DEMAND_BATCH);
     // JSON has no NaN or infinity, so "finite" needs no declaring.
     object(property(doc, "DemandPoint", "value")).minimum = Some(MIN_DEMAND.into());
+    let steps = parameter(doc, axum::http::Method::GET, "/api/v1/demand", "steps");
+    range(steps, 1, MAX_HISTORY_STEPS);
+    steps.default = Some(DEFAULT_HISTORY_STEPS.into());
 }
+
+/// Longest history served, in demand steps (two weeks of 10-minute steps, as the forecast's
+/// longest horizon).
+pub const MAX_HISTORY_STEPS: u32 = 2016;
+
+/// History served when none is asked for, in demand steps.
+pub const DEFAULT_HISTORY_STEPS: u32 = 96;
+
+/// Most samples one answer holds: samples may come finer than `demand_step`, and an answer
+/// must stay small whatever a feed sends.
+pub const MAX_HISTORY_SAMPLES: usize = 10_000;
 
 /// The demand routes.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(ingest_demand))
+    OpenApiRouter::new().routes(routes!(ingest_demand, demand_history))
 }
 
 /// One observation of demand.
@@ -95,4 +110,75 @@ async fn ingest_demand(
         .collect::<Result<Vec<_>, ApiError>>()?;
     state.store.insert_demand(&samples).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: n })))
+}
+
+/// How much demand history to read.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DemandQuery {
+    /// Steps of `demand_step` before the newest sample.
+    pub steps: Option<u32>,
+}
+
+/// One stored observation of demand.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DemandSampleView {
+    /// When it was observed.
+    pub at: DateTime<Utc>,
+    /// Work arriving in the interval ending at `at`.
+    pub value: f64,
+}
+
+/// Observed demand, oldest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DemandHistory {
+    /// Seconds per step the forecaster works on.
+    pub step_s: u64,
+    /// The samples from `steps` steps before the newest one up to it, oldest first (at most
+    /// the newest 10 000).
+    pub samples: Vec<DemandSampleView>,
+}
+
+/// Observed demand up to the newest sample (the forecast starts after it).
+#[utoipa::path(get, path = "/demand", tag = "demand", params(DemandQuery),
+    security(("bearer" = ["viewer"])),
+    responses((status = 200, description = "Observed demand, oldest first.", body = DemandHistory),
+        (status = 422, description = "`invalid_value`: `steps` is out of range.",
+            body = ErrorBody)))]
+async fn demand_history(
+    _auth: Auth<Viewer>,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<DemandQuery>,
+) -> Result<Json<DemandHistory>, ApiError> {
+    let steps = q.steps.unwrap_or(DEFAULT_HISTORY_STEPS);
+    if !(1..=MAX_HISTORY_STEPS).contains(&steps) {
+        return Err(ApiError::invalid_value(
+            "steps",
+            format!("must be between 1 and {MAX_HISTORY_STEPS}"),
+        ));
+    }
+    let step = state.engine.config().demand_step;
+    let mut samples = match state.store.latest_demand().await? {
+        Some(newest) => {
+            let to = newest.at.plus(std::time::Duration::from_millis(1));
+            state
+                .store
+                .demand_range(newest.at.minus(step.saturating_mul(steps)), to)
+                .await?
+        }
+        None => Vec::new(),
+    };
+    let excess = samples.len().saturating_sub(MAX_HISTORY_SAMPLES);
+    samples.drain(..excess);
+    Ok(Json(DemandHistory {
+        step_s: step.as_secs(),
+        samples: samples
+            .into_iter()
+            .map(|s| DemandSampleView {
+                at: clock::to_api(s.at),
+                value: s.value,
+            })
+            .collect(),
+    }))
 }

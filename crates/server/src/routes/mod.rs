@@ -1,4 +1,5 @@
 //! One module per resource, each owning its router; [`api`] merges them into the whole API.
+//! [`ui`] serves the dashboard beside it, outside the OpenAPI document.
 
 pub mod agents;
 pub mod alerts;
@@ -14,6 +15,7 @@ pub mod overrides;
 pub mod savings;
 pub mod stream;
 pub mod tasks;
+pub mod ui;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
