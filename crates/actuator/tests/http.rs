@@ -266,6 +266,27 @@ async fn a_stale_fencing_token_is_refused_and_not_retried() {
     let c = counters(&s.base).await;
     assert_eq!((c.refused_stale, c.replays, c.sleeps_started), (1, 0, 1));
     assert_eq!(state_of(&a, "agent-2").await, AgentState::Awake);
+    // A retry of the accepted request is a replay, not a second action.
+    let again = a.sleep(&id("agent-1"), &request("new-leader", 7)).await;
+    assert_eq!(again.expect("replay"), Outcome::Accepted);
+    // GET /actions lists only what was accepted, once, with its token.
+    let listed: serde_json::Value = control(&s.base, reqwest::Method::GET, "/actions", "")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let listed = listed.as_array().expect("an array");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let one = &listed[0];
+    assert_eq!(one["agent"], "agent-1");
+    assert_eq!(one["kind"], "sleep");
+    assert_eq!(one["idempotency_key"], "new-leader");
+    assert_eq!(one["fencing_token"], 7);
+    let at = one["at"].as_str().expect("at is text");
+    assert!(
+        at.ends_with('Z') && at.len() == 24,
+        "RFC 3339 with milliseconds: {at}"
+    );
 }
 
 #[tokio::test]

@@ -25,7 +25,21 @@ pub enum EngineError {
     /// The decision core refused (invalid configuration) or its forecaster failed.
     #[error(transparent)]
     Policy(#[from] hivesched_policy::PolicyError),
+    /// This replica is not the leader of its pool (or no longer, or not sure): it does not act
+    /// and leaves journaled work to the leader.
+    #[error("not the leader: this replica does not act")]
+    NotLeader,
     /// The forecaster failed.
     #[error("forecast failed: {0}")]
     Forecast(#[from] hivesched_policy::ForecastFailure),
+}
+
+impl EngineError {
+    /// Whether the store refused a write for a stale fencing token: a newer leader exists.
+    pub fn is_fenced(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Store(hivesched_store::StoreError::Fenced { .. })
+        )
+    }
 }

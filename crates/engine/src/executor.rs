@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use hivesched_policy::{ActionKind, AgentId, AgentState, Reason, Source};
 use hivesched_store::{NewAgentEvent, NewTask, Store, StoreError, TaskRecord, TaskStatus};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 
 use crate::actuator::{ActuationRequest, ActuatorError, DynActuator, Outcome};
 use crate::clock::Clock;
 use crate::gate::{Settle, SharedGate};
+use crate::leadership::Authority;
 use crate::metrics::{GateLabels, KindLabels, TaskLabels};
 use crate::{EngineError, EngineMetrics};
 
@@ -133,7 +134,7 @@ pub struct Executor {
     gate: Arc<SharedGate>,
     permits: Semaphore,
     limits: ExecutorLimits,
-    fencing: watch::Receiver<Option<i64>>,
+    authority: Authority,
     /// Whether each of the latest fleet calls failed, oldest first.
     recent_calls: std::sync::Mutex<std::collections::VecDeque<bool>>,
 }
@@ -142,8 +143,8 @@ pub struct Executor {
 const RECENT_CALLS: usize = 50;
 
 impl Executor {
-    /// An executor calling `actuator` through `gate`, journaling in `store`, writing with the
-    /// fencing token `fencing` holds when each task runs (a leader elector may change it).
+    /// An executor calling `actuator` through `gate`, journaling in `store`, acting only while
+    /// `authority` grants it and with the fencing token it holds when each task runs.
     pub fn new(
         store: Store,
         actuator: Arc<dyn DynActuator>,
@@ -151,7 +152,7 @@ impl Executor {
         metrics: Arc<EngineMetrics>,
         gate: Arc<SharedGate>,
         limits: ExecutorLimits,
-        fencing: watch::Receiver<Option<i64>>,
+        authority: Authority,
     ) -> Self {
         Executor {
             store,
@@ -161,7 +162,7 @@ impl Executor {
             gate,
             permits: Semaphore::new(limits.max_concurrent.max(1)),
             limits,
-            fencing,
+            authority,
             recent_calls: std::sync::Mutex::new(std::collections::VecDeque::new()),
         }
     }
@@ -174,8 +175,11 @@ impl Executor {
             .then(|| recent.iter().filter(|f| **f).count() as f64 / recent.len() as f64)
     }
 
-    fn fencing_token(&self) -> Option<i64> {
-        *self.fencing.borrow()
+    /// The token to write and call the fleet with, or [`EngineError::NotLeader`]: a replica
+    /// that is not (or no longer) the leader leaves the task journaled for the leader's
+    /// recovery instead of acting.
+    fn fencing_token(&self) -> Result<Option<i64>, EngineError> {
+        self.authority.acting().ok_or(EngineError::NotLeader)
     }
 
     /// Writes the task to the journal, or returns the existing record for its key.
@@ -183,9 +187,10 @@ impl Executor {
         if let Some(existing) = self.store.task_by_key(&spec.idempotency_key).await? {
             return Ok(existing);
         }
+        let token = self.fencing_token()?;
         match self
             .store
-            .insert_task(&spec.to_new_task(self.clock.now()))
+            .insert_task_fenced(&spec.to_new_task(self.clock.now()), token)
             .await
         {
             Ok(record) => Ok(record),
@@ -252,7 +257,22 @@ impl Executor {
     /// refusals that clear with time, within [`ExecutorLimits::bulk_rail_wait`]), then calls
     /// the fleet at most once per invocation with the task's idempotency key, so a retry after
     /// a crash never makes the fleet act twice.
+    /// A replica that is not the leader returns [`EngineError::NotLeader`] before calling the
+    /// fleet and leaves the task unfinished for the leader's recovery.
     pub async fn run(
+        &self,
+        record: TaskRecord,
+        source: Source,
+        delay: Duration,
+    ) -> Result<TaskOutcome, EngineError> {
+        let result = self.run_one(record, source, delay).await;
+        if result.as_ref().is_err_and(EngineError::is_fenced) {
+            self.metrics.fenced_writes.inc();
+        }
+        result
+    }
+
+    async fn run_one(
         &self,
         record: TaskRecord,
         source: Source,
@@ -265,6 +285,7 @@ impl Executor {
         if !delay.is_zero() {
             tokio::time::sleep(self.clock.real_time(delay)).await;
         }
+        self.fencing_token()?;
         let kind = record.task.kind;
         let id = record.task.id.clone();
         let waiting_since = self.clock.now();
@@ -295,7 +316,7 @@ impl Executor {
                 }
                 Err(reason) => {
                     self.store
-                        .refuse_task(&id, reason, self.fencing_token(), now)
+                        .refuse_task(&id, reason, self.fencing_token()?, now)
                         .await?;
                     self.metrics
                         .gate_refusals
@@ -309,7 +330,7 @@ impl Executor {
                 }
             }
         };
-        let fencing_token = self.fencing_token();
+        let fencing_token = self.fencing_token()?;
         self.store
             .transition_task(
                 &id,

@@ -17,6 +17,8 @@
 //!   Alertmanager or a signed webhook without ever blocking a tick.
 //! - [`process`]: the process's own cost (`process_*` families) and the thread CPU clock the
 //!   tick's decision work is charged to.
+//! - [`leadership`]: whether this replica may act (it follows a `hivesched_coord` elector)
+//!   and with which fencing token.
 //! - [`tracker`]: background work (tasks, bulk operations) shutdown and tests wait for.
 //! - [`error`]: the crate's one error type.
 
@@ -34,6 +36,7 @@ pub mod fleet_view;
 pub mod forecast_score;
 pub mod gate;
 pub mod history_cache;
+pub mod leadership;
 pub mod live_accuracy;
 mod lock;
 pub mod metrics;

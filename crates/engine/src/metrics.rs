@@ -142,6 +142,12 @@ pub struct EngineMetrics {
     pub alert_delivery_failures: Family<ReceiverLabels, Counter>,
     /// Alerts dropped because the delivery queue was full.
     pub alert_delivery_dropped: Counter,
+    /// 1 while this replica leads its pool and acts (always 1 for a replica alone).
+    pub leader: Gauge,
+    /// Times this replica started or stopped leading.
+    pub leader_changes: Counter,
+    /// Writes the store refused for a stale fencing token (a newer leader exists).
+    pub fenced_writes: Counter,
 }
 
 /// Outcomes of a finished task (label `outcome` of [`EngineMetrics::tasks`]).
@@ -178,6 +184,9 @@ impl Default for EngineMetrics {
             alerts_open: Family::default(),
             alert_delivery_failures: Family::default(),
             alert_delivery_dropped: Counter::default(),
+            leader: Gauge::default(),
+            leader_changes: Counter::default(),
+            fenced_writes: Counter::default(),
         };
         m.zero_known_series();
         m
@@ -248,6 +257,21 @@ impl EngineMetrics {
             "gate_refusals",
             "Actions refused by the admission gate at execution, by kind, source and reason",
             self.gate_refusals.clone(),
+        );
+        r.register(
+            "leader",
+            "1 while this replica leads its pool and acts",
+            self.leader.clone(),
+        );
+        r.register(
+            "leader_changes",
+            "Times this replica started or stopped leading",
+            self.leader_changes.clone(),
+        );
+        r.register(
+            "fenced_writes",
+            "Writes the store refused for a stale fencing token",
+            self.fenced_writes.clone(),
         );
         r.register(
             "fleet_readable",

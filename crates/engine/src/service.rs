@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use hivesched_coord::{LeaderElector, Leadership};
 use hivesched_policy::accuracy::AccuracyConfig;
 use hivesched_policy::alerts::{Alert, AlertChange, AlertConfig, AlertFacts};
 use hivesched_policy::savings::{self, Savings};
@@ -31,6 +32,7 @@ use crate::fleet_view::read_fleet;
 use crate::forecast_score::ForecastScore;
 use crate::gate::SharedGate;
 use crate::history_cache::HistoryCache;
+use crate::leadership::{Authority, Grant, store_token};
 use crate::live_accuracy::LiveAccuracy;
 use crate::lock::lock;
 use crate::metrics::ReceiverLabels;
@@ -40,6 +42,10 @@ use crate::tracker::Tracker;
 use crate::{EngineError, EngineMetrics};
 
 pub use hivesched_policy::ForecasterFactory;
+
+/// How often a leader whose lease could not be recorded in the store (the database is down)
+/// tries again.
+const CLAIM_RETRY: Duration = Duration::from_secs(1);
 
 /// Longest a failing tick loop waits before trying again (the backoff doubles from one tick
 /// interval up to this).
@@ -58,8 +64,10 @@ pub struct EngineConfig {
     pub history_window: Duration,
     /// Executor limits.
     pub limits: ExecutorLimits,
-    /// Fencing token written with every task and sent to the fleet at start (single replica:
-    /// `None`); [`Engine::set_fencing_token`] changes it while running.
+    /// Fencing token of an engine started without an elector ([`Engine::start`]), written with
+    /// every task and sent to the fleet (`None`: unguarded writes, token 0 to the fleet);
+    /// [`Engine::set_fencing_token`] changes it while running. An engine following an elector
+    /// ([`Engine::start_following`]) uses the elector's tokens instead.
     pub fencing_token: Option<i64>,
     /// How long shutdown waits for tasks in flight.
     pub drain_timeout: Duration,
@@ -124,9 +132,13 @@ struct Inner {
     tick_lock: tokio::sync::Mutex<()>,
     config_changed: tokio::sync::Notify,
     work: Tracker,
-    fencing: watch::Sender<Option<i64>>,
+    grant: watch::Sender<Grant>,
+    authority: Authority,
+    elector: Option<Arc<dyn LeaderElector>>,
     last_good_tick: Mutex<Instant>,
     recovery_pending: AtomicBool,
+    /// Bulk operations running in this process, so resuming never starts one twice.
+    running_bulks: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Handle to the running engine; cheap to clone.
@@ -148,6 +160,25 @@ impl Engine {
         clock: Arc<dyn Clock>,
         forecasters: ForecasterFactory,
     ) -> Result<(Engine, RecoveryReport), EngineError> {
+        Self::start_following(store, actuator, cfg, clock, forecasters, None).await
+    }
+
+    /// Like [`Engine::start`], acting only while `elector`'s watch says this replica leads. A new lease is first recorded in the store's fencing mark (so the
+    /// previous leader's writes are refused from then on), then the engine acts with its
+    /// token; a lost or doubtful lease stops the ticks and every task that has not called the
+    /// fleet yet at once. A follower does not recover or resume anything at start: the leader
+    /// does, and a replica that takes over does at its first tick. A lease whose token the
+    /// store refuses (the elector's counter is behind the store's mark) is handed back with
+    /// [`LeaderElector::fenced_below`]. `None` acts alone, unguarded.
+    pub async fn start_following(
+        store: Store,
+        actuator: Arc<dyn DynActuator>,
+        cfg: EngineConfig,
+        clock: Arc<dyn Clock>,
+        forecasters: ForecasterFactory,
+        elector: Option<Arc<dyn LeaderElector>>,
+    ) -> Result<(Engine, RecoveryReport), EngineError> {
+        let leadership = elector.as_ref().map(|e| e.watch());
         let policy = Box::new(Predictive::new(forecasters()));
         let scheduler = Scheduler::new(cfg.scheduler.clone(), policy)?;
         let loaded = store.load_controls().await?;
@@ -169,7 +200,15 @@ impl Engine {
         }
         let gate = Arc::new(SharedGate::new(gate));
         let metrics = Arc::new(EngineMetrics::default());
-        let (fencing, fencing_rx) = watch::channel(cfg.fencing_token);
+        let initial = match &leadership {
+            None => Grant::Acting {
+                token: cfg.fencing_token,
+            },
+            Some(_) => Grant::Standing,
+        };
+        let (grant, grant_rx) = watch::channel(initial);
+        let authority = Authority::new(grant_rx, leadership.clone());
+        metrics.leader.set(i64::from(initial != Grant::Standing));
         let executor = Arc::new(Executor::new(
             store.clone(),
             Arc::clone(&actuator),
@@ -177,7 +216,7 @@ impl Engine {
             Arc::clone(&metrics),
             Arc::clone(&gate),
             cfg.limits,
-            fencing_rx,
+            authority.clone(),
         ));
         cfg.alerts.validate()?;
         let delivery = if cfg.alert_delivery.any() {
@@ -218,23 +257,136 @@ impl Engine {
                 tick_lock: tokio::sync::Mutex::new(()),
                 config_changed: tokio::sync::Notify::new(),
                 work: Tracker::default(),
-                fencing,
+                grant,
+                authority,
+                elector,
                 last_good_tick: Mutex::new(Instant::now()),
                 recovery_pending: AtomicBool::new(true),
+                running_bulks: Mutex::default(),
             }),
         };
+        if let Some(rx) = leadership {
+            // Leading already: claim before recovering, so recovery acts with the new token.
+            let current = *rx.borrow();
+            engine.apply_leadership(current, &rx).await;
+            engine.follow(rx);
+        }
         let readable = engine.read_fleet_into_gate(now).await?;
-        let report = if readable {
+        let acting = engine.inner.authority.acting().is_some();
+        let report = if readable && acting {
             engine.recover().await?
         } else {
-            tracing::warn!("the fleet cannot be read: recovery waits for the first tick that can");
+            if acting {
+                tracing::warn!(
+                    "the fleet cannot be read: recovery waits for the first tick that can"
+                );
+            } else {
+                tracing::info!("not leading: recovery is the leader's");
+            }
             RecoveryReport {
                 deferred: true,
                 ..RecoveryReport::default()
             }
         };
-        engine.resume_bulks().await?;
+        if acting {
+            engine.resume_bulks().await?;
+        }
         Ok((engine, report))
+    }
+
+    /// Applies every change of `rx` in the background for as long as the engine exists; a
+    /// claim the store could not record (the database is down) is retried every second.
+    fn follow(&self, mut rx: watch::Receiver<Leadership>) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                let now = *rx.borrow_and_update();
+                let Some(inner) = weak.upgrade() else { return };
+                let settled = Engine { inner }.apply_leadership(now, &rx).await;
+                let next = if settled {
+                    rx.changed().await
+                } else {
+                    tokio::select! {
+                        changed = rx.changed() => changed,
+                        () = tokio::time::sleep(CLAIM_RETRY) => Ok(()),
+                    }
+                };
+                if next.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Turns a leadership value into the engine's grant; `false` when a claim must be retried.
+    async fn apply_leadership(&self, now: Leadership, rx: &watch::Receiver<Leadership>) -> bool {
+        let inner = &self.inner;
+        let before = *inner.grant.borrow();
+        let next = match now {
+            Leadership::Leader { token } => {
+                let token = store_token(token);
+                if before == (Grant::Acting { token: Some(token) }) {
+                    return true;
+                }
+                match inner.store.claim_fencing(token).await {
+                    Ok(()) => Grant::Acting { token: Some(token) },
+                    Err(e @ hivesched_store::StoreError::Fenced { .. }) => {
+                        // A higher token has written: either a newer leader exists (the
+                        // elector will say so) or the elector's counter is behind the store
+                        // (Redis lost its data): hand the lease back above the mark.
+                        inner.metrics.fenced_writes.inc();
+                        tracing::warn!(error = %e, "lease refused by the fencing mark; not acting");
+                        self.hand_back_below_mark().await;
+                        Grant::Standing
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot record the new lease; not acting yet");
+                        return false;
+                    }
+                }
+            }
+            Leadership::Follower | Leadership::Unknown => Grant::Standing,
+        };
+        if next != Grant::Standing && *rx.borrow() != now {
+            // Leadership changed while claiming: the follow loop applies the newer value.
+            return true;
+        }
+        if next == before {
+            return true;
+        }
+        inner.grant.send_replace(next);
+        let leading = next != Grant::Standing;
+        inner.metrics.leader.set(i64::from(leading));
+        inner.metrics.leader_changes.inc();
+        if leading {
+            // A takeover: the previous leader's unfinished tasks and bulks are ours now.
+            inner.recovery_pending.store(true, Ordering::Release);
+            tracing::info!(?now, "leading: acting from the next tick");
+        } else {
+            tracing::warn!(?now, "not leading: not acting");
+        }
+        true
+    }
+
+    /// Tells the elector the store's mark, so its next lease gets a token above it.
+    async fn hand_back_below_mark(&self) {
+        let Some(elector) = &self.inner.elector else {
+            return;
+        };
+        match self.inner.store.fencing_mark().await {
+            Ok(mark) => {
+                let floor = u64::try_from(mark).unwrap_or(0);
+                if let Err(e) = elector.fenced_below(floor).await {
+                    tracing::warn!(error = %e, "could not hand the refused lease back");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the fencing mark"),
+        }
+    }
+
+    /// The fencing token this engine acts with now, or `None` when it must not act.
+    pub fn acting(&self) -> Option<Option<i64>> {
+        self.inner.authority.acting()
     }
 
     /// Reads the fleet (bounded, see [`read_fleet`]) and hands it to the gate; whether the
@@ -266,7 +418,7 @@ impl Engine {
             .iter()
             .map(|a| (a.id.clone(), a.state))
             .collect();
-        let fencing_token = *inner.fencing.borrow();
+        let fencing_token = inner.authority.acting().ok_or(EngineError::NotLeader)?;
         let report = recover(
             &inner.store,
             &states,
@@ -435,9 +587,10 @@ impl Engine {
         }
     }
 
-    /// Replaces the fencing token sent with every later task (a leader elector's new epoch).
+    /// Replaces the fencing token sent with every later task, for an engine started without
+    /// an elector (one following an elector takes its tokens from the elector).
     pub fn set_fencing_token(&self, token: Option<i64>) {
-        self.inner.fencing.send_replace(token);
+        self.inner.grant.send_replace(Grant::Acting { token });
     }
 
     /// The current time on the engine's clock.
@@ -462,7 +615,12 @@ impl Engine {
     /// One tick. If the database can't be read or the decision can't be recorded, nothing is
     /// done: the engine stops acting rather than act blind. The actions are journaled and
     /// handed to the executor in the background: a tick never waits on the fleet's answers.
+    /// A replica that is not the leader does not tick ([`EngineError::NotLeader`], not counted
+    /// as a failed tick).
     pub async fn tick(&self) -> Result<Decision, EngineError> {
+        if self.inner.authority.acting().is_none() {
+            return Err(EngineError::NotLeader);
+        }
         let _one_at_a_time = self.inner.tick_lock.lock().await;
         // The tick's own CPU, failed ticks' work included: each stretch of computing between
         // two awaits, on its thread.
@@ -475,7 +633,12 @@ impl Engine {
         self.inner.metrics.ticks.inc();
         match &result {
             Ok(_) => *lock(&self.inner.last_good_tick) = Instant::now(),
-            Err(e) => self.tick_failed(&e.to_string()),
+            Err(e) => {
+                if e.is_fenced() {
+                    self.inner.metrics.fenced_writes.inc();
+                }
+                self.tick_failed(&e.to_string());
+            }
         }
         self.inner
             .last_tick_ok
@@ -493,12 +656,18 @@ impl Engine {
 
     async fn tick_inner(&self, cpu: &mut CpuMeter) -> Result<Decision, EngineError> {
         let inner = &self.inner;
+        // Taken once: the decision is written with the token the tick started under, so a
+        // tick that outlives its leader's lease is refused by the store, not half-recorded.
+        let token = inner.authority.acting().ok_or(EngineError::NotLeader)?;
         let now = inner.clock.now();
         self.reload_controls().await?;
         let readable = self.read_fleet_into_gate(now).await?;
         if readable && inner.recovery_pending.load(Ordering::Acquire) {
             self.recover().await?;
         }
+        // Bulk operations submitted through another replica, or left by a previous leader,
+        // run here from the leader's next tick (those already running are skipped).
+        self.resume_bulks().await?;
         let history = self.history(now).await?;
         cpu.measure(|| inner.score.score(&history, &inner.metrics));
         let gate = inner.gate.snapshot();
@@ -517,7 +686,7 @@ impl Engine {
         inner.gate.set_sleep_hold(decision.sleep_hold);
         let decision_id = inner
             .store
-            .insert_decision(&decision, gate.counts())
+            .insert_decision_fenced(&decision, gate.counts(), token)
             .await?;
         // The model the plan rested on goes to the registry when it was fitted this tick.
         let fit = lock(&inner.scheduler).take_fit();
@@ -757,9 +926,23 @@ impl Engine {
                 }
             }
         });
+        let mut grant = self.inner.grant.subscribe();
         loop {
+            let acting = self.acting().is_some();
             tokio::select! {
-                () = tokio::time::sleep(wait) => {
+                () = tokio::time::sleep(wait), if !acting => {
+                    // A follower serves the API but neither ticks nor evaluates alerts (the
+                    // leader does both); it is not stalled.
+                    *lock(&self.inner.last_good_tick) = Instant::now();
+                    wait = self.config().tick_interval;
+                }
+                _ = grant.changed() => {
+                    // A new leader ticks at once instead of up to an interval later.
+                    if self.acting().is_some() {
+                        wait = Duration::ZERO;
+                    }
+                }
+                () = tokio::time::sleep(wait), if acting => {
                     let engine = self.clone();
                     let ok = match tokio::spawn(async move { engine.tick().await }).await {
                         Ok(Ok(_)) => true,
@@ -824,9 +1007,18 @@ impl Engine {
     }
 
     fn spawn_bulk(&self, id: String, req: BulkRequest) {
+        if self.acting().is_none() {
+            tracing::info!(bulk = %id, "stored; the leader runs it from its next tick");
+            return;
+        }
+        if !lock(&self.inner.running_bulks).insert(id.clone()) {
+            return;
+        }
         let engine = self.clone();
         self.inner.work.spawn(async move {
-            match engine.run_bulk(&id, &req).await {
+            let result = engine.run_bulk(&id, &req).await;
+            lock(&engine.inner.running_bulks).remove(&id);
+            match result {
                 Ok(report) => {
                     let _ = engine.inner.events.send(EngineEvent::Bulk {
                         id,

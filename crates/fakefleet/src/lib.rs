@@ -4,6 +4,7 @@
 //! Agents move `awake → preparing_sleep → consolidating → asleep → waking → awake` on tokio's
 //! clock (so tests can pause time). Idempotency keys are remembered for the life of the fleet
 //! and replay their first answer; a fencing token lower than the highest seen is refused.
+//! [`FakeFleet::actions`] lists what was accepted, for outside checks.
 //! Failures are seeded, so a run is reproducible.
 
 #[cfg(feature = "http")]
@@ -120,6 +121,23 @@ pub struct Transition {
     pub idempotency_key: Option<String>,
 }
 
+/// A sleep or wake the fleet accepted the first time its idempotency key was seen (replays
+/// are not listed again), as `GET {base}/actions` serves it, so an outside check can count
+/// what was done and under which fencing token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedAction {
+    /// The agent acted on.
+    pub agent: AgentId,
+    /// `sleep` or `wake`.
+    pub kind: String,
+    /// The request's idempotency key.
+    pub idempotency_key: String,
+    /// The request's fencing token.
+    pub fencing_token: u64,
+    /// When the fleet accepted it (RFC 3339, UTC, milliseconds).
+    pub at: String,
+}
+
 /// The in-process fake fleet. Clones share one fleet, so a test can hold one clone while the
 /// HTTP server or the engine holds another.
 #[derive(Debug, Clone)]
@@ -179,6 +197,11 @@ impl FakeFleet {
         lock(&self.model).journal(Instant::now())
     }
 
+    /// The accepted requests, oldest first (the last [`JOURNAL_CAPACITY`]).
+    pub fn actions(&self) -> Vec<AcceptedAction> {
+        lock(&self.model).actions()
+    }
+
     /// Handles a sleep or wake, then waits out any stall fault; shared by the [`Actuator`]
     /// implementation and the HTTP server.
     async fn answer(
@@ -187,7 +210,23 @@ impl FakeFleet {
         agent: &AgentId,
         request: &ActuationRequest,
     ) -> Answer {
-        let reply = lock(&self.model).handle(kind, agent, request, Instant::now());
+        let reply = {
+            let mut model = lock(&self.model);
+            let reply = model.handle(kind, agent, request, Instant::now());
+            if reply.accepted_new {
+                // Wall-clock time for outside readers; the model itself runs on tokio's clock.
+                let at = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now())
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                model.record_action(AcceptedAction {
+                    agent: agent.clone(),
+                    kind: kind.as_str().to_owned(),
+                    idempotency_key: request.idempotency_key.clone(),
+                    fencing_token: request.fencing_token,
+                    at,
+                });
+            }
+            reply
+        };
         if !reply.delay.is_zero() {
             tokio::time::sleep(reply.delay).await;
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use hivesched_policy::{ActionKind, AgentEvent, AgentId, AgentState, PolicyError};
 use tokio::time::Instant;
 
-use super::{Counters, FakeFleetConfig, Fault, FaultKind, Transition};
+use super::{AcceptedAction, Counters, FakeFleetConfig, Fault, FaultKind, Transition};
 use hivesched_actuator::{ActuationRequest, AgentStatus, Outcome, Refusal};
 
 /// How many recent transitions [`FakeFleet::journal`](super::FakeFleet::journal) keeps; older ones are dropped so a long-running
@@ -36,6 +36,9 @@ pub(crate) enum Answer {
 pub(crate) struct Reply {
     pub(crate) answer: Answer,
     pub(crate) delay: Duration,
+    /// This request was accepted for the first time (not a replay): the fleet took an action,
+    /// whatever the response the client then got (a lost response still acted).
+    pub(crate) accepted_new: bool,
 }
 
 impl Reply {
@@ -43,6 +46,7 @@ impl Reply {
         Reply {
             answer,
             delay: Duration::ZERO,
+            accepted_new: false,
         }
     }
 }
@@ -76,6 +80,7 @@ pub(crate) struct Model {
     faults: Vec<Fault>,
     counters: Counters,
     journal: VecDeque<Transition>,
+    actions: VecDeque<AcceptedAction>,
 }
 
 impl Model {
@@ -106,6 +111,7 @@ impl Model {
             faults: Vec::new(),
             counters: Counters::default(),
             journal: VecDeque::new(),
+            actions: VecDeque::new(),
         }
     }
 
@@ -127,6 +133,7 @@ impl Model {
             self.counters.not_found += 1;
             return Reply::now(Answer::Outcome(Outcome::NotFound));
         };
+        let mut accepted_new = false;
         let outcome = match self.keys.get(&request.idempotency_key) {
             Some(first) if first.agent != *agent || first.kind != kind => {
                 return Reply::now(Answer::KeyReused);
@@ -143,6 +150,7 @@ impl Model {
                     self.highest_token = request.fencing_token;
                     self.apply(i, kind, &request.idempotency_key, now)
                 };
+                accepted_new = outcome == Outcome::Accepted;
                 let first = Recorded {
                     agent: agent.clone(),
                     kind,
@@ -153,16 +161,32 @@ impl Model {
             }
         };
         let after = self.take_fault(agent, |k| !matches!(k, FaultKind::Fail));
-        match after {
+        let mut reply = match after {
             Some(FaultKind::LoseResponse) => Reply::now(Answer::Unavailable(
                 "response lost after the request was handled",
             )),
             Some(FaultKind::Stall(delay)) => Reply {
                 answer: Answer::Outcome(outcome),
                 delay,
+                accepted_new: false,
             },
             Some(FaultKind::Fail) | None => Reply::now(Answer::Outcome(outcome)),
+        };
+        reply.accepted_new = accepted_new;
+        reply
+    }
+
+    /// Remembers an accepted request (the last [`JOURNAL_CAPACITY`] are kept).
+    pub(crate) fn record_action(&mut self, action: AcceptedAction) {
+        if self.actions.len() == JOURNAL_CAPACITY {
+            self.actions.pop_front();
         }
+        self.actions.push_back(action);
+    }
+
+    /// The accepted requests remembered, oldest first.
+    pub(crate) fn actions(&self) -> Vec<AcceptedAction> {
+        self.actions.iter().cloned().collect()
     }
 
     /// Every agent as of `now`.

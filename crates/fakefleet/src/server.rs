@@ -25,6 +25,8 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The fake fleet's routes:
 /// - `GET /agents`, `POST /agents/{id}/sleep`, `POST /agents/{id}/wake`: the contract;
+/// - `GET /actions`: the requests accepted, `[{"agent", "kind", "idempotency_key",
+///   "fencing_token", "at"}]`, for outside checks (nothing done twice, no stale token);
 /// - `PUT /fake/agents/{id}/busy` `{"busy": bool}`, `GET /fake/counters`,
 ///   `POST /fake/faults` `{"kind", "stall_ms"?, "agent"?, "count"?}`: controls for tests.
 ///
@@ -36,6 +38,7 @@ pub fn router(fleet: FakeFleet) -> Router {
         .route("/agents/{id}/wake", post(wake))
         .route("/fake/agents/{id}/busy", put(set_busy))
         .route("/fake/counters", get(counters))
+        .route("/actions", get(actions))
         .route("/fake/faults", post(inject_faults))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -125,6 +128,10 @@ async fn set_busy(
         },
         Err(rejection) => rejected(rejection),
     }
+}
+
+async fn actions(State(fleet): State<FakeFleet>) -> Response {
+    Json(fleet.actions()).into_response()
 }
 
 async fn counters(State(fleet): State<FakeFleet>) -> Response {

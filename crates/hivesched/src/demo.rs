@@ -108,6 +108,8 @@ fn demo_config(options: &DemoOptions, database_url: String, step_secs: u64) -> S
         forecaster: ForecasterChoice::Ensemble,
         alerts: Default::default(),
         alert_delivery: Default::default(),
+        // The demo is one process: alone, no Redis.
+        cluster: Default::default(),
         settings: RuntimeSettings {
             tick_interval: TICK_SECS,
             scheduler,

@@ -11,6 +11,9 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::Uri;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use hivesched_coord::{
+    DEFAULT_POOL, InProcessElector, LeaderElector, RedisElector, RedisElectorConfig,
+};
 use hivesched_engine::actuator::DynActuator;
 use hivesched_engine::clock::{Clock, SystemClock};
 use hivesched_engine::executor::ExecutorLimits;
@@ -99,8 +102,16 @@ impl Server {
         let forecasters = config
             .forecaster
             .factory(EnsembleConfig::default().refit_every);
-        let (engine, recovery) =
-            Engine::start(store.clone(), actuator, engine_config, clock, forecasters).await?;
+        let cluster = start_elector(config).await?;
+        let (engine, recovery) = Engine::start_following(
+            store.clone(),
+            actuator,
+            engine_config,
+            clock,
+            forecasters,
+            Some(Arc::clone(&cluster)),
+        )
+        .await?;
         tracing::info!(?recovery, "engine started");
         let mut registry = Registry::default();
         engine.metrics().register(&mut registry);
@@ -129,6 +140,7 @@ impl Server {
             stream,
             tickets: Arc::new(Tickets::default()),
             flag_metrics,
+            cluster,
         };
         forward::spawn(&state.engine, state.stream.clone(), state.shutdown.clone());
         let router = layered(api, &state, config);
@@ -210,6 +222,11 @@ impl Server {
         if let Err(e) = ticking.await {
             tracing::error!(error = %e, "engine loop ended abnormally");
         }
+        // Nothing is in flight any more: give the lease up so another replica takes over at
+        // once rather than when the lease runs out.
+        if let Err(e) = self.state.cluster.release().await {
+            tracing::warn!(error = %e, "could not release the lease; it will expire");
+        }
         served.map_err(|source| ApiError::Io {
             context: "serving HTTP".into(),
             source,
@@ -218,6 +235,36 @@ impl Server {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The elector `[cluster]` asks for: alone (in process) without `redis_url`, else Redis, which
+/// must answer at start like the database.
+async fn start_elector(config: &ServiceConfig) -> Result<Arc<dyn LeaderElector>, ApiError> {
+    let c = &config.cluster;
+    let Some(url) = &c.redis_url else {
+        tracing::info!(node = %c.node_id, "alone: no cluster.redis_url, this replica leads");
+        return Ok(Arc::new(InProcessElector::new(c.node_id.clone())));
+    };
+    let elector = RedisElector::start(RedisElectorConfig {
+        redis_url: url.clone(),
+        node_id: c.node_id.clone(),
+        key_prefix: c.key_prefix.clone(),
+        lease_ttl: c.lease_ttl,
+        pool: DEFAULT_POOL.to_owned(),
+    })
+    .await
+    .map_err(|e| match e {
+        hivesched_coord::CoordError::InvalidConfig { key, reason } => ApiError::config(key, reason),
+        other => ApiError::config(
+            "cluster.redis_url",
+            format!(
+                "{} does not answer: {other}",
+                crate::config::redact_url(url)
+            ),
+        ),
+    })?;
+    tracing::info!(node = %c.node_id, redis = %crate::config::redact_url(url), "joined the cluster");
+    Ok(Arc::new(elector))
 }
 
 /// The token keys and the secret they come from (the audit key derives from it unless

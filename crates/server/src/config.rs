@@ -2,10 +2,10 @@
 //! key by key so every error names the key it is about.
 //!
 //! Keys are flat where they concern the service (`listen`, `database_url`, `jwt_secret`,
-//! `tick_interval`, …, the `[actuator]` table); every other key is a key of
+//! `tick_interval`, …, the `[actuator]` and `[cluster]` tables); every other key is a key of
 //! [`SchedulerConfig`] (`shadow`, `capacity`, `[rails]`, …). An environment variable names a
 //! key by its dotted path in upper case with `__` for the dots: `HIVE_DATABASE_URL`,
-//! `HIVE_RAILS__MIN_AWAKE`, `HIVE_ACTUATOR__BASE_URL`.
+//! `HIVE_RAILS__MIN_AWAKE`, `HIVE_ACTUATOR__BASE_URL`, `HIVE_CLUSTER__REDIS_URL`.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -26,7 +26,7 @@ use crate::error::ApiError;
 pub const ENV_PREFIX: &str = "HIVE_";
 
 /// Keys whose environment values are always taken as text (a secret of digits stays a string).
-const TEXT_KEYS: [&str; 10] = [
+const TEXT_KEYS: [&str; 13] = [
     "listen",
     "forecaster",
     "database_url",
@@ -37,6 +37,9 @@ const TEXT_KEYS: [&str; 10] = [
     "alert_delivery.alertmanager_url",
     "alert_delivery.webhook_url",
     "alert_delivery.webhook_secret",
+    "cluster.redis_url",
+    "cluster.node_id",
+    "cluster.key_prefix",
 ];
 
 /// Environment variables with the prefix that are not configuration keys.
@@ -63,6 +66,7 @@ const SERVICE_KEYS: [&str; 15] = [
     "actuator",
     "alerts",
     "alert_delivery",
+    "cluster",
 ];
 
 /// Keys that existed once, with what replaced them: a file that still sets one is refused
@@ -104,6 +108,12 @@ pub mod ranges {
     pub const MAX_BODY_BYTES: Range = range("max_body_bytes", 1024.0, 67_108_864.0, "bytes");
     /// `alert_delivery.timeout`: one request to an alert receiver.
     pub const ALERT_TIMEOUT: Range = range("alert_delivery.timeout", 1.0, 300.0, "s");
+    /// `cluster.lease_ttl`: how long a leader's lease lives without renewal. At least 1 s: the
+    /// leader renews every third of it and steps down after two thirds without success, so
+    /// below a second a Redis round trip plus a scheduling pause on a busy host would make it
+    /// step down for nothing. At most 300 s: a dead leader is replaced only when its lease
+    /// runs out, and five minutes without anyone acting is already long for a fleet.
+    pub const LEASE_TTL: Range = range("cluster.lease_ttl", 1.0, 300.0, "s");
 }
 
 /// Settings that may change while the service runs (through `PUT /api/v1/config`); each change
@@ -169,8 +179,140 @@ pub struct ServiceConfig {
     pub alerts: AlertConfig,
     /// Where alerts are sent (`[alert_delivery]`; nowhere by default).
     pub alert_delivery: DeliveryConfig,
+    /// Several replicas (`[cluster]`; alone by default).
+    pub cluster: ClusterConfig,
     /// Settings also changeable at run time.
     pub settings: RuntimeSettings,
+}
+
+/// The `[cluster]` table: how this replica finds the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// `redis://…` of the Redis the replicas elect their leader on; `None`: this replica is
+    /// alone and leads (no Redis needed).
+    pub redis_url: Option<String>,
+    /// Lease time to live (see [`ranges::LEASE_TTL`]); 10 s by default: a dead leader is
+    /// replaced within about one tick interval, for one Redis call every 3.3 s per replica.
+    pub lease_ttl: Duration,
+    /// This replica's name among the members (default: host name and process id).
+    pub node_id: String,
+    /// Prefix of this deployment's Redis keys (default `hivesched`).
+    pub key_prefix: String,
+}
+
+impl Default for ClusterConfig {
+    /// Alone, with the defaults the `[cluster]` keys have.
+    fn default() -> Self {
+        ClusterConfig {
+            redis_url: None,
+            lease_ttl: Duration::from_secs(default_lease_ttl()),
+            node_id: default_node_id(),
+            key_prefix: default_key_prefix(),
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Whether this replica runs alone.
+    pub fn alone(&self) -> bool {
+        self.redis_url.is_none()
+    }
+}
+
+/// The `[cluster]` table as written (`lease_ttl` in seconds).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterKeys {
+    #[serde(default)]
+    redis_url: Option<String>,
+    #[serde(default = "default_lease_ttl")]
+    lease_ttl: u64,
+    #[serde(default)]
+    node_id: Option<String>,
+    #[serde(default = "default_key_prefix")]
+    key_prefix: String,
+}
+
+fn default_lease_ttl() -> u64 {
+    10
+}
+
+fn default_key_prefix() -> String {
+    "hivesched".to_owned()
+}
+
+impl Default for ClusterKeys {
+    fn default() -> Self {
+        ClusterKeys {
+            redis_url: None,
+            lease_ttl: default_lease_ttl(),
+            node_id: None,
+            key_prefix: default_key_prefix(),
+        }
+    }
+}
+
+/// Longest node id or key prefix: they are parts of Redis keys and of log lines.
+const MAX_NAME_LEN: usize = 128;
+
+/// A node id or key prefix: 1–128 of `A-Z a-z 0-9 . _ -` (never `|`, which separates the node
+/// from the token in the lease's value, nor glob characters or spaces in a key).
+fn check_name(key: &str, value: &str) -> Result<(), ApiError> {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_NAME_LEN
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::config(
+            key,
+            format!("{value:?}: expected 1 to {MAX_NAME_LEN} of A-Z a-z 0-9 . _ -"),
+        ))
+    }
+}
+
+/// The default node id: the host name and the process id, unique among replicas on one host.
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| {
+            h.trim()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                .take(100)
+                .collect::<String>()
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "hivesched".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+impl ClusterKeys {
+    fn checked(self) -> Result<ClusterConfig, ApiError> {
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(ApiError::config(
+                "cluster.redis_url",
+                "expected a redis:// or rediss:// URL",
+            ));
+        }
+        ranges::LEASE_TTL
+            .check(self.lease_ttl as f64)
+            .map_err(|e| ApiError::config(ranges::LEASE_TTL.key, policy_reason(e)))?;
+        let node_id = self.node_id.unwrap_or_else(default_node_id);
+        check_name("cluster.node_id", &node_id)?;
+        check_name("cluster.key_prefix", &self.key_prefix)?;
+        Ok(ClusterConfig {
+            redis_url: self.redis_url,
+            lease_ttl: Duration::from_secs(self.lease_ttl),
+            node_id,
+            key_prefix: self.key_prefix,
+        })
+    }
 }
 
 /// The `[alert_delivery]` table as written.
@@ -276,6 +418,8 @@ struct ServiceKeys {
     alerts: AlertConfig,
     #[serde(default)]
     alert_delivery: AlertDeliveryKeys,
+    #[serde(default)]
+    cluster: ClusterKeys,
 }
 
 fn default_listen() -> String {
@@ -391,6 +535,7 @@ impl ServiceConfig {
             other => ApiError::config("alerts", other.to_string()),
         })?;
         let alert_delivery = keys.alert_delivery.checked()?;
+        let cluster = keys.cluster.checked()?;
         let settings = RuntimeSettings {
             tick_interval: keys.tick_interval,
             scheduler,
@@ -416,6 +561,7 @@ impl ServiceConfig {
             forecaster: keys.forecaster,
             alerts: keys.alerts,
             alert_delivery,
+            cluster,
             settings,
         })
     }
@@ -503,6 +649,18 @@ impl ServiceConfig {
         }
         delivery.insert("timeout".into(), Value::Integer(d.timeout.as_secs() as i64));
         table.insert("alert_delivery".into(), Value::Table(delivery));
+        let mut cluster = Table::new();
+        let c = &self.cluster;
+        if let Some(url) = &c.redis_url {
+            cluster.insert("redis_url".into(), Value::String(redact_url(url)));
+        }
+        cluster.insert(
+            "lease_ttl".into(),
+            Value::Integer(c.lease_ttl.as_secs() as i64),
+        );
+        cluster.insert("node_id".into(), Value::String(c.node_id.clone()));
+        cluster.insert("key_prefix".into(), Value::String(c.key_prefix.clone()));
+        table.insert("cluster".into(), Value::Table(cluster));
         if let Value::Table(scheduler) = to_value(&self.settings.scheduler)? {
             table.extend(scheduler);
         }
@@ -653,6 +811,38 @@ mod tests {
     }
 
     #[test]
+    fn cluster_keys_default_to_alone_and_follow_the_environment() {
+        let c = ServiceConfig::from_toml("", env(&[])).unwrap().cluster;
+        assert!(c.alone());
+        assert_eq!(c.lease_ttl, Duration::from_secs(10));
+        assert_eq!(c.key_prefix, "hivesched");
+        assert!(c.node_id.ends_with(&format!("-{}", std::process::id())));
+        let c = ServiceConfig::from_toml(
+            "[cluster]\nlease_ttl = 30\n",
+            env(&[
+                ("HIVE_CLUSTER__REDIS_URL", "redis://:pw@127.0.0.1:6379/0"),
+                ("HIVE_CLUSTER__LEASE_TTL", "5"),
+                ("HIVE_CLUSTER__NODE_ID", "replica-2"),
+                ("HIVE_CLUSTER__KEY_PREFIX", "staging"),
+            ]),
+        )
+        .unwrap();
+        let printed = c.to_redacted_toml().unwrap();
+        let c = c.cluster;
+        assert_eq!(c.redis_url.as_deref(), Some("redis://:pw@127.0.0.1:6379/0"));
+        assert_eq!(c.lease_ttl, Duration::from_secs(5));
+        assert_eq!(
+            (c.node_id.as_str(), c.key_prefix.as_str()),
+            ("replica-2", "staging")
+        );
+        assert!(!printed.contains("pw@"), "{printed}");
+        assert!(
+            printed.contains("redis://:***@127.0.0.1:6379/0"),
+            "{printed}"
+        );
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let cases = [
             ("[rails]\nmin_awake = \"x\"\n", "rails.min_awake"),
@@ -678,6 +868,12 @@ mod tests {
                 "[actuator]\nkind = \"http\"\nbase_url = \"ftp://x\"\n",
                 "actuator.base_url",
             ),
+            ("[cluster]\nlease_ttl = 0\n", "cluster.lease_ttl"),
+            ("[cluster]\nlease_ttl = 301\n", "cluster.lease_ttl"),
+            ("[cluster]\nredis_url = \"http://x\"\n", "cluster.redis_url"),
+            ("[cluster]\nnode_id = \"a|b\"\n", "cluster.node_id"),
+            ("[cluster]\nkey_prefix = \"\"\n", "cluster.key_prefix"),
+            ("[cluster]\nbogus = 1\n", "cluster.bogus"),
         ];
         for (text, key) in cases {
             match ServiceConfig::from_toml(text, env(&[])) {

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use hivesched_coord::LeaderElector;
 use hivesched_engine::Engine;
 use hivesched_policy::Time;
 use hivesched_store::Store;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub tickets: Arc<Tickets>,
     /// `hivesched_flag_percent` and `hivesched_flag_rollbacks_total`.
     pub flag_metrics: FlagMetrics,
+    /// Leader election among the replicas (alone: the in-process elector).
+    pub cluster: Arc<dyn LeaderElector>,
 }
 
 impl AppState {

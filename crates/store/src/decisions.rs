@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 use crate::codec::{
     enum_text, get, get_bool, get_time, get_unsigned, json_text, parse_enum, parse_json,
 };
+use crate::fencing::fence;
 use crate::{Result, Store};
 
 /// Position in the newest-first decision listing; pass the last record's cursor to get the next
@@ -59,8 +60,25 @@ fn decision_from_row(row: &AnyRow) -> Result<DecisionRecord> {
 }
 
 impl Store {
-    /// Records a decision, with the fleet it was made on, and returns its id.
+    /// Records a decision, with the fleet it was made on, and returns its id (unguarded: for a
+    /// process that is the only writer; a leader uses [`Store::insert_decision_fenced`]).
     pub async fn insert_decision(&self, d: &Decision, fleet: FleetCounts) -> Result<i64> {
+        self.insert_decision_fenced(d, fleet, None).await
+    }
+
+    /// Records a decision in one transaction with the fencing check: with `Some(token)`, a
+    /// token lower than the highest that has written is [`StoreError::Fenced`](crate::StoreError::Fenced)
+    /// and nothing is stored.
+    pub async fn insert_decision_fenced(
+        &self,
+        d: &Decision,
+        fleet: FleetCounts,
+        fencing_token: Option<i64>,
+    ) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(token) = fencing_token {
+            fence(&mut tx, token).await?;
+        }
         let row = sqlx::query(
             "INSERT INTO decisions (ts, mode, shadow, tier, target_awake, sleep_floor, actions, \
              blocked, explanation, sleep_hold, agents_total, agents_billed) \
@@ -78,9 +96,11 @@ impl Store {
         .bind(d.sleep_hold.map(|r| r.as_str()))
         .bind(i64::from(fleet.total))
         .bind(i64::from(fleet.billed()))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        get(&row, "id")
+        let id = get(&row, "id")?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// The fleet as each decision in `[from, to)` saw it, oldest first, plus the last decision

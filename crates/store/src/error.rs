@@ -34,6 +34,15 @@ pub enum StoreError {
         /// What was wrong with it.
         detail: String,
     },
+    /// A write carried a fencing token lower than the highest that has written for its pool:
+    /// a newer leader exists, and this writer must stop acting.
+    #[error("fenced: pool {pool} has a newer leader than token {token}")]
+    Fenced {
+        /// The pool whose fencing mark refused the write.
+        pool: &'static str,
+        /// The writer's (stale) token.
+        token: i64,
+    },
     /// The database URL names a backend the store does not support.
     #[error("unsupported database URL (use sqlite:// or postgres://): {0}")]
     UnsupportedUrl(String),

@@ -18,6 +18,7 @@
 //! - [`audit`]: the hash-chained audit log.
 //! - [`controls`]: the emergency stop and the operator pause, as durable state.
 //! - [`auth`]: token revocations and one-time authorization codes.
+//! - [`fencing`]: the highest fencing token per pool, which guards a leader's writes.
 //! - [`retention`]: time-based cleanup and PostgreSQL day partitions.
 
 #![warn(missing_docs)]
@@ -33,6 +34,7 @@ pub mod controls;
 pub mod decisions;
 pub mod demand;
 pub mod error;
+pub mod fencing;
 pub mod flags;
 mod migrations;
 pub mod retention;
@@ -50,6 +52,7 @@ pub use controls::{ControlName, LoadedControls};
 pub use decisions::{DecisionCursor, DecisionRecord};
 pub use demand::{DemandSample, ForecastRecord, ModelRecord, NewForecast, NewModelRecord};
 pub use error::{Result, StoreError};
+pub use fencing::DEFAULT_POOL;
 pub use flags::{FlagChange, FlagDecisionRecord, FlagRecord, NewFlagDecision, RolloutRecord};
 pub use migrations::latest_version;
 pub use retention::{PurgeReport, RetainedTable};

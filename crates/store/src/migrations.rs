@@ -57,6 +57,7 @@ const STEPS: &[Step] = &[
     step!(9, "0009", "safety"),
     step!(10, "0010", "live"),
     step!(11, "0011", "rollouts"),
+    step!(12, "0012", "fencing"),
 ];
 
 /// The migrator for `backend`: versions already applied are skipped, so running it on every

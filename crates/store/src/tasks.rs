@@ -12,6 +12,7 @@ use sqlx::any::AnyRow;
 
 use crate::NewAuditRecord;
 use crate::codec::{enum_text, get, get_opt_time, get_time, json_text, parse_enum, parse_json};
+use crate::fencing::fence;
 use crate::{Result, Store, StoreError};
 
 /// Where a task (or a bulk operation) stands.
@@ -249,10 +250,25 @@ impl Store {
     /// Journals a task as `pending`. A taken idempotency key (or id) is a
     /// [`StoreError::Conflict`]: look the task up with [`Store::task_by_key`] instead of acting.
     pub async fn insert_task(&self, t: &NewTask) -> Result<TaskRecord> {
+        self.insert_task_fenced(t, None).await
+    }
+
+    /// [`Store::insert_task`] in one transaction with the fencing check: with `Some(token)`, a
+    /// token lower than the highest that has written is [`StoreError::Fenced`] and nothing is
+    /// journaled; the task records the token.
+    pub async fn insert_task_fenced(
+        &self,
+        t: &NewTask,
+        fencing_token: Option<i64>,
+    ) -> Result<TaskRecord> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(token) = fencing_token {
+            fence(&mut tx, token).await?;
+        }
         let row = sqlx::query(
             "INSERT INTO tasks (id, idempotency_key, agent_id, kind, bulk_id, stage, status, \
-             attempts, reason, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $8) RETURNING *",
+             attempts, reason, created_at, updated_at, fencing_token) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $8, $9) RETURNING *",
         )
         .bind(t.id.clone())
         .bind(t.idempotency_key.clone())
@@ -262,10 +278,13 @@ impl Store {
         .bind(t.stage.map(i64::from))
         .bind(t.reason.clone())
         .bind(t.created_at.as_millis())
-        .fetch_one(&self.pool)
+        .bind(fencing_token)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| StoreError::unique(e, "task idempotency key", t.idempotency_key.clone()))?;
-        task_from_row(&row)
+        let record = task_from_row(&row)?;
+        tx.commit().await?;
+        Ok(record)
     }
 
     /// One task by id.
@@ -291,8 +310,9 @@ impl Store {
     /// Moves a task to `to` if it is in one of `to`'s predecessor statuses and `fencing_token`
     /// is not older than the recorded one; entering `running` counts an attempt.
     ///
-    /// Fails with [`StoreError::NotFound`] for an unknown id and [`StoreError::Conflict`] when
-    /// the task is elsewhere in its lifecycle or the token is stale.
+    /// Fails with [`StoreError::NotFound`] for an unknown id, [`StoreError::Conflict`] when
+    /// the task is elsewhere in its lifecycle or the token is older than the task's, and
+    /// [`StoreError::Fenced`] (nothing written) when a higher token has written for the pool.
     pub async fn transition_task(
         &self,
         id: &str,
@@ -309,6 +329,10 @@ impl Store {
             ));
         }
         let attempt = i64::from(to == TaskStatus::Running);
+        let mut tx = self.pool.begin().await?;
+        if let Some(token) = fencing_token {
+            fence(&mut tx, token).await?;
+        }
         let sql = format!(
             "UPDATE tasks SET status = $1, error = $2, \
              fencing_token = COALESCE($3, fencing_token), attempts = attempts + $4, \
@@ -325,11 +349,16 @@ impl Store {
             .bind(attempt)
             .bind(at.as_millis())
             .bind(id.to_owned())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
         match row {
-            Some(row) => task_from_row(&row),
+            Some(row) => {
+                let record = task_from_row(&row)?;
+                tx.commit().await?;
+                Ok(record)
+            }
             None => {
+                tx.rollback().await?;
                 let current = self.task(id).await?;
                 Err(StoreError::conflict(
                     "task status",
@@ -366,6 +395,10 @@ impl Store {
         fencing_token: Option<i64>,
         at: Time,
     ) -> Result<TaskRecord> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(token) = fencing_token {
+            fence(&mut tx, token).await?;
+        }
         let row = sqlx::query(
             "UPDATE tasks SET status = 'refused', refusal = $1, \
              fencing_token = COALESCE($2, fencing_token), updated_at = $3 \
@@ -376,11 +409,16 @@ impl Store {
         .bind(fencing_token)
         .bind(at.as_millis())
         .bind(id.to_owned())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
         match row {
-            Some(row) => task_from_row(&row),
+            Some(row) => {
+                let record = task_from_row(&row)?;
+                tx.commit().await?;
+                Ok(record)
+            }
             None => {
+                tx.rollback().await?;
                 let current = self.task(id).await?;
                 Err(StoreError::conflict(
                     "task status",

@@ -18,6 +18,7 @@ on_every_backend!(
     decisions_round_trip_and_page_newest_first,
     task_idempotency_keys_are_unique,
     task_lifecycle_is_compare_and_set_with_fencing,
+    a_deposed_leaders_writes_are_fenced_and_do_not_land,
     unfinished_tasks_are_listed_for_recovery,
     bulk_operations_track_their_tasks,
     alerts_fire_resolve_and_list,
@@ -581,6 +582,57 @@ mod cases {
         assert_eq!(wins, 1);
     }
 
+    pub async fn a_deposed_leaders_writes_are_fenced_and_do_not_land(ctx: Ctx) {
+        let s = &ctx.store;
+        assert_eq!(s.fencing_mark().await.unwrap(), 0);
+        // Leader 1 writes; leader 2 takes over and claims the mark before writing anything.
+        s.insert_decision_fenced(&decision(1_000, false), fleet_counts(), Some(1))
+            .await
+            .unwrap();
+        let old = s
+            .insert_task_fenced(&task("t1", "k1", "a", 1), Some(1))
+            .await
+            .unwrap();
+        assert_eq!(old.fencing_token, Some(1));
+        s.claim_fencing(2).await.unwrap();
+        assert_eq!(s.fencing_mark().await.unwrap(), 2);
+        // Every guarded write of leader 1 now fails, and nothing of it is stored.
+        let fenced =
+            |r: Result<_, StoreError>| matches!(r, Err(StoreError::Fenced { token: 1, .. }));
+        assert!(fenced(
+            s.insert_decision_fenced(&decision(2_000, false), fleet_counts(), Some(1))
+                .await
+                .map(|_| ())
+        ));
+        assert_eq!(s.list_decisions(None, 10).await.unwrap().len(), 1);
+        assert!(fenced(
+            s.insert_task_fenced(&task("t2", "k2", "b", 2), Some(1))
+                .await
+                .map(|_| ())
+        ));
+        assert!(s.task_by_key("k2").await.unwrap().is_none());
+        assert!(fenced(
+            s.transition_task("t1", TaskStatus::Running, None, Some(1), t(3))
+                .await
+                .map(|_| ())
+        ));
+        assert!(fenced(
+            s.refuse_task("t1", Reason::MinAwake, Some(1), t(3))
+                .await
+                .map(|_| ())
+        ));
+        assert_eq!(s.task("t1").await.unwrap().status, TaskStatus::Pending);
+        assert!(fenced(s.claim_fencing(1).await));
+        // The new leader takes the task over; the mark never goes down.
+        let r = s
+            .transition_task("t1", TaskStatus::Running, None, Some(2), t(4))
+            .await
+            .unwrap();
+        assert_eq!((r.status, r.fencing_token), (TaskStatus::Running, Some(2)));
+        s.claim_fencing(2).await.unwrap();
+        assert_eq!(s.fencing_mark().await.unwrap(), 2);
+    }
+
     pub async fn task_lifecycle_is_compare_and_set_with_fencing(ctx: Ctx) {
         let s = &ctx.store;
         s.insert_task(&task("t", "k", "a", 1)).await.unwrap();
@@ -598,12 +650,13 @@ mod cases {
             .await
             .unwrap();
         assert_eq!(r.attempts, 2);
-        // A deposed leader (older token) cannot finish it.
+        // A deposed leader (older token) cannot finish it: the pool's fencing mark refuses it
+        // before the task's own token is looked at.
         let err = s
             .transition_task("t", TaskStatus::Succeeded, None, Some(4), t(4))
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+        assert!(matches!(err, StoreError::Fenced { token: 4, .. }), "{err}");
         let r = s
             .transition_task("t", TaskStatus::Failed, Some("503"), Some(6), t(5))
             .await

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod alerts;
 pub mod audit;
+pub mod cluster;
 pub mod config;
 pub mod controls;
 pub mod decisions;
@@ -74,6 +75,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(alerts::router())
         .merge(savings::router())
+        .merge(cluster::router())
         .merge(stream::router())
         .merge(flags::router())
         .merge(health::openapi_router());

@@ -1,0 +1,72 @@
+//! The replicas: this one's name, the live members and who leads each pool.
+
+use axum::Json;
+use axum::extract::State;
+use hivesched_coord::DEFAULT_POOL;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Auth, Viewer};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+/// The cluster routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_cluster))
+}
+
+/// One pool and its leader.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PoolLeader {
+    /// The pool's name (`default` while there is one pool).
+    pub pool: String,
+    /// The node holding the pool's lease; `null` while nobody does (no one acts then).
+    pub leader: Option<String>,
+    /// The leader's fencing token (its epoch): greater for every new lease; `null` with no
+    /// leader.
+    #[schema(minimum = 1)]
+    pub epoch: Option<u64>,
+}
+
+/// The replicas as this one sees them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClusterView {
+    /// This replica's name (`cluster.node_id`).
+    pub node_id: String,
+    /// `true` when this replica runs alone (no `cluster.redis_url`): it leads every pool.
+    pub alone: bool,
+    /// The replicas registered as alive, sorted (each refreshes its registration every third
+    /// of the lease TTL; a dead one drops out within one TTL).
+    pub members: Vec<String>,
+    /// Every pool with its leader.
+    pub pools: Vec<PoolLeader>,
+}
+
+/// The replicas and who leads.
+#[utoipa::path(get, path = "/cluster", tag = "cluster",
+    security(("bearer" = ["viewer"])),
+    responses((status = 200, description = "This replica, the live members and each pool's \
+            leader.", body = ClusterView),
+        (status = 503, description = "`unavailable`: the coordinating Redis does not answer \
+            (the leader stops acting while it cannot renew its lease).", body = ErrorBody)))]
+async fn get_cluster(
+    _auth: Auth<Viewer>,
+    State(state): State<AppState>,
+) -> Result<Json<ClusterView>, ApiError> {
+    let elector = &state.cluster;
+    let unavailable = |e: hivesched_coord::CoordError| ApiError::Unavailable(format!("redis: {e}"));
+    let members = elector.members().await.map_err(unavailable)?;
+    let holder = elector.holder().await.map_err(unavailable)?;
+    Ok(Json(ClusterView {
+        node_id: elector.node_id().to_owned(),
+        alone: elector.alone(),
+        members,
+        pools: vec![PoolLeader {
+            pool: DEFAULT_POOL.to_owned(),
+            leader: holder.as_ref().map(|h| h.node.clone()),
+            epoch: holder.map(|h| h.token),
+        }],
+    }))
+}

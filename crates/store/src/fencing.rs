@@ -1,0 +1,55 @@
+//! The fencing mark: the highest leader token that has written for each pool.
+//!
+//! A guarded write runs in a transaction that first raises the mark to the writer's token
+//! (`UPDATE … SET token = $t WHERE token <= $t`) and only then writes. A deposed leader's token
+//! is below the mark its successor set, the `UPDATE` matches no row, and the transaction is
+//! rolled back with [`StoreError::Fenced`]. On PostgreSQL the `UPDATE` also locks the mark's row
+//! until commit, so a successor raising the mark concurrently waits and then wins; SQLite has
+//! one writer at a time anyway. Unguarded writes (`None`) are for a process that is the only
+//! writer (tools, tests, a replica running alone without an elector).
+
+use sqlx::{Any, Transaction};
+
+use crate::{Result, Store, StoreError};
+
+/// The pool this version plans for (pools are keyed already so more can be added).
+pub const DEFAULT_POOL: &str = "default";
+
+/// Raises `pool`'s mark to `token` inside `tx`, or fails with [`StoreError::Fenced`] when a
+/// higher token has written.
+pub(crate) async fn fence(tx: &mut Transaction<'static, Any>, token: i64) -> Result<()> {
+    let done = sqlx::query("UPDATE fencing SET token = $1 WHERE pool = $2 AND token <= $1")
+        .bind(token)
+        .bind(DEFAULT_POOL)
+        .execute(&mut **tx)
+        .await?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Fenced {
+            pool: DEFAULT_POOL,
+            token,
+        })
+    }
+}
+
+impl Store {
+    /// The highest token that has written for the default pool (0 before any leader wrote).
+    pub async fn fencing_mark(&self) -> Result<i64> {
+        let token: i64 = sqlx::query_scalar("SELECT token FROM fencing WHERE pool = $1")
+            .bind(DEFAULT_POOL)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(token)
+    }
+
+    /// Raises the mark to `token` without writing anything else: a new leader calls this as it
+    /// takes over, so its predecessor's writes are refused from then on, not only from the new
+    /// leader's first write. [`StoreError::Fenced`] if a newer leader already wrote.
+    pub async fn claim_fencing(&self, token: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        fence(&mut tx, token).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
