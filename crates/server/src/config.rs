@@ -50,7 +50,7 @@ const NOT_KEYS: [&str; 1] = ["HIVE_LOG"];
 const TEST_VARS_PREFIX: &str = "HIVE_TEST_";
 
 /// Top-level keys that belong to the service rather than to the scheduler.
-const SERVICE_KEYS: [&str; 15] = [
+const SERVICE_KEYS: [&str; 16] = [
     "flag_check_interval",
     "forecaster",
     "max_concurrent_tasks",
