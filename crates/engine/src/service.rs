@@ -137,6 +137,9 @@ struct Inner {
     elector: Option<Arc<dyn LeaderElector>>,
     last_good_tick: Mutex<Instant>,
     recovery_pending: AtomicBool,
+    /// One alert evaluation at a time: a tick's evaluation that read its facts before an
+    /// emergency stop must not resolve the alert the stop's own evaluation just fired.
+    alert_eval: tokio::sync::Mutex<()>,
     /// Bulk operations running in this process, so resuming never starts one twice.
     running_bulks: Mutex<std::collections::HashSet<String>>,
 }
@@ -262,6 +265,7 @@ impl Engine {
                 elector,
                 last_good_tick: Mutex::new(Instant::now()),
                 recovery_pending: AtomicBool::new(true),
+                alert_eval: tokio::sync::Mutex::new(()),
                 running_bulks: Mutex::default(),
             }),
         };
@@ -769,6 +773,7 @@ impl Engine {
     /// Evaluates the alert rules on what the engine knows now; stores, publishes and sends what
     /// changed. Never fails: a fact that cannot be read counts as no data.
     pub async fn evaluate_alerts(&self) {
+        let _one_at_a_time = self.inner.alert_eval.lock().await;
         let facts = self.alert_facts().await;
         let now = self.inner.clock.now();
         let changes = self.inner.alerting.evaluate(&facts, now);
