@@ -10,39 +10,13 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use common::ws::{connect, next};
-use common::{SECRET, TestServer, backends, code, token};
+use common::{SECRET, TestServer, backends, emergency_resume, emergency_stop, token};
 use hivesched_server::ServiceConfig;
 use hivesched_server::auth::Role;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
-
-async fn stop(server: &TestServer) {
-    let c = code(&server.store).await;
-    let (s, body) = server
-        .send(
-            Method::POST,
-            "/api/v1/emergency/stop",
-            Some(&token(Role::Admin)),
-            Some(&json!({"code": c, "mode": "freeze_sleeps", "reason": "drill"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-}
-
-async fn resume(server: &TestServer) {
-    let c = code(&server.store).await;
-    let (s, body) = server
-        .send(
-            Method::POST,
-            "/api/v1/emergency/resume",
-            Some(&token(Role::Admin)),
-            Some(&json!({"code": c, "reason": "drill over"})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-}
 
 async fn alerts(server: &TestServer, query: &str) -> Vec<Value> {
     let (s, body) = server
@@ -67,7 +41,7 @@ async fn an_alert_fires_is_acknowledged_once_and_resolves() {
             "nothing fires on a quiet fleet"
         );
 
-        stop(&server).await;
+        emergency_stop(&server, "freeze_sleeps").await;
         let firing = alerts(&server, "?state=firing").await;
         assert_eq!(firing.len(), 1, "{firing:?}");
         let alert = &firing[0];
@@ -125,7 +99,7 @@ async fn an_alert_fires_is_acknowledged_once_and_resolves() {
         assert_eq!(record["target"], id.as_str());
         assert_eq!(record["actor"], by.as_str());
 
-        resume(&server).await;
+        emergency_resume(&server).await;
         let resolved = alerts(&server, "?state=resolved").await;
         assert_eq!(resolved.len(), 1, "{resolved:?}");
         assert_eq!(resolved[0]["id"], id.as_str());
@@ -212,7 +186,7 @@ async fn alerts_reach_alertmanager_and_a_signed_webhook() {
         ),
     );
     let server = TestServer::start_with(cfg).await;
-    stop(&server).await;
+    emergency_stop(&server, "freeze_sleeps").await;
 
     let (_, body) = received(&mut am, "/api/v2/alerts").await;
     let a = &body[0];
@@ -246,7 +220,7 @@ async fn alerts_reach_alertmanager_and_a_signed_webhook() {
     assert_eq!(body["rule"], "emergency_stop");
     assert_eq!(body["state"], "firing");
 
-    resume(&server).await;
+    emergency_resume(&server).await;
     let (_, body) = received(&mut am, "/api/v2/alerts").await;
     assert!(
         body[0]["endsAt"].is_string(),
@@ -277,7 +251,7 @@ async fn a_receiver_that_never_answers_does_not_hold_back_ticks() {
          [actuator]\nkind = \"fake\"\nagents = 4\n"
     );
     let server = TestServer::start_with(ServiceConfig::from_toml(&text, Vec::new()).unwrap()).await;
-    stop(&server).await;
+    emergency_stop(&server, "freeze_sleeps").await;
     let ticks = || async {
         let (_, text) = server.send(Method::GET, "/metrics", None, None).await;
         let text = text.as_str().unwrap_or_default().to_owned();

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::ws::{connect, next, ws_url};
-use common::{TestServer, backends, code, token};
+use common::{TestServer, backends, emergency_stop, token};
 use hivesched_server::auth::Role;
 use hivesched_server::stream::StreamKind;
 use hivesched_server::stream::hub::{CLIENT_QUEUE, RING};
@@ -103,16 +103,7 @@ async fn messages_are_numbered_and_a_reconnect_resumes_where_it_left() {
         let server = TestServer::start(&url).await;
         let mut socket = connect(&server, "").await;
         // A real control change reaches the stream as a `control` message.
-        let c = code(&server.store).await;
-        let (s, body) = server
-            .send(
-                Method::POST,
-                "/api/v1/emergency/stop",
-                Some(&token(Role::Admin)),
-                Some(&json!({"code": c, "mode": "freeze_sleeps", "reason": "drill"})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{body}");
+        emergency_stop(&server, "freeze_sleeps").await;
         let mut seen = Vec::new();
         let control = loop {
             let m = next(&mut socket).await.unwrap();

@@ -231,3 +231,31 @@ pub async fn code(store: &hivesched_store::Store) -> String {
     .await
     .unwrap()
 }
+
+/// Sets an emergency stop in `mode` as an admin with a fresh one-time code; asserts 200.
+pub async fn emergency_stop(server: &TestServer, mode: &str) {
+    let c = code(&server.store).await;
+    let (s, body) = server
+        .send(
+            Method::POST,
+            "/api/v1/emergency/stop",
+            Some(&token(Role::Admin)),
+            Some(&serde_json::json!({"code": c, "mode": mode, "reason": "drill"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+}
+
+/// Lifts the emergency stop as an admin with a fresh one-time code; asserts 200.
+pub async fn emergency_resume(server: &TestServer) {
+    let c = code(&server.store).await;
+    let (s, body) = server
+        .send(
+            Method::POST,
+            "/api/v1/emergency/resume",
+            Some(&token(Role::Admin)),
+            Some(&serde_json::json!({"code": c, "reason": "drill over"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+}
