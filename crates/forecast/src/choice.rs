@@ -2,10 +2,8 @@
 //! (`--forecaster`) and the service (`forecaster` in its configuration), so the closed loop the
 //! simulator measures is the one the service runs.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use hivesched_policy::{ForecasterFactory, SeasonalNaive};
+use std::sync::Arc;
 
 use crate::{EnsembleConfig, EnsembleForecaster};
 
@@ -34,15 +32,11 @@ impl ForecasterChoice {
         }
     }
 
-    /// A factory of fresh forecasters of this kind; the ensemble refits every `refit_every` of
-    /// history (ignored by seasonal naive, which needs no fit).
-    pub fn factory(self, refit_every: Duration) -> ForecasterFactory {
+    /// A factory of fresh forecasters of this kind; the ensemble runs with `config` (ignored by
+    /// seasonal naive, which needs no fit and keeps its own quantile).
+    pub fn factory(self, config: EnsembleConfig) -> ForecasterFactory {
         match self {
             ForecasterChoice::Ensemble => {
-                let config = EnsembleConfig {
-                    refit_every,
-                    ..EnsembleConfig::default()
-                };
                 Arc::new(move || Box::new(EnsembleForecaster::new(config.clone())))
             }
             ForecasterChoice::SeasonalNaive => Arc::new(|| Box::new(SeasonalNaive::default())),

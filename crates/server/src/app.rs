@@ -99,9 +99,7 @@ impl Server {
             alert_delivery: config.alert_delivery.clone(),
             ..EngineConfig::default()
         };
-        let forecasters = config
-            .forecaster
-            .factory(EnsembleConfig::default().refit_every);
+        let forecasters = config.forecaster.factory(EnsembleConfig::default());
         let cluster = start_elector(config).await?;
         let (engine, recovery) = Engine::start_following(
             store.clone(),

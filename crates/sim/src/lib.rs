@@ -6,13 +6,14 @@
 //! - [`run`]: the step loop; [`fleet_sim`] moves agents through their states.
 //! - [`audit`]: an independent recount of the rails; [`faults`]: fault injection.
 //! - [`accuracy`]: which sleeps paid off and which wakes were useful, per agent.
-//! - [`oracle`]: the lower bound; [`report`] and [`plot`]: what comes out.
+//! - [`oracle`]: the lower bound; [`hours`]: where a schedule's agent-hours go; [`report`] and [`plot`]: what comes out.
 
 pub mod accuracy;
 pub mod audit;
 pub mod error;
 pub mod faults;
 pub mod fleet_sim;
+pub mod hours;
 pub mod oracle;
 pub mod plot;
 pub mod policies;

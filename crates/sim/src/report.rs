@@ -9,6 +9,8 @@ use hivesched_policy::Time;
 use hivesched_policy::accuracy::AccuracyTally;
 use serde::Serialize;
 
+use crate::hours::{HoursBreakdown, breakdown};
+use crate::oracle::{OracleConfig, required_awake};
 use crate::run::{PolicyRun, SimConfig};
 use crate::{PolicyKind, SimError, Trace};
 
@@ -124,6 +126,9 @@ pub struct PolicyStats {
     /// 100 · (agent_hours / oracle agent_hours − 1), when the oracle ran. Negative only for a
     /// schedule that left demand unserved.
     pub oracle_gap_pct: Option<f64>,
+    /// Where the agent-hours go: needed, early, kept, margin, transitions (they add up to
+    /// `agent_hours`), and the agents short of the need (see [`crate::hours`]).
+    pub hours: HoursBreakdown,
     /// What this row is, when it is not a policy (the oracle's limits).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<&'static str>,
@@ -157,6 +162,20 @@ pub fn stats(run: &PolicyRun, cfg: &SimConfig, interval_s: f64, warmup: usize) -
             tally.add(*outcome);
         }
     }
+    let (wake_steps, sleep_steps) = cfg.transition_steps(Duration::from_secs_f64(interval_s));
+    let demand_rows: Vec<f64> = rows.iter().map(|r| r.demand).collect();
+    let required = required_awake(
+        &demand_rows,
+        &OracleConfig {
+            agents: cfg.agents,
+            capacity: cfg.capacity,
+            min_awake: cfg.min_awake,
+            wake_steps,
+            sleep_steps,
+        },
+    );
+    let window = (wake_steps + sleep_steps) as usize;
+    let hours_by_cause = breakdown(rows, &required, window, interval_s / 3600.0);
     let mut us = run.extras.decision_us.clone();
     us.sort_by(f64::total_cmp);
     PolicyStats {
@@ -190,6 +209,7 @@ pub fn stats(run: &PolicyRun, cfg: &SimConfig, interval_s: f64, warmup: usize) -
         fail_safe_steps: run.extras.fail_safe_steps,
         breaker_trips: run.extras.breaker_trips,
         oracle_gap_pct: None,
+        hours: hours_by_cause,
         note: run.extras.note,
     }
 }
@@ -327,6 +347,32 @@ pub fn summary_table(report: &Report) -> String {
             opt(p.decision_us_p99, 1),
         );
     }
+    out += &format!(
+        "\n{:<16} {:>11} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9}\n",
+        "agent-hours in", "needed", "early", "kept", "margin", "transit", "over oracle", "short"
+    );
+    let oracle_hours = report
+        .policies
+        .iter()
+        .find(|p| p.name == PolicyKind::Oracle.name())
+        .map(|p| p.agent_hours);
+    for p in &report.policies {
+        let h = &p.hours;
+        out += &format!(
+            "{:<16} {:>11.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>11} {:>9.1}\n",
+            p.name,
+            h.needed,
+            h.early,
+            h.kept,
+            h.margin,
+            h.transitions,
+            oracle_hours.map_or("-".into(), |o| format!("{:+.1}", p.agent_hours - o)),
+            h.short,
+        );
+    }
+    out += "needed: awake within the step's need; early: above it, for demand within the next break-even window; \
+kept: above it, from demand within the previous window; margin: above every need within the window either side; \
+transit: consolidating or waking; short: agents missing below the need (unserved)\n";
     out += &format!(
         "break-even {}s: a sleep pays off when its agent stays asleep that long, and flaps when it is woken sooner after the sleep started; \
 a wake is useful when its agent is needed by demand within {}s of the wake, before its next sleep; - where nothing was judged\n",

@@ -51,7 +51,18 @@ fn nyc_taxi_predictive_meets_the_bar() {
     let oracle = policy(&r, "oracle");
     for q in &r.policies {
         assert_eq!(q.rail_violations, 0, "{} broke a rail", q.name);
+        let h = &q.hours;
+        let total = h.needed + h.early + h.kept + h.margin + h.transitions;
+        assert!(
+            (total - q.agent_hours).abs() < 1e-6,
+            "{}: hours by cause {total} vs {}",
+            q.name,
+            q.agent_hours
+        );
     }
+    // The oracle keeps nothing after demand leaves and holds no margin: it sleeps every level
+    // the moment a gap longer than break-even starts.
+    assert_eq!((oracle.hours.kept, oracle.hours.margin), (0.0, 0.0));
     assert!(p.unserved_pct <= 0.5, "unserved {}", p.unserved_pct);
     assert!(
         p.flap_rate_pct.unwrap() <= 5.0,

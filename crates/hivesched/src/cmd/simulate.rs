@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use hivesched_forecast::ForecasterChoice;
+use hivesched_forecast::{EnsembleConfig, ForecasterChoice};
 use hivesched_sim::{
     Faults, PolicyKind, SimConfig, TraceOptions, build_report, load_trace, render_svg, run_policy,
     summary_table, write_schedule,
@@ -50,6 +50,10 @@ pub struct Args {
     /// History time between refits of the `ensemble` forecaster, e.g. `6h`.
     #[arg(long, default_value = "6h", value_parser = humantime::parse_duration)]
     refit_every: Duration,
+    /// Level in percent of the `ensemble` forecaster's upper bound the planner provisions on
+    /// (default 90, the service's): lower bills fewer hours and leaves more demand unserved.
+    #[arg(long, default_value_t = EnsembleConfig::default().level)]
+    forecast_level: f64,
     /// Faults to inject, e.g. `wake-fail=0.05,slow-wake=0.1x3,forecast-error=100-120,stall=200-230,restart=500,seed=7`.
     #[arg(long, default_value = "")]
     faults: String,
@@ -79,7 +83,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.refit_every.is_zero() {
         anyhow::bail!("--refit-every must be longer than zero");
     }
-    cfg.forecaster = args.forecaster.factory(args.refit_every);
+    if !(args.forecast_level > 50.0 && args.forecast_level < 100.0) {
+        anyhow::bail!(
+            "--forecast-level must be above 50 and below 100 (percent), got {}",
+            args.forecast_level
+        );
+    }
+    cfg.forecaster = args.forecaster.factory(EnsembleConfig {
+        refit_every: args.refit_every,
+        level: args.forecast_level,
+        ..EnsembleConfig::default()
+    });
     cfg.validate()?;
     let trace = load_trace(
         &args.trace,
