@@ -171,6 +171,14 @@ impl FakeFleet {
         lock(&self.model).set_busy(agent, busy, Instant::now())
     }
 
+    /// Puts an idle, awake agent to sleep at once, outside the contract (no request, no token,
+    /// no action recorded): as if the fleet slept it by itself. Fault campaigns use it to give
+    /// the scheduler agents to wake. Returns the status, or `None` for an unknown agent or one
+    /// that is not awake.
+    pub fn fall_asleep(&self, agent: &AgentId) -> Option<AgentStatus> {
+        lock(&self.model).fall_asleep(agent, Instant::now())
+    }
+
     /// Every agent's current status.
     pub fn agents(&self) -> Vec<AgentStatus> {
         lock(&self.model).list(Instant::now())
