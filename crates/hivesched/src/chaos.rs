@@ -41,6 +41,12 @@ pub enum Strike {
     Stop,
     /// Alternate kill and stop.
     Mixed,
+    /// Cut the leader off from Redis (its own TCP proxy drops every connection) until another
+    /// replica leads, then reconnect it: it must stay a follower.
+    RedisCut,
+    /// Cut every replica off from Redis for two leases: nobody may lead or act meanwhile, then
+    /// leadership must return.
+    RedisOutage,
 }
 
 /// What a campaign needs.
@@ -85,12 +91,20 @@ pub struct ChaosReport {
     pub stale_token_refusals: u64,
     /// Writes the database refused for a stale token (every replica's counter).
     pub fenced_writes: u64,
+    /// Polls that found two replicas leading at once (not in `--json`: the fixed object).
+    #[serde(skip)]
+    pub two_leaders_seen: u64,
+    /// Agents that started waking while no replica could hold the lease (Redis outages).
+    #[serde(skip)]
+    pub acted_without_lease: u64,
 }
 
 /// A child replica.
 struct Replica {
     name: String,
     child: Child,
+    /// This replica's way to Redis, which a strike can cut.
+    redis: proxy::Proxy,
     base: String,
     stopped: bool,
     fenced_writes: u64,
@@ -114,6 +128,8 @@ struct Cluster {
     started: usize,
     /// Fenced writes counted by replicas that were killed since.
     dead_fenced: u64,
+    two_leaders_seen: u64,
+    acted_without_lease: u64,
     http: reqwest::Client,
 }
 
@@ -138,11 +154,14 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 }
 
 impl Cluster {
-    fn spawn(&mut self) -> anyhow::Result<()> {
+    async fn spawn(&mut self) -> anyhow::Result<()> {
         let name = format!("r{}", self.started);
         self.started += 1;
         let log = std::fs::File::create(self.log_dir.join(format!("{name}.log")))
             .context("creating a replica's log file")?;
+        let (upstream, redis_url) = proxy::split_redis_url(&self.cfg.redis_url)?;
+        let redis = proxy::Proxy::start(upstream).await?;
+        let redis_url = redis_url.replace("{addr}", &redis.addr().to_string());
         let mut cmd = Command::new(&self.cfg.binary);
         for (k, _) in std::env::vars() {
             if k.starts_with("HIVE_") {
@@ -159,7 +178,7 @@ impl Cluster {
             .env("HIVE_SHADOW", "false")
             .env("HIVE_ACTUATOR__KIND", "http")
             .env("HIVE_ACTUATOR__BASE_URL", &self.fleet_url)
-            .env("HIVE_CLUSTER__REDIS_URL", &self.cfg.redis_url)
+            .env("HIVE_CLUSTER__REDIS_URL", &redis_url)
             .env("HIVE_CLUSTER__LEASE_TTL", self.cfg.lease_ttl_s.to_string())
             .env("HIVE_CLUSTER__NODE_ID", &name)
             .env("HIVE_CLUSTER__KEY_PREFIX", &self.prefix)
@@ -185,6 +204,7 @@ impl Cluster {
         self.replicas.push(Replica {
             name,
             child,
+            redis,
             base: addr.to_owned(),
             stopped: false,
             fenced_writes: 0,
@@ -211,24 +231,40 @@ impl Cluster {
         metric(&text, "hivesched_leader").map(|v| v == 1.0)
     }
 
-    /// The replicas leading now (among those not frozen), polled until exactly one leads.
-    async fn wait_for_one_leader(&mut self, limit: Duration) -> anyhow::Result<usize> {
+    /// Polls the replicas (those not frozen) until exactly one leads and it is not `not`;
+    /// counts every poll that found two leading.
+    async fn wait_for_one_leader(
+        &mut self,
+        limit: Duration,
+        not: Option<usize>,
+    ) -> anyhow::Result<usize> {
         let deadline = Instant::now() + limit;
         loop {
-            let mut leaders = Vec::new();
-            for i in 0..self.replicas.len() {
-                if !self.replicas[i].stopped && self.leads(i).await == Some(true) {
-                    leaders.push(i);
-                }
-            }
-            if let [one] = leaders[..] {
+            let leaders = self.leaders().await;
+            if let [one] = leaders[..]
+                && Some(one) != not
+            {
                 return Ok(one);
             }
             if Instant::now() > deadline {
-                bail!("no single leader within {limit:?} (leading: {leaders:?})");
+                bail!("no single new leader within {limit:?} (leading: {leaders:?})");
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    /// The replicas (not frozen) that lead now; counts a poll that found two.
+    async fn leaders(&mut self) -> Vec<usize> {
+        let mut leaders = Vec::new();
+        for i in 0..self.replicas.len() {
+            if !self.replicas[i].stopped && self.leads(i).await == Some(true) {
+                leaders.push(i);
+            }
+        }
+        if leaders.len() > 1 {
+            self.two_leaders_seen += 1;
+        }
+        leaders
     }
 
     fn say(&self, line: impl AsRef<str>) {
@@ -261,6 +297,15 @@ async fn drop_schema(base: &str, schema: &str) {
             )))
             .await;
     }
+}
+
+/// How many times any agent has started waking so far (the fleet's journal).
+fn waking(fleet: &FakeFleet) -> u64 {
+    fleet
+        .journal()
+        .iter()
+        .filter(|t| t.to == AgentState::Waking)
+        .count() as u64
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -317,12 +362,14 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
         replicas: Vec::new(),
         started: 0,
         dead_fenced: 0,
+        two_leaders_seen: 0,
+        acted_without_lease: 0,
         http: reqwest::Client::new(),
     };
     // The first replica migrates the fresh schema alone; the others start beside it.
-    cluster.spawn()?;
+    cluster.spawn().await?;
     for _ in 1..cfg.replicas {
-        cluster.spawn()?;
+        cluster.spawn().await?;
     }
     cluster.say(format!(
         "{} replicas, lease {} s, logs in {}",
@@ -335,7 +382,7 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
     let mut failover_ms = Vec::with_capacity(cfg.failovers);
     for round in 0..cfg.failovers {
         let leader = cluster
-            .wait_for_one_leader(4 * ttl + Duration::from_secs(5))
+            .wait_for_one_leader(4 * ttl + Duration::from_secs(5), None)
             .await?;
         // Work in flight: agents that are awake fall asleep; the leader's next tick wakes them.
         let mut batch = Vec::new();
@@ -360,20 +407,72 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
         };
         let struck = Instant::now();
         let name = cluster.replicas[leader].name.clone();
+        let long = 4 * ttl + Duration::from_secs(5);
         match strike {
             Strike::Stop => {
                 // SAFETY: signalling our own child by its pid.
                 unsafe { libc::kill(cluster.replicas[leader].pid(), libc::SIGSTOP) };
                 cluster.replicas[leader].stopped = true;
             }
-            _ => {
+            Strike::RedisCut => cluster.replicas[leader].redis.set_cut(true),
+            Strike::RedisOutage => {
+                for r in &cluster.replicas {
+                    r.redis.set_cut(true);
+                }
+            }
+            Strike::Kill | Strike::Mixed => {
                 let _ = cluster.replicas[leader].child.kill();
                 let _ = cluster.replicas[leader].child.wait();
             }
         }
-        let next = cluster
-            .wait_for_one_leader(4 * ttl + Duration::from_secs(5))
-            .await?;
+        if strike == Strike::RedisOutage {
+            // The leader steps down at two thirds of the lease; from then on nobody may act
+            // until Redis is back, however long that is (two leases here).
+            let deadline = struck + ttl + Duration::from_secs(1);
+            while !cluster.leaders().await.is_empty() {
+                if Instant::now() > deadline {
+                    bail!("round {round}: a replica still leads without Redis");
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let nobody = struck.elapsed();
+            let before = waking(&fleet);
+            // Work that must wait: agents fall asleep while nobody can lead.
+            for a in fleet
+                .agents()
+                .iter()
+                .filter(|a| a.state == AgentState::Awake)
+                .take(cfg.batch)
+            {
+                if fleet.fall_asleep(&a.id).is_some() {
+                    *slept.entry(a.id.0.clone()).or_default() += 1;
+                }
+            }
+            while struck.elapsed() < 2 * ttl {
+                if !cluster.leaders().await.is_empty() {
+                    bail!("round {round}: a replica leads without Redis");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            cluster.acted_without_lease += waking(&fleet).saturating_sub(before);
+            for r in &cluster.replicas {
+                r.redis.set_cut(false);
+            }
+            let restored = Instant::now();
+            let next = cluster.wait_for_one_leader(long, None).await?;
+            let took = restored.elapsed();
+            failover_ms.push(took.as_secs_f64() * 1000.0);
+            cluster.say(format!(
+                "round {round}: Redis cut off from everyone; nobody led after {:.0} ms; \
+                 restored after {:.0} ms, {} leads {:.0} ms later",
+                nobody.as_secs_f64() * 1000.0,
+                restored.duration_since(struck).as_secs_f64() * 1000.0,
+                cluster.replicas[next].name,
+                took.as_secs_f64() * 1000.0
+            ));
+            continue;
+        }
+        let next = cluster.wait_for_one_leader(long, Some(leader)).await?;
         let took = struck.elapsed();
         failover_ms.push(took.as_secs_f64() * 1000.0);
         cluster.say(format!(
@@ -381,29 +480,45 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
             cluster.replicas[next].name,
             took.as_secs_f64() * 1000.0
         ));
-        if strike == Strike::Stop {
-            // Frozen past its lease, then resumed: it must find its lease gone and step down.
-            let until = struck + ttl + ttl / 2;
-            tokio::time::sleep(until.saturating_duration_since(Instant::now())).await;
-            // SAFETY: signalling our own child by its pid.
-            unsafe { libc::kill(cluster.replicas[leader].pid(), libc::SIGCONT) };
-            cluster.replicas[leader].stopped = false;
-            let deadline = Instant::now() + ttl + Duration::from_secs(2);
-            loop {
-                match cluster.leads(leader).await {
-                    Some(false) => break,
-                    _ if Instant::now() > deadline => {
-                        bail!("round {round}: {name} still leads after it was resumed")
+        match strike {
+            Strike::Stop => {
+                // Frozen past its lease, then resumed: it must find its lease gone and step
+                // down.
+                let until = struck + ttl + ttl / 2;
+                tokio::time::sleep(until.saturating_duration_since(Instant::now())).await;
+                // SAFETY: signalling our own child by its pid.
+                unsafe { libc::kill(cluster.replicas[leader].pid(), libc::SIGCONT) };
+                cluster.replicas[leader].stopped = false;
+                let deadline = Instant::now() + ttl + Duration::from_secs(2);
+                loop {
+                    match cluster.leads(leader).await {
+                        Some(false) => break,
+                        _ if Instant::now() > deadline => {
+                            bail!("round {round}: {name} still leads after it was resumed")
+                        }
+                        _ => tokio::time::sleep(Duration::from_millis(5)).await,
                     }
-                    _ => tokio::time::sleep(Duration::from_millis(5)).await,
                 }
+                cluster.wait_for_one_leader(long, None).await?;
             }
-            cluster.wait_for_one_leader(ttl).await?;
-        } else {
-            let gone = cluster.replicas.remove(leader);
-            // Its last scraped count stays in the total.
-            cluster.dead_fenced += gone.fenced_writes;
-            cluster.spawn()?;
+            Strike::RedisCut => {
+                // Back on Redis, it finds the lease taken and stays a follower.
+                cluster.replicas[leader].redis.set_cut(false);
+                tokio::time::sleep(ttl / 2).await;
+                if cluster.leads(leader).await == Some(true) {
+                    bail!(
+                        "round {round}: {name} leads again beside {}",
+                        cluster.replicas[next].name
+                    );
+                }
+                cluster.wait_for_one_leader(long, None).await?;
+            }
+            Strike::Kill | Strike::Mixed | Strike::RedisOutage => {
+                let gone = cluster.replicas.remove(leader);
+                // Its last scraped count stays in the total.
+                cluster.dead_fenced += gone.fenced_writes;
+                cluster.spawn().await?;
+            }
         }
     }
     // Everything put to sleep must be awake again: wait for the last wave.
@@ -468,5 +583,109 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
             .map(|r| r.fenced_writes)
             .sum::<u64>()
             + cluster.dead_fenced,
+        two_leaders_seen: cluster.two_leaders_seen,
+        acted_without_lease: cluster.acted_without_lease,
     })
+}
+
+/// A TCP proxy in front of Redis, one per replica, that a strike can cut.
+mod proxy {
+    use std::net::SocketAddr;
+
+    use anyhow::{Context, bail};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::watch;
+    use tokio::task::JoinHandle;
+
+    /// Forwards connections to `upstream` until cut: cutting drops every open connection and
+    /// closes new ones at once (Redis is unreachable, and the client learns it quickly).
+    pub(super) struct Proxy {
+        addr: SocketAddr,
+        cut: watch::Sender<bool>,
+        task: JoinHandle<()>,
+    }
+
+    impl Drop for Proxy {
+        fn drop(&mut self) {
+            self.cut.send_replace(true);
+            self.task.abort();
+        }
+    }
+
+    impl Proxy {
+        pub(super) async fn start(upstream: String) -> anyhow::Result<Proxy> {
+            let listener = TcpListener::bind("127.0.0.1:0")
+                .await
+                .context("binding a Redis proxy")?;
+            let addr = listener.local_addr()?;
+            let (cut, cut_rx) = watch::channel(false);
+            let task = tokio::spawn(async move {
+                while let Ok((inbound, _)) = listener.accept().await {
+                    if *cut_rx.borrow() {
+                        continue;
+                    }
+                    let mut cut = cut_rx.clone();
+                    let upstream = upstream.clone();
+                    tokio::spawn(async move {
+                        let Ok(outbound) = TcpStream::connect(&upstream).await else {
+                            return;
+                        };
+                        let (mut ri, mut wi) = inbound.into_split();
+                        let (mut ro, mut wo) = outbound.into_split();
+                        tokio::select! {
+                            _ = tokio::io::copy(&mut ri, &mut wo) => {}
+                            _ = tokio::io::copy(&mut ro, &mut wi) => {}
+                            _ = cut.wait_for(|c| *c) => {}
+                        }
+                    });
+                }
+            });
+            Ok(Proxy { addr, cut, task })
+        }
+
+        pub(super) fn addr(&self) -> SocketAddr {
+            self.addr
+        }
+
+        pub(super) fn set_cut(&self, cut: bool) {
+            self.cut.send_replace(cut);
+        }
+    }
+
+    /// `redis://[user:pw@]host:port[/db]` → (`host:port`, the URL with `{addr}` in its place).
+    pub(super) fn split_redis_url(url: &str) -> anyhow::Result<(String, String)> {
+        let Some(rest) = url.strip_prefix("redis://") else {
+            bail!("HIVE_CLUSTER__REDIS_URL must be a redis:// URL");
+        };
+        let start = rest.rfind('@').map_or(0, |at| at + 1);
+        let end = rest[start..].find('/').map_or(rest.len(), |i| start + i);
+        let host = &rest[start..end];
+        if host.is_empty() {
+            bail!("HIVE_CLUSTER__REDIS_URL names no host");
+        }
+        let host = if host.contains(':') {
+            host.to_owned()
+        } else {
+            format!("{host}:6379")
+        };
+        Ok((
+            host,
+            format!("redis://{}{{addr}}{}", &rest[..start], &rest[end..]),
+        ))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn redis_urls_keep_their_credentials_and_database() {
+            assert_eq!(
+                super::split_redis_url("redis://:pw@10.0.0.5:6380/2").unwrap(),
+                ("10.0.0.5:6380".into(), "redis://:pw@{addr}/2".into())
+            );
+            assert_eq!(
+                super::split_redis_url("redis://127.0.0.1").unwrap(),
+                ("127.0.0.1:6379".into(), "redis://{addr}".into())
+            );
+        }
+    }
 }

@@ -42,6 +42,8 @@ async fn campaign(strike: Strike, replicas: usize, failovers: usize) -> Option<C
     assert_eq!(report.failovers, failovers);
     assert_eq!(report.doubled_actions, 0, "{report:?}");
     assert_eq!(report.lost_tasks, 0, "{report:?}");
+    assert_eq!(report.two_leaders_seen, 0, "{report:?}");
+    assert_eq!(report.acted_without_lease, 0, "{report:?}");
     // Within two leases of the strike (lease 1 s).
     assert!(report.failover_ms_max < 2000.0, "{report:?}");
     Some(report)
@@ -68,4 +70,20 @@ async fn a_frozen_leader_resumes_as_a_follower_and_its_late_work_is_refused() {
         report.fenced_writes + report.stale_token_refusals >= 1,
         "{report:?}"
     );
+}
+
+/// (c) One replica — the leader — cut off from Redis (its TCP proxy drops every connection):
+/// it steps down before its lease can expire, another takes over, never two at once; back on
+/// Redis it stays a follower.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_redis_gives_way_and_never_leads_beside_another() {
+    campaign(Strike::RedisCut, 3, 2).await;
+}
+
+/// (c) Redis unreachable for everyone for two leases: every replica stops leading
+/// (`hivesched_leader` 0 everywhere, which `HiveschedNoLeader` alerts on), no agent is woken
+/// meanwhile although some fell asleep, and leadership and the work return with Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_gone_nobody_leads_or_acts_and_leadership_returns() {
+    campaign(Strike::RedisOutage, 2, 1).await;
 }
