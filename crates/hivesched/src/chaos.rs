@@ -47,6 +47,9 @@ pub enum Strike {
     /// Cut every replica off from Redis for two leases: nobody may lead or act meanwhile, then
     /// leadership must return.
     RedisOutage,
+    /// Cut the leader off from PostgreSQL for two leases: it must not act meanwhile (it keeps
+    /// its lease: nobody acts), and the work left must be done once it is back.
+    PgCut,
 }
 
 /// What a campaign needs.
@@ -94,7 +97,8 @@ pub struct ChaosReport {
     /// Polls that found two replicas leading at once (not in `--json`: the fixed object).
     #[serde(skip)]
     pub two_leaders_seen: u64,
-    /// Agents that started waking while no replica could hold the lease (Redis outages).
+    /// Agents that started waking while no replica could hold the lease (Redis outages) or
+    /// while the leader could not reach PostgreSQL.
     #[serde(skip)]
     pub acted_without_lease: u64,
 }
@@ -105,6 +109,8 @@ struct Replica {
     child: Child,
     /// This replica's way to Redis, which a strike can cut.
     redis: proxy::Proxy,
+    /// This replica's way to PostgreSQL, which a strike can cut.
+    db: proxy::Proxy,
     base: String,
     stopped: bool,
     fenced_writes: u64,
@@ -162,6 +168,9 @@ impl Cluster {
         let (upstream, redis_url) = proxy::split_redis_url(&self.cfg.redis_url)?;
         let redis = proxy::Proxy::start(upstream).await?;
         let redis_url = redis_url.replace("{addr}", &redis.addr().to_string());
+        let (upstream, db_url) = proxy::split_postgres_url(&self.db_url)?;
+        let db = proxy::Proxy::start(upstream).await?;
+        let db_url = db_url.replace("{addr}", &db.addr().to_string());
         let mut cmd = Command::new(&self.cfg.binary);
         for (k, _) in std::env::vars() {
             if k.starts_with("HIVE_") {
@@ -171,7 +180,7 @@ impl Cluster {
         cmd.arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
-            .env("HIVE_DATABASE_URL", &self.db_url)
+            .env("HIVE_DATABASE_URL", &db_url)
             .env("HIVE_JWT_SECRET", &self.secret)
             .env("HIVE_TICK_INTERVAL", "1")
             .env("HIVE_RESTART_HOLD", "0")
@@ -205,6 +214,7 @@ impl Cluster {
             name,
             child,
             redis,
+            db,
             base: addr.to_owned(),
             stopped: false,
             fenced_writes: 0,
@@ -415,6 +425,7 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
                 cluster.replicas[leader].stopped = true;
             }
             Strike::RedisCut => cluster.replicas[leader].redis.set_cut(true),
+            Strike::PgCut => cluster.replicas[leader].db.set_cut(true),
             Strike::RedisOutage => {
                 for r in &cluster.replicas {
                     r.redis.set_cut(true);
@@ -472,6 +483,48 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
             ));
             continue;
         }
+        if strike == Strike::PgCut {
+            // Calls already past their journal write may still land; give them a moment.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let before = waking(&fleet);
+            let mut stranded = Vec::new();
+            for a in fleet
+                .agents()
+                .iter()
+                .filter(|a| a.state == AgentState::Awake)
+                .take(cfg.batch)
+            {
+                if fleet.fall_asleep(&a.id).is_some() {
+                    *slept.entry(a.id.0.clone()).or_default() += 1;
+                    stranded.push(a.id.clone());
+                }
+            }
+            tokio::time::sleep((struck + 2 * ttl).saturating_duration_since(Instant::now())).await;
+            cluster.acted_without_lease += waking(&fleet).saturating_sub(before);
+            cluster.replicas[leader].db.set_cut(false);
+            let restored = Instant::now();
+            // Its failed ticks back off (1, 2, 4 s …): the work is done within a few seconds.
+            let deadline = restored + 4 * ttl + Duration::from_secs(10);
+            while stranded.iter().any(|a| {
+                fleet
+                    .agent(a)
+                    .is_some_and(|s| s.state == AgentState::Asleep)
+            }) {
+                if Instant::now() > deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let took = restored.elapsed();
+            failover_ms.push(took.as_secs_f64() * 1000.0);
+            cluster.say(format!(
+                "round {round}: PostgreSQL cut off from {name} for {:.0} ms; the agents that \
+                 fell asleep meanwhile were woken {:.0} ms after it was back",
+                restored.duration_since(struck).as_secs_f64() * 1000.0,
+                took.as_secs_f64() * 1000.0
+            ));
+            continue;
+        }
         let next = cluster.wait_for_one_leader(long, Some(leader)).await?;
         let took = struck.elapsed();
         failover_ms.push(took.as_secs_f64() * 1000.0);
@@ -513,7 +566,7 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
                 }
                 cluster.wait_for_one_leader(long, None).await?;
             }
-            Strike::Kill | Strike::Mixed | Strike::RedisOutage => {
+            Strike::Kill | Strike::Mixed | Strike::RedisOutage | Strike::PgCut => {
                 let gone = cluster.replicas.remove(leader);
                 // Its last scraped count stays in the total.
                 cluster.dead_fenced += gone.fenced_writes;
@@ -652,26 +705,54 @@ mod proxy {
         }
     }
 
-    /// `redis://[user:pw@]host:port[/db]` → (`host:port`, the URL with `{addr}` in its place).
-    pub(super) fn split_redis_url(url: &str) -> anyhow::Result<(String, String)> {
-        let Some(rest) = url.strip_prefix("redis://") else {
-            bail!("HIVE_CLUSTER__REDIS_URL must be a redis:// URL");
+    /// `scheme://[user:pw@]host[:port][/path][?query]` → (`host:port`, the URL with `{addr}`
+    /// in place of the host and port); `key` names the variable in errors.
+    pub(super) fn split_url(
+        url: &str,
+        schemes: &[&str],
+        default_port: u16,
+        key: &str,
+    ) -> anyhow::Result<(String, String)> {
+        let Some((scheme, rest)) = schemes
+            .iter()
+            .find_map(|s| url.strip_prefix(s).map(|rest| (*s, rest)))
+        else {
+            bail!("{key} must start with {}", schemes.join(" or "));
         };
-        let start = rest.rfind('@').map_or(0, |at| at + 1);
-        let end = rest[start..].find('/').map_or(rest.len(), |i| start + i);
-        let host = &rest[start..end];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let start = rest[..authority_end].rfind('@').map_or(0, |at| at + 1);
+        let host = &rest[start..authority_end];
         if host.is_empty() {
-            bail!("HIVE_CLUSTER__REDIS_URL names no host");
+            bail!("{key} names no host");
         }
         let host = if host.contains(':') {
             host.to_owned()
         } else {
-            format!("{host}:6379")
+            format!("{host}:{default_port}")
         };
         Ok((
             host,
-            format!("redis://{}{{addr}}{}", &rest[..start], &rest[end..]),
+            format!(
+                "{scheme}{}{{addr}}{}",
+                &rest[..start],
+                &rest[authority_end..]
+            ),
         ))
+    }
+
+    /// [`split_url`] for `HIVE_CLUSTER__REDIS_URL`.
+    pub(super) fn split_redis_url(url: &str) -> anyhow::Result<(String, String)> {
+        split_url(url, &["redis://"], 6379, "HIVE_CLUSTER__REDIS_URL")
+    }
+
+    /// [`split_url`] for `HIVE_DATABASE_URL`.
+    pub(super) fn split_postgres_url(url: &str) -> anyhow::Result<(String, String)> {
+        split_url(
+            url,
+            &["postgres://", "postgresql://"],
+            5432,
+            "HIVE_DATABASE_URL",
+        )
     }
 
     #[cfg(test)]
@@ -685,6 +766,13 @@ mod proxy {
             assert_eq!(
                 super::split_redis_url("redis://127.0.0.1").unwrap(),
                 ("127.0.0.1:6379".into(), "redis://{addr}".into())
+            );
+            assert_eq!(
+                super::split_postgres_url("postgres://u@db:5433/test?options=-c%20x").unwrap(),
+                (
+                    "db:5433".into(),
+                    "postgres://u@{addr}/test?options=-c%20x".into()
+                )
             );
         }
     }

@@ -44,8 +44,14 @@ async fn campaign(strike: Strike, replicas: usize, failovers: usize) -> Option<C
     assert_eq!(report.lost_tasks, 0, "{report:?}");
     assert_eq!(report.two_leaders_seen, 0, "{report:?}");
     assert_eq!(report.acted_without_lease, 0, "{report:?}");
-    // Within two leases of the strike (lease 1 s).
-    assert!(report.failover_ms_max < 2000.0, "{report:?}");
+    // A new leader within two leases of the strike (lease 1 s); after a PostgreSQL cut, the
+    // leader's failed ticks back off (1, 2, 4 s), so its catching up takes a few seconds.
+    let limit = if strike == Strike::PgCut {
+        10_000.0
+    } else {
+        2000.0
+    };
+    assert!(report.failover_ms_max < limit, "{report:?}");
     Some(report)
 }
 
@@ -86,4 +92,12 @@ async fn a_leader_cut_off_from_redis_gives_way_and_never_leads_beside_another() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_redis_is_gone_nobody_leads_or_acts_and_leadership_returns() {
     campaign(Strike::RedisOutage, 2, 1).await;
+}
+
+/// (d) PostgreSQL unreachable from the leader for two leases (its TCP proxy drops every
+/// connection): it acts on nothing meanwhile — agents that fall asleep stay asleep, no
+/// half-written task moves the fleet — and once the database is back the work is done, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_postgres_stops_acting_and_catches_up_once_it_is_back() {
+    campaign(Strike::PgCut, 2, 1).await;
 }
