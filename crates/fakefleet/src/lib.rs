@@ -179,6 +179,19 @@ impl FakeFleet {
         lock(&self.model).fall_asleep(agent, Instant::now())
     }
 
+    /// Changes the probability that a sleep or wake fails with 503 before anything is done
+    /// (fault campaigns turn errors on and off while replicas run).
+    pub fn set_failure_rate(&self, rate: f64) -> Result<(), ActuatorError> {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(ActuatorError::InvalidConfig {
+                key: "fake_fleet.failure_rate",
+                reason: format!("{rate} is not a probability in [0, 1]"),
+            });
+        }
+        lock(&self.model).set_failure_rate(rate);
+        Ok(())
+    }
+
     /// Every agent's current status.
     pub fn agents(&self) -> Vec<AgentStatus> {
         lock(&self.model).list(Instant::now())

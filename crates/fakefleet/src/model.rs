@@ -263,6 +263,11 @@ impl Model {
         }
     }
 
+    /// See [`FakeFleet::set_failure_rate`](super::FakeFleet::set_failure_rate).
+    pub(crate) fn set_failure_rate(&mut self, rate: f64) {
+        self.config.failure_rate = rate;
+    }
+
     fn draw_failure(&mut self) -> bool {
         self.config.failure_rate > 0.0 && self.rng.f64() < self.config.failure_rate
     }

@@ -50,6 +50,9 @@ pub enum Strike {
     /// Cut the leader off from PostgreSQL for two leases: it must not act meanwhile (it keeps
     /// its lease: nobody acts), and the work left must be done once it is back.
     PgCut,
+    /// The fleet fails 30 % of sleeps and wakes with 503 for two leases: retries with the same
+    /// idempotency keys get the work done, once, and nothing is stuck afterwards.
+    FleetErrors,
 }
 
 /// What a campaign needs.
@@ -426,6 +429,7 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
             }
             Strike::RedisCut => cluster.replicas[leader].redis.set_cut(true),
             Strike::PgCut => cluster.replicas[leader].db.set_cut(true),
+            Strike::FleetErrors => fleet.set_failure_rate(0.3)?,
             Strike::RedisOutage => {
                 for r in &cluster.replicas {
                     r.redis.set_cut(true);
@@ -483,7 +487,7 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
             ));
             continue;
         }
-        if strike == Strike::PgCut {
+        if matches!(strike, Strike::PgCut | Strike::FleetErrors) {
             // Calls already past their journal write may still land; give them a moment.
             tokio::time::sleep(Duration::from_millis(300)).await;
             let before = waking(&fleet);
@@ -500,11 +504,16 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
                 }
             }
             tokio::time::sleep((struck + 2 * ttl).saturating_duration_since(Instant::now())).await;
-            cluster.acted_without_lease += waking(&fleet).saturating_sub(before);
-            cluster.replicas[leader].db.set_cut(false);
+            if strike == Strike::PgCut {
+                cluster.acted_without_lease += waking(&fleet).saturating_sub(before);
+                cluster.replicas[leader].db.set_cut(false);
+            } else {
+                fleet.set_failure_rate(0.0)?;
+            }
             let restored = Instant::now();
-            // Its failed ticks back off (1, 2, 4 s …): the work is done within a few seconds.
-            let deadline = restored + 4 * ttl + Duration::from_secs(10);
+            // Failed ticks back off (1, 2, 4 s …) and an agent's breaker, once open, waits 30 s:
+            // the work is done within a few seconds, or after one breaker cooldown.
+            let deadline = restored + 4 * ttl + Duration::from_secs(40);
             while stranded.iter().any(|a| {
                 fleet
                     .agent(a)
@@ -517,9 +526,17 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
             }
             let took = restored.elapsed();
             failover_ms.push(took.as_secs_f64() * 1000.0);
+            let what = if strike == Strike::PgCut {
+                format!("PostgreSQL cut off from {name}")
+            } else {
+                format!(
+                    "fleet failing 30 % of calls ({} failures so far)",
+                    fleet.counters().injected_failures
+                )
+            };
             cluster.say(format!(
-                "round {round}: PostgreSQL cut off from {name} for {:.0} ms; the agents that \
-                 fell asleep meanwhile were woken {:.0} ms after it was back",
+                "round {round}: {what} for {:.0} ms; the agents that fell asleep meanwhile \
+                 were woken {:.0} ms after it was back",
                 restored.duration_since(struck).as_secs_f64() * 1000.0,
                 took.as_secs_f64() * 1000.0
             ));
@@ -566,7 +583,11 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
                 }
                 cluster.wait_for_one_leader(long, None).await?;
             }
-            Strike::Kill | Strike::Mixed | Strike::RedisOutage | Strike::PgCut => {
+            Strike::Kill
+            | Strike::Mixed
+            | Strike::RedisOutage
+            | Strike::PgCut
+            | Strike::FleetErrors => {
                 let gone = cluster.replicas.remove(leader);
                 // Its last scraped count stays in the total.
                 cluster.dead_fenced += gone.fenced_writes;
@@ -574,8 +595,14 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
             }
         }
     }
-    // Everything put to sleep must be awake again: wait for the last wave.
-    let settle = Instant::now() + 4 * ttl + Duration::from_secs(5);
+    // Everything put to sleep must be awake again: wait for the last wave (and a breaker
+    // cooldown after fleet errors).
+    let extra = if cfg.strike == Strike::FleetErrors {
+        35
+    } else {
+        5
+    };
+    let settle = Instant::now() + 4 * ttl + Duration::from_secs(extra);
     loop {
         let asleep = fleet
             .agents()

@@ -46,10 +46,11 @@ async fn campaign(strike: Strike, replicas: usize, failovers: usize) -> Option<C
     assert_eq!(report.acted_without_lease, 0, "{report:?}");
     // A new leader within two leases of the strike (lease 1 s); after a PostgreSQL cut, the
     // leader's failed ticks back off (1, 2, 4 s), so its catching up takes a few seconds.
-    let limit = if strike == Strike::PgCut {
-        10_000.0
-    } else {
-        2000.0
+    // A breaker opened by fleet errors waits 30 s before it lets a call through again.
+    let limit = match strike {
+        Strike::PgCut => 10_000.0,
+        Strike::FleetErrors => 45_000.0,
+        _ => 2000.0,
     };
     assert!(report.failover_ms_max < limit, "{report:?}");
     Some(report)
@@ -100,4 +101,12 @@ async fn while_redis_is_gone_nobody_leads_or_acts_and_leadership_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_cut_off_from_postgres_stops_acting_and_catches_up_once_it_is_back() {
     campaign(Strike::PgCut, 2, 1).await;
+}
+
+/// (e) The fleet fails 30 % of sleeps and wakes with 503 for two leases while the leader works:
+/// retries carry the same idempotency keys, so every agent is woken exactly once, and nothing is
+/// stuck once the errors stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_errors_on_a_third_of_calls_delay_the_work_but_never_double_or_lose_it() {
+    campaign(Strike::FleetErrors, 2, 2).await;
 }
