@@ -119,12 +119,14 @@ async fn clock_jumps_on_the_leader_or_a_follower_move_neither_leadership_nor_the
     let fleet_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(serve(listener, fleet.clone(), std::future::pending()));
     let prefix = format!("hs-clock-test-{}", std::process::id());
+    // No jitter: a round's wakes go out at its next tick (the default spreads them over 5 s,
+    // which made this test take 30 s instead of 14).
     let cfg = |node: &str| {
         ServiceConfig::from_toml(
             &format!(
                 "listen = \"127.0.0.1:0\"\ndatabase_url = \"{db}\"\njwt_secret = \"{SECRET}\"\n\
                  tick_interval = 1\nshadow = false\nrestart_hold = 0\n\
-                 [actuator]\nkind = \"http\"\nbase_url = \"{fleet_url}\"\n\
+                 [rails]\njitter = 0\n[actuator]\nkind = \"http\"\nbase_url = \"{fleet_url}\"\n\
                  [cluster]\nredis_url = \"{redis}\"\nlease_ttl = 1\nnode_id = \"{node}\"\n\
                  key_prefix = \"{prefix}\"\n"
             ),
