@@ -9,16 +9,20 @@
 //!    leader's next tick — in fail-safe, with no demand, every agent must be awake — journals
 //!    and sends one wake per agent;
 //! 3. strikes the leader a random moment into that wave (so calls and journal writes are in
-//!    flight): `kill -9`, or `SIGSTOP` held past its lease and then `SIGCONT`;
-//! 4. measures the failover: from the strike until a surviving replica leads and acts;
+//!    flight), as [`Strike`] says: `kill -9`; `SIGSTOP` held past its lease and then
+//!    `SIGCONT`; its Redis or PostgreSQL connections cut (each replica reaches both through a
+//!    TCP proxy of this module); Redis cut for everyone; or fleet errors on 30 % of calls;
+//! 4. measures the failover: from the strike until a surviving replica leads and acts (for the
+//!    outages that do not move leadership: until the work is done after the service is back);
 //! 5. a killed replica is replaced by a fresh process; a frozen one must step down on its own
 //!    once resumed (its late calls and writes are refused by the fencing token).
 //!
 //! At the end the fleet's journal of state changes is checked against what fell asleep: each
 //! time an agent was put to sleep it must have started waking exactly once — one more is a
 //! doubled action, one fewer a lost task. (Accepted requests alone would overcount: the
-//! contract accepts a wake of an agent already awake as a no-op.) The fleet's refusals of stale tokens and
-//! the replicas' `hivesched_fenced_writes_total` are summed.
+//! contract accepts a wake of an agent already awake as a no-op.) The fleet's refusals of
+//! stale tokens and the replicas' `hivesched_fenced_writes_total` are summed; polls that found
+//! two replicas leading and wakes while nobody could act are counted too.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
