@@ -570,6 +570,27 @@ impl Engine {
         }));
     }
 
+    /// Another replica changed the controls (a change notice, see `hivesched_store::changes`):
+    /// puts the stored ones in force now, for every later admission, rather than at the next
+    /// tick; the leader's alert book follows at once.
+    pub async fn controls_changed(&self) -> Result<(), EngineError> {
+        self.reload_controls().await?;
+        if self.acting().is_some() {
+            self.evaluate_alerts().await;
+        }
+        Ok(())
+    }
+
+    /// Another replica stored a bulk operation: the leader starts it now rather than at its
+    /// next tick (a follower leaves it to the leader; one already running is not started
+    /// twice).
+    pub async fn bulks_submitted(&self) -> Result<(), EngineError> {
+        if self.acting().is_some() {
+            self.resume_bulks().await?;
+        }
+        Ok(())
+    }
+
     /// Puts the stored controls in force (after a change here, and at every tick, so a change
     /// written by another process is picked up too).
     async fn reload_controls(&self) -> Result<(), EngineError> {

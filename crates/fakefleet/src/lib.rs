@@ -171,6 +171,27 @@ impl FakeFleet {
         lock(&self.model).set_busy(agent, busy, Instant::now())
     }
 
+    /// Puts an idle, awake agent to sleep at once, outside the contract (no request, no token,
+    /// no action recorded): as if the fleet slept it by itself. Fault campaigns use it to give
+    /// the scheduler agents to wake. Returns the status, or `None` for an unknown agent or one
+    /// that is not awake.
+    pub fn fall_asleep(&self, agent: &AgentId) -> Option<AgentStatus> {
+        lock(&self.model).fall_asleep(agent, Instant::now())
+    }
+
+    /// Changes the probability that a sleep or wake fails with 503 before anything is done
+    /// (fault campaigns turn errors on and off while replicas run).
+    pub fn set_failure_rate(&self, rate: f64) -> Result<(), ActuatorError> {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(ActuatorError::InvalidConfig {
+                key: "fake_fleet.failure_rate",
+                reason: format!("{rate} is not a probability in [0, 1]"),
+            });
+        }
+        lock(&self.model).set_failure_rate(rate);
+        Ok(())
+    }
+
     /// Every agent's current status.
     pub fn agents(&self) -> Vec<AgentStatus> {
         lock(&self.model).list(Instant::now())

@@ -212,6 +212,19 @@ impl Model {
         Some(self.status(i))
     }
 
+    /// Puts an awake agent straight to sleep (no request, no journal entry); `None` for an
+    /// unknown agent or one that is not awake.
+    pub(crate) fn fall_asleep(&mut self, agent: &AgentId, now: Instant) -> Option<AgentStatus> {
+        let i = *self.index.get(agent)?;
+        self.settle(i, now);
+        if self.agents[i].state != AgentState::Awake {
+            return None;
+        }
+        self.agents[i].state = AgentState::Asleep;
+        self.agents[i].entered = now;
+        Some(self.status(i))
+    }
+
     /// One agent as of `now`; `None` for an unknown agent.
     pub(crate) fn agent(&mut self, agent: &AgentId, now: Instant) -> Option<AgentStatus> {
         let i = *self.index.get(agent)?;
@@ -248,6 +261,11 @@ impl Model {
             busy: a.busy,
             context_tokens: a.context_tokens,
         }
+    }
+
+    /// See [`FakeFleet::set_failure_rate`](super::FakeFleet::set_failure_rate).
+    pub(crate) fn set_failure_rate(&mut self, rate: f64) {
+        self.config.failure_rate = rate;
     }
 
     fn draw_failure(&mut self) -> bool {

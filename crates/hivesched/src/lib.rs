@@ -1,4 +1,6 @@
 //! The `hivesched` command's library part: the demo (the service on a fast clock with a fake
-//! fleet), shared by the binary and the stream benchmark.
+//! fleet), shared by the binary and the stream benchmark; fault campaigns (`hivesched chaos` and
+//! the fault tests).
 
+pub mod chaos;
 pub mod demo;

@@ -32,6 +32,8 @@ enum Command {
     Audit(cmd::audit::Args),
     /// Validate a configuration file and print the effective configuration.
     Config(cmd::config::Args),
+    /// Fault campaign: replicas on PostgreSQL and Redis, forced failovers, invariants counted.
+    Chaos(cmd::chaos::Args),
     /// Feature flags and progressive rollouts: simulate the rollout guardrails.
     Flags(cmd::flags::Args),
 }
@@ -59,6 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Auth(args) => cmd::auth::run(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Config(args) => cmd::config::run(args),
+        Command::Chaos(args) => cmd::chaos::run(args),
         Command::Flags(args) => cmd::flags::run(args),
     }
 }

@@ -34,7 +34,7 @@ use crate::rollouts::{self, FlagMetrics};
 use crate::shutdown::Shutdown;
 use crate::state::AppState;
 use crate::stream::{StreamHub, StreamMetrics, Tickets, forward};
-use crate::{audit, clock, routes};
+use crate::{audit, changes, clock, routes};
 
 /// How the server is started: `serve` insists on a configured signing secret, `demo` makes one
 /// up for the run.
@@ -208,6 +208,7 @@ impl Server {
         let stopped = signal.subscribe();
         let ticking = tokio::spawn(async move { engine.run(stopped).await });
         rollouts::spawn(self.state.clone(), self.flag_check_interval);
+        changes::spawn(self.state.clone(), signal.clone());
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown({
                 let signal = signal.clone();

@@ -13,10 +13,12 @@
 //! - [`stream`]: the live event stream (WebSocket) and its replay.
 //! - [`ops`]: database-only operator commands (issue a code, verify the audit chain).
 //! - [`rollouts`]: flags as stored, the arms' observations and the periodic rollout checks.
+//! - [`changes`]: applies what other replicas wrote (change notices on PostgreSQL).
 
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod clock;
 pub mod config;
 pub mod error;

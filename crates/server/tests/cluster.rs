@@ -230,3 +230,127 @@ async fn a_redis_that_lost_its_data_is_recovered_past_the_stores_mark() {
     assert!(metric(&s, "hivesched_fenced_writes_total").await >= 1.0);
     s.stop().await;
 }
+
+/// The current controls as a replica's engine has them in force.
+async fn controls(s: &TestServer) -> Value {
+    let (status, body) = s
+        .send(
+            Method::GET,
+            "/api/v1/controls",
+            Some(&token(Role::Viewer)),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// Two replicas on PostgreSQL: an emergency stop (and its resume) set through the follower is
+/// in force on the leader well within a second — a change notice at the commit, not the next
+/// tick (an hour away in this test). A settings change through the follower reaches the
+/// leader's engine the same way.
+#[tokio::test]
+async fn an_emergency_stop_set_through_a_follower_is_in_force_on_the_leader_within_a_second() {
+    let Some(redis) = redis_url() else { return };
+    let Some(db) = backends()
+        .await
+        .into_iter()
+        .find(|u| u.starts_with("postgres"))
+    else {
+        return;
+    };
+    static N: AtomicU32 = AtomicU32::new(200);
+    let prefix = format!(
+        "hs-server-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    let replica = |node: &str| {
+        config(
+            &db,
+            &format!(
+                "[cluster]\nredis_url = \"{redis}\"\nlease_ttl = 2\nnode_id = \"{node}\"\n\
+                 key_prefix = \"{prefix}\"\n"
+            ),
+        )
+    };
+    let a = TestServer::start_with(replica("node-a")).await;
+    let b = TestServer::start_with(replica("node-b")).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (leader, follower) = loop {
+        if metric(&a, "hivesched_leader").await == 1.0 {
+            break (a, b);
+        }
+        if metric(&b, "hivesched_leader").await == 1.0 {
+            break (b, a);
+        }
+        assert!(Instant::now() < deadline, "nobody leads");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // The listeners connect in the background when serving starts.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut took = Vec::new();
+    for round in 0..3 {
+        common::emergency_stop(&follower, "freeze_all").await;
+        let set = Instant::now();
+        while controls(&leader).await["emergency"].is_null() {
+            assert!(
+                set.elapsed() < Duration::from_secs(1),
+                "round {round}: the leader has no stop after 1 s"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        took.push(set.elapsed());
+        common::emergency_resume(&follower).await;
+        let lifted = Instant::now();
+        while !controls(&leader).await["emergency"].is_null() {
+            assert!(
+                lifted.elapsed() < Duration::from_secs(1),
+                "round {round}: the leader still stops after 1 s"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        took.push(lifted.elapsed());
+    }
+    eprintln!("stop/resume through the follower in force on the leader after {took:?}");
+
+    // Settings: the leader's engine runs the version stored through the follower.
+    let (status, current) = follower
+        .send(
+            Method::GET,
+            "/api/v1/config",
+            Some(&token(Role::Admin)),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{current}");
+    let mut settings = current["settings"].clone();
+    settings["tick_interval"] = serde_json::json!(1800);
+    let (status, body) = follower
+        .send(
+            Method::PUT,
+            "/api/v1/config",
+            Some(&token(Role::Admin)),
+            Some(&serde_json::json!({
+                "base_version": current["version"],
+                "settings": settings,
+                "reason": "slower ticks",
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let set = Instant::now();
+    while leader.engine_tick_interval() != Duration::from_secs(1800) {
+        assert!(
+            set.elapsed() < Duration::from_secs(1),
+            "settings not applied on the leader"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    eprintln!(
+        "settings through the follower applied on the leader after {:?}",
+        set.elapsed()
+    );
+    follower.stop().await;
+    leader.stop().await;
+}

@@ -59,6 +59,7 @@ impl Store {
                 format!("based on {base_version}, current is {current}"),
             ));
         }
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO config_versions (version, config, author, reason, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -68,9 +69,12 @@ impl Store {
         .bind(author.to_owned())
         .bind(reason.to_owned())
         .bind(at.as_millis())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::unique(e, "config version", version.to_string()))?;
+        // The other replicas (the leader among them) apply the new version at the commit.
+        crate::changes::notify_on(&mut tx, self.backend, crate::Change::Config).await?;
+        tx.commit().await?;
         Ok(version)
     }
 

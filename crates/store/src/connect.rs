@@ -37,6 +37,8 @@ pub struct Store {
     pub(crate) backend: Backend,
     /// Keys the audit chain; `None` writes unkeyed records (see [`crate::audit`]).
     pub(crate) audit_key: Option<crate::audit::AuditKey>,
+    /// PostgreSQL's URL, for the change listener's own connection (see [`crate::changes`]).
+    pub(crate) url: Option<crate::changes::ListenUrl>,
 }
 
 /// Days of PostgreSQL partitions created ahead of today on connect, so inserts never wait for upkeep.
@@ -93,6 +95,7 @@ impl Store {
             pool,
             backend,
             audit_key: None,
+            url: crate::changes::listen_url(backend, url),
         };
         if backend == Backend::Postgres {
             let today = wall_clock();

@@ -124,6 +124,9 @@ impl Store {
             }
             match self.append_audit_on(&mut tx, audit).await {
                 Ok(record) => {
+                    // Delivered to the other replicas at the commit, not before.
+                    crate::changes::notify_on(&mut tx, self.backend, crate::Change::Controls)
+                        .await?;
                     tx.commit().await?;
                     return Ok(record);
                 }

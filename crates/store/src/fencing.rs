@@ -18,6 +18,19 @@ pub const DEFAULT_POOL: &str = "default";
 /// Raises `pool`'s mark to `token` inside `tx`, or fails with [`StoreError::Fenced`] when a
 /// higher token has written.
 pub(crate) async fn fence(tx: &mut Transaction<'static, Any>, token: i64) -> Result<()> {
+    if tx.backend_name() == "PostgreSQL" {
+        // The mark's row stays locked until this transaction ends. A writer frozen (SIGSTOP,
+        // a stalled VM) or cut off between two of its statements would hold it for as long
+        // as its connection lives, and the next leader's claim would wait on it just as long:
+        // `hivesched chaos` saw a takeover stuck for 9 s behind a frozen leader's task insert.
+        // Our guarded transactions send their statements back to back, so a second idle in
+        // one means the writer is paused: PostgreSQL then ends its session, rolls its write
+        // back (nothing half-written) and frees the row. One second is below every lease
+        // (at least 1 s), so the lock is gone by the time another replica can hold the lease.
+        sqlx::query("SET LOCAL idle_in_transaction_session_timeout = '1s'")
+            .execute(&mut **tx)
+            .await?;
+    }
     let done = sqlx::query("UPDATE fencing SET token = $1 WHERE pool = $2 AND token <= $1")
         .bind(token)
         .bind(DEFAULT_POOL)

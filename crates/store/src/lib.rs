@@ -18,6 +18,7 @@
 //! - [`audit`]: the hash-chained audit log.
 //! - [`controls`]: the emergency stop and the operator pause, as durable state.
 //! - [`auth`]: token revocations and one-time authorization codes.
+//! - [`changes`]: notices of committed changes to the other replicas (PostgreSQL).
 //! - [`fencing`]: the highest fencing token per pool, which guards a leader's writes.
 //! - [`retention`]: time-based cleanup and PostgreSQL day partitions.
 
@@ -27,6 +28,7 @@ pub mod agents;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod changes;
 mod codec;
 pub mod config;
 mod connect;
@@ -46,6 +48,7 @@ pub use agents::{
 };
 pub use audit::{AuditKey, AuditRecord, AuditVerification, NewAuditRecord};
 pub use auth::NewCode;
+pub use changes::{Change, ChangeListener, Heard};
 pub use config::ConfigVersion;
 pub use connect::{Backend, Store};
 pub use controls::{ControlName, LoadedControls};

@@ -511,6 +511,8 @@ impl Store {
             }
             match self.append_audit_on(&mut tx, audit_record).await {
                 Ok(_) => {
+                    // The leader, wherever it runs, starts it at once (not at its next tick).
+                    crate::changes::notify_on(&mut tx, self.backend, crate::Change::Bulks).await?;
                     tx.commit().await?;
                     return bulk_from_row(&row);
                 }

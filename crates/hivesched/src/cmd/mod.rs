@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod backtest;
+pub mod chaos;
 pub mod config;
 pub mod demo;
 pub mod fake_fleet;

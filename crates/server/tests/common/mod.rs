@@ -79,6 +79,8 @@ pub struct TestServer {
     pub store: hivesched_store::Store,
     pub database_url: String,
     pub stream: hivesched_server::stream::StreamHub,
+    /// The tick interval the engine runs with now (the settings in force, not the stored ones).
+    tick_interval: Box<dyn Fn() -> Duration + Send + Sync>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -102,6 +104,8 @@ impl TestServer {
         let base = format!("http://{}", server.local_addr());
         let store = server.store().clone();
         let stream = server.stream().clone();
+        let engine = server.engine().clone();
+        let tick_interval = Box::new(move || engine.config().tick_interval);
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(async move {
             server
@@ -117,9 +121,15 @@ impl TestServer {
             store,
             database_url: cfg.database_url.clone(),
             stream,
+            tick_interval,
             stop: Some(tx),
             task: Some(task),
         }
+    }
+
+    /// The tick interval the engine runs with now.
+    pub fn engine_tick_interval(&self) -> Duration {
+        (self.tick_interval)()
     }
 
     /// Stops the server and waits for it to finish.
