@@ -494,6 +494,7 @@ mod cases {
                 tier: Tier::Predictive,
                 reason: Reason::IdleBeyondBreakEven,
                 delay_ms: 250,
+                observed: false,
             }],
             blocked: vec![Blocked {
                 agent: None,
