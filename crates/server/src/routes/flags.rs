@@ -320,6 +320,52 @@ const GUARDRAIL_BOUNDS: [(&str, Bound, Bound); 8] = [
     ("srm_p_min", Bound::Exclusive(0.0), Bound::Exclusive(1.0)),
 ];
 
+/// Creates `flag` and starts its rollout at its first stage, as `actor` with `reason`: validated
+/// (422 naming the field), stored (409 if the key exists), put in force in the engine when it is
+/// `scheduler.acting`, and audited as `flag.create`.
+async fn create(
+    state: &AppState,
+    flag: Flag,
+    actor: &str,
+    reason: &str,
+) -> Result<StoredFlag, ApiError> {
+    check_non_blank("reason", reason)?;
+    check_flag_key("flag.key", &flag.key)?;
+    flag.validate().map_err(|e| invalid("flag.", e))?;
+    let decided = std::time::Instant::now();
+    let now = state.now();
+    let rollout = RolloutState::start(&flag, now);
+    let key = flag.key.clone();
+    state
+        .store
+        .create_flag(
+            &key,
+            &audit::json(&flag),
+            &audit::json(&rollout),
+            actor,
+            reason,
+            now,
+        )
+        .await?;
+    let stored = rollouts::load(&state.store, &key).await?;
+    if key == rollouts::ACTING_FLAG {
+        rollouts::sync_acting(state, decided).await;
+    }
+    audit::record(
+        &state.store,
+        actor,
+        Change {
+            action: "flag.create",
+            target: &key,
+            before: serde_json::Value::Null,
+            after: audit::json(&FlagView::from(&stored)),
+            reason,
+        },
+    )
+    .await?;
+    Ok(stored)
+}
+
 /// A flags-crate validation error as a 422 naming the field under `prefix`.
 fn invalid(prefix: &str, e: FlagError) -> ApiError {
     match e {
@@ -359,41 +405,8 @@ async fn create_flag(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateFlag>,
 ) -> Result<(StatusCode, Json<FlagView>), ApiError> {
-    check_non_blank("reason", &body.reason)?;
-    check_flag_key("flag.key", &body.flag.key)?;
-    body.flag.validate().map_err(|e| invalid("flag.", e))?;
-    let decided = std::time::Instant::now();
-    let now = state.now();
-    let rollout = RolloutState::start(&body.flag, now);
-    let key = body.flag.key.clone();
-    state
-        .store
-        .create_flag(
-            &key,
-            &audit::json(&body.flag),
-            &audit::json(&rollout),
-            &auth.claims.sub,
-            &body.reason,
-            now,
-        )
-        .await?;
-    let stored = rollouts::load(&state.store, &key).await?;
-    if key == rollouts::ACTING_FLAG {
-        rollouts::sync_acting(&state, decided).await;
-    }
+    let stored = create(&state, body.flag, &auth.claims.sub, &body.reason).await?;
     let view = FlagView::from(&stored);
-    audit::record(
-        &state.store,
-        &auth.claims.sub,
-        Change {
-            action: "flag.create",
-            target: &key,
-            before: serde_json::Value::Null,
-            after: audit::json(&view),
-            reason: &body.reason,
-        },
-    )
-    .await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
