@@ -36,7 +36,7 @@ pub struct TaskLabels {
 pub struct GateLabels {
     /// `sleep` or `wake`.
     pub kind: String,
-    /// Where the action came from: `tick`, `bulk`, `recovery`, `rollback`.
+    /// Where the action came from: `tick`, `bulk`, `recovery`, `rollback`, `rollout`.
     pub source: String,
     /// Reason from the fixed vocabulary.
     pub reason: String,
