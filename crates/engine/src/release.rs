@@ -4,7 +4,7 @@
 //! action, until the fleet has accepted each wake.
 //!
 //! Which agents is a pure function ([`to_wake`]) of the fleet as the gate knows it and of each
-//! agent's newest journaled task; the loop around it ([`release`]) retries what the fleet
+//! agent's newest journaled task; the loop around it (`release`) retries what the fleet
 //! refused (an agent still checkpointing cannot be woken yet) and measures the time from the
 //! rollout's decision to the last wake the fleet accepted.
 
