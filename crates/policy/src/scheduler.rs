@@ -303,10 +303,21 @@ impl Scheduler {
                 }));
             }
             if picked.len() < wanted {
+                // Candidates run out because agents are busy or do-not-disrupt — or, during
+                // the scheduler's rollout, because the control arm is held awake.
+                let held = scope.is_split()
+                    && fleet
+                        .agents
+                        .iter()
+                        .any(|a| in_arm(a, Arm::Control) && a.may_sleep() && a.pin.is_none());
                 blocked.push(count_block(
                     ActionKind::Sleep,
                     (wanted - picked.len()) as u32,
-                    Reason::DoNotDisrupt,
+                    if held {
+                        Reason::RolloutControl
+                    } else {
+                        Reason::DoNotDisrupt
+                    },
                 ));
             }
             let cands: Vec<&Agent> = pin_sleeps.iter().copied().chain(picked).collect();
