@@ -5,7 +5,8 @@
 use std::sync::Mutex;
 
 use hivesched_policy::{
-    ActionKind, Agent, AgentId, Controls, Fleet, Gate, GateConfig, Reason, Ticket, Time,
+    ActingScope, ActionKind, Agent, AgentId, Controls, Fleet, Gate, GateConfig, Reason, Ticket,
+    Time,
 };
 
 use crate::lock::lock;
@@ -75,6 +76,21 @@ impl SharedGate {
     /// Applies new rail and shadow settings.
     pub fn configure(&self, cfg: GateConfig) {
         lock(&self.0).configure(cfg);
+    }
+
+    /// Puts `scope` in force and returns the agents of the fleet the gate knows that were in
+    /// treatment before and are not now ([`ActingScope::released`]), in one step so two
+    /// changes never both (or neither) release an agent.
+    pub fn set_scope(&self, scope: ActingScope) -> Vec<AgentId> {
+        let mut gate = lock(&self.0);
+        let released = gate
+            .scope()
+            .released(&scope, gate.fleet().agents.iter().map(|a| &a.id))
+            .into_iter()
+            .cloned()
+            .collect();
+        gate.set_scope(scope);
+        released
     }
 
     /// Whether the last fleet read succeeded.

@@ -10,6 +10,8 @@
 //! - [`executor`]: the task journal written before the actuator is called, limits, idempotency.
 //! - [`bulk`]: sequential / parallel / staged bulk operations with rollback.
 //! - [`recovery`]: reconciling unfinished tasks after a crash.
+//! - [`release`]: waking what the scheduler had put to sleep in the treatment arm of its own
+//!   rollout when that rollout rolls back or steps down.
 //! - [`clock`], [`metrics`], [`fleet_view`]: time, Prometheus metrics, the fleet snapshot.
 //! - [`history_cache`], [`forecast_score`], [`live_accuracy`]: the demand history between ticks,
 //!   the live forecast error, and the decisions' accuracy judged as they play out.
@@ -42,6 +44,7 @@ mod lock;
 pub mod metrics;
 pub mod process;
 pub mod recovery;
+pub mod release;
 pub mod service;
 pub mod tracker;
 

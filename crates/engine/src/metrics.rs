@@ -36,7 +36,7 @@ pub struct TaskLabels {
 pub struct GateLabels {
     /// `sleep` or `wake`.
     pub kind: String,
-    /// Where the action came from: `tick`, `bulk`, `recovery`, `rollback`.
+    /// Where the action came from: `tick`, `bulk`, `recovery`, `rollback`, `rollout`.
     pub source: String,
     /// Reason from the fixed vocabulary.
     pub reason: String,
@@ -148,6 +148,11 @@ pub struct EngineMetrics {
     pub leader_changes: Counter,
     /// Writes the store refused for a stale fencing token (a newer leader exists).
     pub fenced_writes: Counter,
+    /// Seconds from the last rollback (or step down) of the scheduler's own rollout to the
+    /// last wake of the agents it had put to sleep there that the fleet accepted.
+    pub release_seconds: Gauge<f64, AtomicU64>,
+    /// Wakes the fleet accepted for agents the scheduler stopped acting on.
+    pub release_wakes: Counter,
 }
 
 /// Outcomes of a finished task (label `outcome` of [`EngineMetrics::tasks`]).
@@ -187,6 +192,8 @@ impl Default for EngineMetrics {
             leader: Gauge::default(),
             leader_changes: Counter::default(),
             fenced_writes: Counter::default(),
+            release_seconds: Gauge::default(),
+            release_wakes: Counter::default(),
         };
         m.zero_known_series();
         m
@@ -272,6 +279,16 @@ impl EngineMetrics {
             "fenced_writes",
             "Writes the store refused for a stale fencing token",
             self.fenced_writes.clone(),
+        );
+        r.register(
+            "rollout_release_seconds",
+            "Seconds from the last rollback of the scheduler's rollout to the last wake the fleet accepted",
+            self.release_seconds.clone(),
+        );
+        r.register(
+            "rollout_release_wakes",
+            "Wakes accepted for agents the scheduler stopped acting on",
+            self.release_wakes.clone(),
         );
         r.register(
             "fleet_readable",

@@ -12,8 +12,8 @@ use hivesched_policy::accuracy::AccuracyConfig;
 use hivesched_policy::alerts::{Alert, AlertChange, AlertConfig, AlertFacts};
 use hivesched_policy::savings::{self, Savings};
 use hivesched_policy::{
-    AgentId, AgentState, Controls, Decision, DemandForecast, EmergencyStop, Gate, Pause,
-    Predictive, Scheduler, SchedulerConfig, SleepLog, Source, TickInput, Time,
+    ActingScope, AgentId, AgentState, Controls, Decision, DemandForecast, EmergencyStop, Gate,
+    Pause, Predictive, Scheduler, SchedulerConfig, SleepLog, Source, TickInput, Time,
 };
 use hivesched_policy::{BreakerState, Mode};
 use hivesched_store::{
@@ -38,6 +38,7 @@ use crate::lock::lock;
 use crate::metrics::ReceiverLabels;
 use crate::process::CpuMeter;
 use crate::recovery::{RecoveryReport, recover};
+use crate::release::{ReleaseReport, release};
 use crate::tracker::Tracker;
 use crate::{EngineError, EngineMetrics};
 
@@ -142,6 +143,9 @@ struct Inner {
     alert_eval: tokio::sync::Mutex<()>,
     /// Bulk operations running in this process, so resuming never starts one twice.
     running_bulks: Mutex<std::collections::HashSet<String>>,
+    /// The latest release of agents the scheduler stopped acting on: its generation (a newer
+    /// one supersedes a release still retrying) and what it did.
+    release: Mutex<(u64, Option<ReleaseReport>)>,
 }
 
 /// Handle to the running engine; cheap to clone.
@@ -267,6 +271,7 @@ impl Engine {
                 recovery_pending: AtomicBool::new(true),
                 alert_eval: tokio::sync::Mutex::new(()),
                 running_bulks: Mutex::default(),
+                release: Mutex::default(),
             }),
         };
         if let Some(rx) = leadership {
@@ -600,6 +605,73 @@ impl Engine {
         }
         self.inner.gate.set_controls(loaded.controls);
         Ok(())
+    }
+
+    /// Puts a new acting scope in force (which agents the scheduler acts on while its own
+    /// acting is rolled out behind `scheduler.acting`; [`ActingScope::all`] without the flag).
+    /// Agents that leave the treatment arm and that the scheduler had put to sleep are woken in
+    /// the background, through the journal and the gate ([`crate::release`]); `decided` is
+    /// when the rollout decided, the start of the measured release time.
+    pub fn set_acting_scope(&self, scope: ActingScope, decided: Instant) {
+        let released: std::collections::HashSet<AgentId> =
+            self.inner.gate.set_scope(scope).into_iter().collect();
+        if released.is_empty() {
+            return;
+        }
+        if self.acting().is_none() {
+            tracing::info!(
+                agents = released.len(),
+                "released agents: the leader wakes them"
+            );
+            return;
+        }
+        let generation = {
+            let mut r = lock(&self.inner.release);
+            r.0 += 1;
+            r.0
+        };
+        let engine = self.clone();
+        let decided_at = self.inner.clock.now();
+        self.inner.work.spawn(async move {
+            if let Err(e) = release(engine, released, decided, decided_at, generation).await {
+                tracing::warn!(error = %e, "waking released agents stopped early");
+            }
+        });
+    }
+
+    /// The acting scope in force.
+    pub fn acting_scope(&self) -> ActingScope {
+        self.inner.gate.snapshot().scope().clone()
+    }
+
+    /// What the latest release of agents did (see [`Engine::set_acting_scope`]).
+    pub fn last_release(&self) -> Option<ReleaseReport> {
+        lock(&self.inner.release).1.clone()
+    }
+
+    pub(crate) fn set_release_report(&self, generation: u64, report: ReleaseReport) {
+        let mut r = lock(&self.inner.release);
+        if r.0 == generation {
+            r.1 = Some(report);
+        }
+    }
+
+    pub(crate) fn is_release_current(&self, generation: u64) -> bool {
+        lock(&self.inner.release).0 == generation
+    }
+
+    /// The fleet as the gate knows it now.
+    pub(crate) fn gate_fleet(&self) -> hivesched_policy::Fleet {
+        self.inner.gate.snapshot().fleet().clone()
+    }
+
+    /// Journals and runs tasks through the gate, waiting for their outcomes.
+    pub(crate) async fn execute(
+        &self,
+        specs: Vec<TaskSpec>,
+        source: Source,
+    ) -> Result<Vec<crate::executor::TaskOutcome>, EngineError> {
+        self.inner.executor.execute_all(specs, source).await
     }
 
     /// The controls in force now (lapsed ones left out).

@@ -5,7 +5,9 @@
 //! clock (so tests can pause time). Idempotency keys are remembered for the life of the fleet
 //! and replay their first answer; a fencing token lower than the highest seen is refused.
 //! [`FakeFleet::actions`] lists what was accepted, for outside checks.
-//! Failures are seeded, so a run is reproducible.
+//! Failures are seeded, so a run is reproducible. [`FakeFleet::work`] gives what an agent
+//! reports about its tasks in a heartbeat, and [`FakeFleet::fail_tasks`] is the switch that
+//! makes a set of agents fail them (the rollout guardrails' fault).
 
 #[cfg(feature = "http")]
 mod body;
@@ -13,6 +15,7 @@ mod lock;
 mod model;
 #[cfg(feature = "http")]
 mod server;
+mod work;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,6 +32,8 @@ use model::{Answer, Model};
 pub use model::JOURNAL_CAPACITY;
 #[cfg(feature = "http")]
 pub use server::{router, serve};
+use work::TaskFaults;
+pub use work::{TASK_LATENCY_MS, WorkReport};
 
 /// Size and timing of a fake fleet.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,6 +148,7 @@ pub struct AcceptedAction {
 #[derive(Debug, Clone)]
 pub struct FakeFleet {
     model: Arc<Mutex<Model>>,
+    faults: Arc<Mutex<TaskFaults>>,
 }
 
 impl FakeFleet {
@@ -162,7 +168,22 @@ impl FakeFleet {
         }
         Ok(FakeFleet {
             model: Arc::new(Mutex::new(Model::new(config, Instant::now()))),
+            faults: Arc::default(),
         })
+    }
+
+    /// The fault switch: from now on the agents in `agents` fail `rate` (0 to 1) of their
+    /// tasks and every other agent none (an empty set turns it off).
+    pub fn fail_tasks(&self, agents: impl IntoIterator<Item = AgentId>, rate: f64) {
+        lock(&self.faults).set(agents.into_iter().collect(), rate);
+    }
+
+    /// What `agent` reports about its work when `tasks` tasks came its way since its previous
+    /// report: `None` unless it is awake (or when the fleet has no such agent), otherwise the
+    /// tasks completed and failed under the [fault switch](FakeFleet::fail_tasks).
+    pub fn work(&self, agent: &AgentId, tasks: u64) -> Option<WorkReport> {
+        let state = self.agent(agent)?.state;
+        lock(&self.faults).report(agent, state, tasks)
     }
 
     /// Marks an agent busy (sleeps are refused with 409) or idle; returns its status, or

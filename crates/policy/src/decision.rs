@@ -92,11 +92,20 @@ pub enum Reason {
     StateMismatch,
     /// The fleet does not report the agent.
     UnknownAgent,
+    /// The agent is in the control arm of the scheduler's rollout: held awake, never slept
+    /// (and woken if asleep).
+    RolloutControl,
+    /// The agent is outside the treatment arm of the scheduler's rollout: only observed, never
+    /// put to sleep by the scheduler.
+    OutsideRollout,
+    /// The scheduler stopped acting on the agent (its rollout rolled back or stepped down)
+    /// and wakes what it had put to sleep.
+    RolloutReleased,
 }
 
 impl Reason {
     /// Every reason, in declaration order.
-    pub const ALL: [Reason; 23] = [
+    pub const ALL: [Reason; 26] = [
         Reason::DemandAboveCapacity,
         Reason::PreWakeForecast,
         Reason::ScheduledFloor,
@@ -120,6 +129,9 @@ impl Reason {
         Reason::FleetUnreadable,
         Reason::StateMismatch,
         Reason::UnknownAgent,
+        Reason::RolloutControl,
+        Reason::OutsideRollout,
+        Reason::RolloutReleased,
     ];
 
     /// The one wire name (`IdleBeyondBreakEven`, …): decisions, task refusals, metric labels.
@@ -148,6 +160,9 @@ impl Reason {
             Reason::FleetUnreadable => "FleetUnreadable",
             Reason::StateMismatch => "StateMismatch",
             Reason::UnknownAgent => "UnknownAgent",
+            Reason::RolloutControl => "RolloutControl",
+            Reason::OutsideRollout => "OutsideRollout",
+            Reason::RolloutReleased => "RolloutReleased",
         }
     }
 
@@ -186,6 +201,10 @@ pub struct Action {
     pub reason: Reason,
     /// Deterministic jitter: start this many milliseconds after the decision.
     pub delay_ms: u64,
+    /// Planned for an agent the scheduler does not act on (outside its rollout's treatment
+    /// arm): recorded like shadow mode, never executed. See [`crate::scope`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub observed: bool,
 }
 
 /// An action the planner wanted but a rail or safety behaviour held back.
@@ -243,9 +262,12 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// Actions to execute now: none in shadow mode.
-    pub fn to_execute(&self) -> &[Action] {
-        if self.shadow { &[] } else { &self.actions }
+    /// Actions to execute now: none in shadow mode, and never one only observed.
+    pub fn to_execute(&self) -> Vec<&Action> {
+        if self.shadow {
+            return Vec::new();
+        }
+        self.actions.iter().filter(|a| !a.observed).collect()
     }
 
     /// Admitted actions of one direction.

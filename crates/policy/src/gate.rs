@@ -7,9 +7,12 @@
 //!
 //! 1. shadow mode (nothing reaches the fleet: [`Reason::ShadowMode`]);
 //! 2. the emergency stop, then the operator pause, by direction ([`Controls::halts`]);
-//! 3. facts about the agent: known to the fleet, in a state the action applies to, and for a
+//! 3. for a sleep only: the acting scope ([`ActingScope`]) — while the scheduler's own acting is
+//!    rolled out, only a treatment agent may be put to sleep ([`Reason::RolloutControl`],
+//!    [`Reason::OutsideRollout`]);
+//! 4. facts about the agent: known to the fleet, in a state the action applies to, and for a
 //!    sleep not pinned awake, busy or do-not-disrupt;
-//! 4. for a sleep only: a fleet that could not be read, the scheduler's hold (restart hold,
+//! 5. for a sleep only: a fleet that could not be read, the scheduler's hold (restart hold,
 //!    fail-safe), the agent's cooldown and every fleet-wide rail ([`rails::headroom`]).
 //!
 //! Wakes pass no rail, no hold and no check of the agent's state: waking is the safe direction.
@@ -24,8 +27,8 @@ use std::collections::HashMap;
 
 use crate::rails::{self, AgentCooldown, RailContext, SleepLog};
 use crate::{
-    ActionKind, Agent, AgentId, AgentState, Controls, Fleet, FleetCounts, Pin, RailConfig, Reason,
-    Time,
+    ActingScope, ActionKind, Agent, AgentId, AgentState, Controls, Fleet, FleetCounts, Pin,
+    RailConfig, Reason, Time,
 };
 
 /// Where an action comes from. Every source passes the same checks; the source is recorded
@@ -40,24 +43,29 @@ pub enum Source {
     Recovery,
     /// A staged bulk sleep's rollback wakes.
     Rollback,
+    /// Wakes of agents the scheduler stopped acting on (its rollout rolled back or stepped
+    /// down).
+    Rollout,
 }
 
 impl Source {
     /// Every source.
-    pub const ALL: [Source; 4] = [
+    pub const ALL: [Source; 5] = [
         Source::Tick,
         Source::Bulk,
         Source::Recovery,
         Source::Rollback,
+        Source::Rollout,
     ];
 
-    /// The wire name (`tick`, `bulk`, `recovery`, `rollback`).
+    /// The wire name (`tick`, `bulk`, `recovery`, `rollback`, `rollout`).
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Tick => "tick",
             Source::Bulk => "bulk",
             Source::Recovery => "recovery",
             Source::Rollback => "rollback",
+            Source::Rollout => "rollout",
         }
     }
 }
@@ -119,6 +127,7 @@ pub struct Gate {
     epoch: u64,
     readable: bool,
     sleep_hold: Option<Reason>,
+    scope: ActingScope,
 }
 
 impl Gate {
@@ -137,7 +146,18 @@ impl Gate {
             epoch: 0,
             readable: false,
             sleep_hold: None,
+            scope: ActingScope::all(),
         }
+    }
+
+    /// Puts a new acting scope in force for every later admission and plan.
+    pub fn set_scope(&mut self, scope: ActingScope) {
+        self.scope = scope;
+    }
+
+    /// The acting scope in force.
+    pub fn scope(&self) -> &ActingScope {
+        &self.scope
     }
 
     /// Applies new settings (rails, shadow mode) to every later admission.
@@ -284,6 +304,7 @@ impl Gate {
         let view = View {
             cfg: &self.cfg,
             controls: &self.controls,
+            scope: &self.scope,
             counts: self.counts,
             log: &self.log,
             readable: self.readable,
@@ -338,6 +359,7 @@ impl Gate {
         View {
             cfg: &self.cfg,
             controls: &self.controls,
+            scope: &self.scope,
             counts: self.counts,
             log: &self.log,
             readable: self.readable,
@@ -382,6 +404,7 @@ impl Gate {
 struct View<'a> {
     cfg: &'a GateConfig,
     controls: &'a Controls,
+    scope: &'a ActingScope,
     counts: FleetCounts,
     log: &'a SleepLog,
     readable: bool,
@@ -398,6 +421,14 @@ impl View<'_> {
         }
         if let Some(reason) = self.controls.halts(kind, self.now) {
             return Err(reason);
+        }
+        // Outside the rollout's treatment arm no sleep reaches the fleet. A plan still records
+        // an observed agent's sleep (like shadow mode, it shows what acting would do); a control
+        // agent's never, it is held awake.
+        match self.scope.refuses(&agent.id, kind) {
+            Some(Reason::OutsideRollout) if !enforce_shadow => {}
+            Some(reason) => return Err(reason),
+            None => {}
         }
         match kind {
             // Waking is the safe direction, and the gate's view of an agent mid-transition may
@@ -463,6 +494,7 @@ impl Preview<'_> {
         let view = View {
             cfg: &self.gate.cfg,
             controls: &self.gate.controls,
+            scope: &self.gate.scope,
             counts: self.counts,
             log: &self.log,
             readable: self.gate.readable,

@@ -11,7 +11,8 @@
 //! - [`rails`]: the named limiters every sleep must pass.
 //! - [`controls`]: the emergency stop and the operator pause.
 //! - [`gate`]: the one admission gate every action passes before it reaches the fleet.
-//! - [`select`]: which agents to move.
+//! - [`select`]: which agents to move; [`scope`]: which agents the scheduler acts on while its
+//!   own acting is rolled out behind a flag.
 //! - [`scheduler`]: one tick, with fail-safe, breaker, hold, hysteresis and emergency stop.
 //! - [`accuracy`], [`savings`], [`alerts`]: how decisions turned out, what they saved, and the
 //!   alert rules with their lifecycle.
@@ -80,6 +81,7 @@ pub mod rails;
 pub mod safety;
 pub mod savings;
 pub mod scheduler;
+pub mod scope;
 pub mod select;
 pub mod time;
 
@@ -97,4 +99,5 @@ pub use predictive::Predictive;
 pub use rails::SleepLog;
 pub use safety::{Breaker, BreakerState};
 pub use scheduler::{Scheduler, TickInput};
+pub use scope::{ActingScope, Arm};
 pub use time::Time;

@@ -16,9 +16,9 @@ use crate::FleetCounts;
 use crate::rails::jitter_delay_ms;
 use crate::select::{pin_mismatches, sleep_candidates, wake_candidates};
 use crate::{
-    Action, ActionKind, Agent, AgentId, Blocked, Breaker, BreakerState, Decision, DemandHistory,
-    EmergencyMode, Gate, Mode, Observation, Policy, PolicyError, Reason, Recommendation,
-    SchedulerConfig, Tier, Time,
+    Action, ActionKind, Agent, AgentId, Arm, Blocked, Breaker, BreakerState, Decision,
+    DemandHistory, EmergencyMode, Gate, Mode, Observation, Policy, PolicyError, Reason,
+    Recommendation, SchedulerConfig, Tier, Time,
 };
 
 /// What one tick needs from the outside world.
@@ -186,6 +186,10 @@ impl Scheduler {
         sleep_to = sleep_to.max(wake_to);
 
         let (pin_wakes, pin_sleeps) = pin_mismatches(fleet);
+        // While the scheduler's own acting is rolled out, only treatment agents are acted on:
+        // they are picked first, so agents that are only observed never crowd them out.
+        let scope = gate.scope();
+        let in_arm = |a: &Agent, arm: Arm| scope.arm(&a.id) == arm;
         let stop = gate.controls().emergency(now).cloned();
         let mut preview = gate.preview(now, sleep_hold);
         let mut actions: Vec<Action> = Vec::new();
@@ -209,8 +213,30 @@ impl Scheduler {
             .collect();
         let coming = counts.awake + counts.waking + pin_wakes.len() as u32;
         let deficit = wake_to.saturating_sub(coming) as usize;
-        for a in wake_candidates(fleet, now, deficit, self.cfg.rails.agent_cooldown) {
+        let cooldown = self.cfg.rails.agent_cooldown;
+        let mut picked =
+            wake_candidates(fleet, now, deficit, cooldown, |a| in_arm(a, Arm::Treatment));
+        if picked.len() < deficit {
+            let rest = deficit - picked.len();
+            picked.extend(wake_candidates(fleet, now, rest, cooldown, |a| {
+                !in_arm(a, Arm::Treatment)
+            }));
+        }
+        for a in picked {
             wakes.push((a, wake_tier, wake_reason));
+        }
+        // The control arm is held awake: the always-on comparison.
+        if scope.is_split() {
+            let already: HashSet<&AgentId> = wakes.iter().map(|(a, _, _)| &a.id).collect();
+            let asleep: Vec<&Agent> = fleet
+                .agents
+                .iter()
+                .filter(|a| in_arm(a, Arm::Control) && a.may_wake() && a.pin.is_none())
+                .filter(|a| !already.contains(&a.id))
+                .collect();
+            for a in asleep {
+                wakes.push((a, Tier::Safety, Reason::RolloutControl));
+            }
         }
         if stop
             .as_ref()
@@ -266,12 +292,32 @@ impl Scheduler {
                     binding,
                 ));
             }
-            let picked = sleep_candidates(fleet, now, wanted, |a| !preview.in_cooldown(a));
+            let mut picked = sleep_candidates(fleet, now, wanted, |a| {
+                in_arm(a, Arm::Treatment) && !preview.in_cooldown(a)
+            });
             if picked.len() < wanted {
+                // Observed agents' sleeps are planned and recorded, never executed.
+                let rest = wanted - picked.len();
+                picked.extend(sleep_candidates(fleet, now, rest, |a| {
+                    in_arm(a, Arm::Observed) && !preview.in_cooldown(a)
+                }));
+            }
+            if picked.len() < wanted {
+                // Candidates run out because agents are busy or do-not-disrupt — or, during
+                // the scheduler's rollout, because the control arm is held awake.
+                let held = scope.is_split()
+                    && fleet
+                        .agents
+                        .iter()
+                        .any(|a| in_arm(a, Arm::Control) && a.may_sleep() && a.pin.is_none());
                 blocked.push(count_block(
                     ActionKind::Sleep,
                     (wanted - picked.len()) as u32,
-                    Reason::DoNotDisrupt,
+                    if held {
+                        Reason::RolloutControl
+                    } else {
+                        Reason::DoNotDisrupt
+                    },
                 ));
             }
             let cands: Vec<&Agent> = pin_sleeps.iter().copied().chain(picked).collect();
@@ -315,6 +361,7 @@ impl Scheduler {
 
         for a in &mut actions {
             a.delay_ms = jitter_delay_ms(&a.agent, now, self.cfg.rails.jitter);
+            a.observed = !scope.acts(&a.agent, a.kind);
         }
 
         Decision {
@@ -407,6 +454,7 @@ fn action(agent: &Agent, kind: ActionKind, tier: Tier, reason: Reason) -> Action
         tier,
         reason,
         delay_ms: 0,
+        observed: false,
     }
 }
 

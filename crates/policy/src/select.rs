@@ -81,13 +81,20 @@ pub fn pin_mismatches(fleet: &Fleet) -> (Vec<&Agent>, Vec<&Agent>) {
 }
 
 /// Up to `k` agents to wake, best first: fully asleep before failed ones, outside their
-/// post-sleep cooldown before inside it, then asleep longest.
-pub fn wake_candidates(fleet: &Fleet, now: Time, k: usize, cooldown: Duration) -> Vec<&Agent> {
+/// post-sleep cooldown before inside it, then asleep longest. `eligible` filters agents as in
+/// [`sleep_candidates`].
+pub fn wake_candidates(
+    fleet: &Fleet,
+    now: Time,
+    k: usize,
+    cooldown: Duration,
+    eligible: impl Fn(&Agent) -> bool,
+) -> Vec<&Agent> {
     let keyed: Vec<((bool, bool, Time), usize)> = fleet
         .agents
         .iter()
         .enumerate()
-        .filter(|(_, a)| a.may_wake() && a.pin.is_none())
+        .filter(|(_, a)| a.may_wake() && a.pin.is_none() && eligible(a))
         .map(|(i, a)| {
             let cooling = a.last_sleep.is_some_and(|s| s > now.minus(cooldown));
             (
@@ -157,11 +164,16 @@ mod tests {
             a.state = state;
             a.last_transition = Time::from_secs(since);
         }
-        let picked: Vec<&str> =
-            wake_candidates(&f, Time::from_secs(10_000), 3, Duration::from_secs(600))
-                .iter()
-                .map(|a| a.id.0.as_str())
-                .collect();
+        let picked: Vec<&str> = wake_candidates(
+            &f,
+            Time::from_secs(10_000),
+            3,
+            Duration::from_secs(600),
+            |_| true,
+        )
+        .iter()
+        .map(|a| a.id.0.as_str())
+        .collect();
         assert_eq!(picked, ["c", "a", "b"]);
     }
 }

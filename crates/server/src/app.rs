@@ -140,6 +140,8 @@ impl Server {
             flag_metrics,
             cluster,
         };
+        // The scheduler's acting scope is in force before the first tick.
+        rollouts::sync_acting(&state, std::time::Instant::now()).await;
         forward::spawn(&state.engine, state.stream.clone(), state.shutdown.clone());
         let router = layered(api, &state, config);
         let listener = TcpListener::bind(config.listen)

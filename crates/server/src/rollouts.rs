@@ -7,12 +7,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicU64;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hivesched_flags::{
     Action, Arm, ArmWindow, Decision, Flag, Observations, Percent, Phase, RolloutState, evaluate,
 };
-use hivesched_policy::Time;
+use hivesched_policy::{ActingScope, Time};
 use hivesched_store::{NewFlagDecision, Store, StoreError, TaskReport};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -26,6 +26,11 @@ use crate::state::AppState;
 
 /// The actor of automatic decisions, in the decision log and the audit chain.
 pub const AUTOMATIC_ACTOR: &str = "hivesched";
+
+/// The built-in flag the scheduler's own acting is rolled out behind (unit = agent id): its
+/// treatment agents are scheduled for real, its control agents held awake, every other agent
+/// only observed. Without it the scheduler acts on every agent, as before rollouts existed.
+pub const ACTING_FLAG: &str = "scheduler.acting";
 
 /// The context attribute the evaluator knows every agent by: the fleet reports agents by id
 /// only, so a flag whose unit is another attribute finds no units and holds (no data).
@@ -130,6 +135,39 @@ pub fn decision_record(
 pub fn agent_arm(flag: &Flag, share: Percent, agent: &str) -> Arm {
     let context = BTreeMap::from([(AGENT_UNIT.to_owned(), agent.to_owned())]);
     evaluate(flag, share, &context).arm
+}
+
+/// The scheduler's acting scope under `acting` (the stored [`ACTING_FLAG`], `None` when it does
+/// not exist): each agent's arm is the flag's evaluation for its id at the rollout's share, so
+/// it follows the flag's sticky bucketing, targeting rules and kill switch; a rolled-back
+/// rollout serves 0 % and the scheduler acts on nobody.
+pub fn acting_scope(acting: Option<&StoredFlag>) -> ActingScope {
+    let Some(stored) = acting else {
+        return ActingScope::all();
+    };
+    let flag = stored.flag.clone();
+    let share = stored.rollout.percentage;
+    ActingScope::split(move |agent| match agent_arm(&flag, share, &agent.0) {
+        Arm::Treatment => hivesched_policy::Arm::Treatment,
+        Arm::Control => hivesched_policy::Arm::Control,
+        Arm::Out => hivesched_policy::Arm::Observed,
+    })
+}
+
+/// Puts the scope of the stored [`ACTING_FLAG`] in force in the engine: after every write to
+/// the flag (automatic or an operator's) and after every round of checks (a write through
+/// another replica). `decided` is when the write was decided: a rollback's release time is
+/// measured from it. A flag that cannot be read leaves the scope as it is.
+pub async fn sync_acting(state: &AppState, decided: Instant) {
+    match load(&state.store, ACTING_FLAG).await {
+        Ok(stored) => state
+            .engine
+            .set_acting_scope(acting_scope(Some(&stored)), decided),
+        Err(ApiError::NotFound { .. }) => {
+            state.engine.set_acting_scope(acting_scope(None), decided)
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read {ACTING_FLAG}; acting scope unchanged"),
+    }
 }
 
 /// What each arm reported in a window. `reporting` are the agents that sent any heartbeat in
@@ -306,6 +344,7 @@ async fn judge(
     )
     .await?;
     let (next, decision) = hivesched_flags::step(&stored.flag, &stored.rollout, &observations, now);
+    let decided = Instant::now();
     let actor = operator.map_or(AUTOMATIC_ACTOR, |(actor, _)| actor);
     let record = decision_record(key, &next, actor, &decision, Some(&observations));
     match state
@@ -324,6 +363,10 @@ async fn judge(
         Err(e) => return Err(e.into()),
     }
     state.flag_metrics.observe(key, &next, &decision);
+    if key == ACTING_FLAG && changes_state(&stored.rollout, &next) {
+        // Before the audit record: a rollback stops acting and starts waking at once.
+        sync_acting(state, decided).await;
+    }
     if operator.is_none() && !changes_state(&stored.rollout, &next) {
         return Ok(Some(decision));
     }
@@ -378,6 +421,7 @@ pub async fn check_all(state: &AppState) {
             Err(e) => tracing::warn!(flag = %key, error = %e, "rollout check skipped"),
         }
     }
+    sync_acting(state, Instant::now()).await;
 }
 
 /// Runs [`check_all`] every `interval` until the server shuts down. Its own task rather than a

@@ -178,6 +178,7 @@ mod tests {
             tier: Tier::Immediate,
             reason: Reason::IdleBeyondBreakEven,
             delay_ms: 0,
+            observed: false,
         }
     }
 

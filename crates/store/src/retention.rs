@@ -1,8 +1,8 @@
 //! Time-based retention for the high-volume tables, and their day partitions on PostgreSQL.
 //!
 //! On both backends old rows go by batched deletes (bounded transactions, so writers are never
-//! stalled behind one huge delete). On PostgreSQL the three tables are also range-partitioned by
-//! day on `ts`: whole days older than the cutoff are dropped as partitions (constant time, no
+//! stalled behind one huge delete). On PostgreSQL the three largest tables
+//! ([`RetainedTable::PARTITIONED`]) are also range-partitioned by day on `ts`: whole days older than the cutoff are dropped as partitions (constant time, no
 //! vacuum debt), and only the boundary day and the default partition see deletes. See
 //! docs/storage.md for why partitions rather than a BRIN index.
 
@@ -33,15 +33,36 @@ pub enum RetainedTable {
     Decisions,
     /// Agent events (`ts` = event time).
     AgentEvents,
+    /// The task counters agents report in heartbeats, the rollouts' observations (`ts` = the
+    /// heartbeat's time). Read only for the window since a rollout's last check.
+    TaskReports,
+    /// Rollout decisions with their evidence (`ts` = decision time). The rollout's own state
+    /// keeps the running totals its statistics need, so old decisions are history only.
+    FlagDecisions,
 }
 
 impl RetainedTable {
     /// Every retained table.
-    pub const ALL: [RetainedTable; 3] = [
+    pub const ALL: [RetainedTable; 5] = [
+        RetainedTable::DemandSamples,
+        RetainedTable::Decisions,
+        RetainedTable::AgentEvents,
+        RetainedTable::TaskReports,
+        RetainedTable::FlagDecisions,
+    ];
+
+    /// The tables partitioned by day on PostgreSQL; the others are purged by deletes alone
+    /// (one row per heartbeat or per check: far fewer rows than agent events).
+    pub const PARTITIONED: [RetainedTable; 3] = [
         RetainedTable::DemandSamples,
         RetainedTable::Decisions,
         RetainedTable::AgentEvents,
     ];
+
+    /// Whether the table is partitioned by day on PostgreSQL.
+    pub fn partitioned(self) -> bool {
+        Self::PARTITIONED.contains(&self)
+    }
 
     /// The table's SQL name.
     pub fn table_name(self) -> &'static str {
@@ -49,6 +70,8 @@ impl RetainedTable {
             RetainedTable::DemandSamples => "demand_samples",
             RetainedTable::Decisions => "decisions",
             RetainedTable::AgentEvents => "agent_events",
+            RetainedTable::TaskReports => "agent_task_reports",
+            RetainedTable::FlagDecisions => "flag_decisions",
         }
     }
 
@@ -66,6 +89,14 @@ impl RetainedTable {
             RetainedTable::AgentEvents => {
                 "DELETE FROM agent_events WHERE ts < $1 AND (ts, id) IN \
                  (SELECT ts, id FROM agent_events WHERE ts < $1 ORDER BY ts LIMIT $2)"
+            }
+            RetainedTable::TaskReports => {
+                "DELETE FROM agent_task_reports WHERE id IN \
+                 (SELECT id FROM agent_task_reports WHERE ts < $1 ORDER BY ts LIMIT $2)"
+            }
+            RetainedTable::FlagDecisions => {
+                "DELETE FROM flag_decisions WHERE id IN \
+                 (SELECT id FROM flag_decisions WHERE ts < $1 ORDER BY ts LIMIT $2)"
             }
         }
     }
@@ -125,14 +156,15 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 impl Store {
     /// Removes rows of `table` with `ts < cutoff`: on PostgreSQL by dropping every day partition
-    /// that ends at or before `cutoff`, then (both backends) by deletes in batches of 10 000.
+    /// that ends at or before `cutoff` (partitioned tables), then (both backends) by deletes in
+    /// batches of 10 000.
     pub async fn purge_older_than(
         &self,
         table: RetainedTable,
         cutoff: Time,
     ) -> Result<PurgeReport> {
         let mut report = PurgeReport::default();
-        if self.backend == Backend::Postgres {
+        if self.backend == Backend::Postgres && table.partitioned() {
             let mut tx = self.pool.begin().await?;
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(PARTITION_LOCK)
@@ -164,7 +196,7 @@ impl Store {
         }
     }
 
-    /// Makes sure every retained table has a day partition for each day from `from` to `to`
+    /// Makes sure every partitioned table has a day partition for each day from `from` to `to`
     /// (inclusive) and returns the names created. Rows already sitting in the default partition
     /// for such a day are moved into the new partition. Does nothing on SQLite, which has no
     /// partitions.
@@ -180,7 +212,7 @@ impl Store {
             .bind(PARTITION_LOCK)
             .execute(&mut *tx)
             .await?;
-        for table in RetainedTable::ALL {
+        for table in RetainedTable::PARTITIONED {
             let existing = self.partitions(table).await?;
             let t = table.table_name();
             for day in first..=last {
@@ -210,9 +242,10 @@ impl Store {
         Ok(created)
     }
 
-    /// The day partitions of `table` (in the current schema), oldest first; empty on SQLite.
+    /// The day partitions of `table` (in the current schema), oldest first; empty on SQLite
+    /// and for a table that is not partitioned.
     pub async fn partitions(&self, table: RetainedTable) -> Result<Vec<String>> {
-        if self.backend != Backend::Postgres {
+        if self.backend != Backend::Postgres || !table.partitioned() {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(

@@ -181,6 +181,28 @@ pub struct EvidenceView {
     pub arms: Option<Observations>,
     /// The newest decisions (at most 200), newest first.
     pub decisions: Vec<DecisionEvidence>,
+    /// For `scheduler.acting` only: what the latest rollback (or step down) of this process
+    /// did to the agents the scheduler stopped acting on (`null` before one).
+    pub release: Option<ReleaseView>,
+}
+
+/// Waking the agents the scheduler had put to sleep in the treatment arm after its rollout
+/// rolled back or stepped down, through the admission gate like every other wake.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseView {
+    /// When the rollout decided (milliseconds since the epoch, engine clock).
+    pub decided_at: i64,
+    /// Agents that left the treatment arm.
+    pub released: u32,
+    /// Of those, the agents the scheduler had put to sleep: the wakes owed.
+    pub to_wake: u32,
+    /// Wakes the fleet accepted so far.
+    pub woken: u32,
+    /// Seconds from the decision to the last wake the fleet accepted (`null` while wakes are
+    /// owed or when there was none to make).
+    pub seconds: Option<f64>,
+    /// Every owed wake was accepted.
+    pub done: bool,
 }
 
 /// Checks a flag key: 1 to 200 letters, digits, `.`, `_`, `:`, `-`.
@@ -298,6 +320,52 @@ const GUARDRAIL_BOUNDS: [(&str, Bound, Bound); 8] = [
     ("srm_p_min", Bound::Exclusive(0.0), Bound::Exclusive(1.0)),
 ];
 
+/// Creates `flag` and starts its rollout at its first stage, as `actor` with `reason`: validated
+/// (422 naming the field), stored (409 if the key exists), put in force in the engine when it is
+/// `scheduler.acting`, and audited as `flag.create`.
+async fn create(
+    state: &AppState,
+    flag: Flag,
+    actor: &str,
+    reason: &str,
+) -> Result<StoredFlag, ApiError> {
+    check_non_blank("reason", reason)?;
+    check_flag_key("flag.key", &flag.key)?;
+    flag.validate().map_err(|e| invalid("flag.", e))?;
+    let decided = std::time::Instant::now();
+    let now = state.now();
+    let rollout = RolloutState::start(&flag, now);
+    let key = flag.key.clone();
+    state
+        .store
+        .create_flag(
+            &key,
+            &audit::json(&flag),
+            &audit::json(&rollout),
+            actor,
+            reason,
+            now,
+        )
+        .await?;
+    let stored = rollouts::load(&state.store, &key).await?;
+    if key == rollouts::ACTING_FLAG {
+        rollouts::sync_acting(state, decided).await;
+    }
+    audit::record(
+        &state.store,
+        actor,
+        Change {
+            action: "flag.create",
+            target: &key,
+            before: serde_json::Value::Null,
+            after: audit::json(&FlagView::from(&stored)),
+            reason,
+        },
+    )
+    .await?;
+    Ok(stored)
+}
+
 /// A flags-crate validation error as a 422 naming the field under `prefix`.
 fn invalid(prefix: &str, e: FlagError) -> ApiError {
     match e {
@@ -337,37 +405,8 @@ async fn create_flag(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateFlag>,
 ) -> Result<(StatusCode, Json<FlagView>), ApiError> {
-    check_non_blank("reason", &body.reason)?;
-    check_flag_key("flag.key", &body.flag.key)?;
-    body.flag.validate().map_err(|e| invalid("flag.", e))?;
-    let now = state.now();
-    let rollout = RolloutState::start(&body.flag, now);
-    let key = body.flag.key.clone();
-    state
-        .store
-        .create_flag(
-            &key,
-            &audit::json(&body.flag),
-            &audit::json(&rollout),
-            &auth.claims.sub,
-            &body.reason,
-            now,
-        )
-        .await?;
-    let stored = rollouts::load(&state.store, &key).await?;
+    let stored = create(&state, body.flag, &auth.claims.sub, &body.reason).await?;
     let view = FlagView::from(&stored);
-    audit::record(
-        &state.store,
-        &auth.claims.sub,
-        Change {
-            action: "flag.create",
-            target: &key,
-            before: serde_json::Value::Null,
-            after: audit::json(&view),
-            reason: &body.reason,
-        },
-    )
-    .await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -460,6 +499,9 @@ async fn patch_flag(
             state.now(),
         )
         .await?;
+    if key == rollouts::ACTING_FLAG {
+        rollouts::sync_acting(&state, std::time::Instant::now()).await;
+    }
     let after = FlagView::from(&rollouts::load(&state.store, &key).await?);
     audit::record(
         &state.store,
@@ -487,6 +529,7 @@ async fn command(
     check_non_blank("reason", reason)?;
     let stored = rollouts::load(&state.store, key).await?;
     let now = state.now();
+    let decided = std::time::Instant::now();
     let (next, decision) = hivesched_flags::apply(&stored.flag, &stored.rollout, command, now)
         .map_err(|e| invalid("", e))?;
     // A re-armed rollout starts a new revision: its first window starts now, not at the last
@@ -508,6 +551,10 @@ async fn command(
         )
         .await?;
     state.flag_metrics.observe(key, &next, &decision);
+    if key == rollouts::ACTING_FLAG {
+        // A rollback stops acting on the treatment arm and wakes it before the response.
+        rollouts::sync_acting(state, decided).await;
+    }
     let after = FlagView::from(&rollouts::load(&state.store, key).await?);
     audit::record(
         &state.store,
@@ -709,10 +756,22 @@ async fn evidence(
         });
     }
     let arms = decisions.iter().find_map(|d| d.observations);
+    let release = (key == rollouts::ACTING_FLAG)
+        .then(|| state.engine.last_release())
+        .flatten()
+        .map(|r| ReleaseView {
+            decided_at: r.decided_at.as_millis(),
+            released: r.released,
+            to_wake: r.to_wake,
+            woken: r.woken,
+            seconds: r.seconds,
+            done: r.done,
+        });
     Ok(Json(EvidenceView {
         flag: FlagView::from(&stored),
         arms,
         decisions,
+        release,
     }))
 }
 

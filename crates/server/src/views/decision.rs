@@ -20,6 +20,9 @@ pub struct ActionView {
     pub reason: String,
     /// Jitter before it starts, in milliseconds.
     pub delay_ms: u64,
+    /// Planned for an agent outside the treatment arm of the scheduler's rollout
+    /// (`scheduler.acting`): recorded, not executed.
+    pub observed: bool,
 }
 
 /// Actions a rail or safety behaviour held back.
@@ -88,6 +91,7 @@ pub fn decision(id: i64, d: &Decision) -> DecisionView {
                 tier: name(&a.tier),
                 reason: name(&a.reason),
                 delay_ms: a.delay_ms,
+                observed: a.observed,
             })
             .collect(),
         blocked: d
