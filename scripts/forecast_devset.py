@@ -158,8 +158,8 @@ def run(a):
     for name in names:
         trace = os.path.join(DATA, name + ".csv")
         sf = os.path.join(OUT, name + ".sf.json")
-        ours = os.path.join(OUT, name + ".json")
-        full = not a.skip_statsforecast or not os.path.exists(sf)
+        ours = os.path.join(OUT, name + a.tag + ".json")
+        full = not a.skip_statsforecast
         cmd = [sys.executable, COMPARE, "--trace", trace, "--bin", binary, "--json", ours] + FLAGS.get(name, [])
         if not full:
             cmd.append("--skip-statsforecast")
@@ -175,7 +175,7 @@ def run(a):
         if a.coverage:
             b = subprocess.run(
                 [binary, "backtest", "--trace", trace, "--origins", "8", "--models", "auto", "--json"]
-                + (["--season", FLAGS[name][1], "--horizon", FLAGS[name][1]] if name in FLAGS else []),
+                + (coverage_flags(FLAGS[name][1]) if name in FLAGS else []),
                 capture_output=True,
                 text=True,
             )
@@ -185,38 +185,30 @@ def run(a):
             doc["coverage95"] = cov
             with open(ours, "w") as f:
                 json.dump(doc, f, indent=1)
-        print(row(name), flush=True)
-    print(summary(names))
+        print(row(name, a.tag), flush=True)
+    print(summary(names, a.tag))
+
+
+def coverage_flags(season):
+    """`hivesched backtest` flags giving the compare script's splits for a `--season` override."""
+    m = int(season)
+    return ["--season", season, "--horizon", season, "--history", str(28 * m)]
 
 
 def coverage_of(text):
-    """The ensemble's 95 % coverage from `hivesched backtest --json`."""
+    """The ensemble's 95 % coverage from `hivesched backtest --json` (`models[0].coverage`: [level, share] pairs)."""
     try:
         doc = json.loads(text)
     except json.JSONDecodeError:
         return None
-    found = []
-
-    def walk(x):
-        if isinstance(x, dict):
-            for k, v in x.items():
-                if re.fullmatch(r"coverage_?95|coverage", k) and isinstance(v, (int, float)):
-                    found.append(v)
-                elif k == "coverage" and isinstance(v, dict):
-                    for kk, vv in v.items():
-                        if "95" in kk and isinstance(vv, (int, float)):
-                            found.append(vv)
-                walk(v)
-        elif isinstance(x, list):
-            for v in x:
-                walk(v)
-
-    walk(doc)
-    return found[0] if found else None
+    for level, share in doc["models"][0].get("coverage", []):
+        if abs(level - 95.0) < 1e-9:
+            return share
+    return None
 
 
-def load(name):
-    ours = os.path.join(OUT, name + ".json")
+def load(name, tag=""):
+    ours = os.path.join(OUT, name + tag + ".json")
     sf = os.path.join(OUT, name + ".sf.json")
     if not os.path.exists(ours) or not os.path.exists(sf):
         return None
@@ -243,8 +235,8 @@ def load(name):
     }
 
 
-def row(name):
-    r = load(name)
+def row(name, tag=""):
+    r = load(name, tag)
     if r is None:
         return f"| {name} | – |"
     cov = "–" if r["cov"] is None else f"{r['cov']:.3f}"
@@ -254,8 +246,8 @@ def row(name):
     )
 
 
-def summary(names):
-    rs = [r for r in (load(n) for n in names) if r is not None]
+def summary(names, tag=""):
+    rs = [r for r in (load(n, tag) for n in names) if r is not None]
     if not rs:
         return "no results"
     ratios = [r["ratio"] for r in rs]
@@ -278,9 +270,9 @@ def table(a):
     print("| series | hivesched MASE | statsforecast best | ratio | ours s/forecast | sf MSTL s/fit | speed | 95 % cov |")
     print("|---|---|---|---|---|---|---|---|")
     for n in names:
-        print(row(n))
+        print(row(n, a.tag))
     print()
-    print(summary(names))
+    print(summary(names, a.tag))
 
 
 def main():
@@ -291,10 +283,12 @@ def main():
     r = sub.add_parser("run")
     r.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "hivesched"))
     r.add_argument("--only", help="comma-separated series names")
-    r.add_argument("--skip-statsforecast", action="store_true", help="reuse out/devset/NAME.sf.json where present")
+    r.add_argument("--skip-statsforecast", action="store_true", help="run hivesched only; statsforecast from out/devset/NAME.sf.json")
     r.add_argument("--coverage", action="store_true", help="also run `hivesched backtest` for 95 % coverage")
+    r.add_argument("--tag", default="", help="suffix of the result files (experiments side by side)")
     t = sub.add_parser("table")
     t.add_argument("--only")
+    t.add_argument("--tag", default="")
     a = ap.parse_args()
     {"extract": extract, "run": run, "table": table}[a.cmd](a)
 
