@@ -106,11 +106,13 @@ impl<M: Model> Model for Named<M> {
 /// Seasonal candidates pinned to calendar `seasons` (named with an `@cal` suffix), for a series
 /// whose detected seasons leave some calendar period out; see [`crate::ensemble::Ensemble::with_calendar`]. The
 /// level-reverting ones (MSTL+AR, regression) are left out: on a series without a clear cycle
-/// they pulled forecasts back across level shifts (grok_asg_anomaly MASE 0.99 → 1.64).
+/// they pulled forecasts back across level shifts (grok_asg_anomaly MASE 0.99 → 1.64). SES is
+/// left out too: it ignores seasons, so `SES@cal` was `SES` fitted a second time (and then
+/// dropped as a duplicate), about a tenth of a short series' forecast time.
 pub fn calendar_candidates(seasons: &[usize], shared: &Arc<Decompositions>) -> Vec<Arc<dyn Model>> {
     warm_candidates(seasons, shared)
         .into_iter()
-        .filter(|m| !matches!(m.name().as_str(), "MSTL+AR" | "Regression"))
+        .filter(|m| !matches!(m.name().as_str(), "MSTL+AR" | "Regression" | "SES"))
         .map(|inner| {
             Arc::new(Pinned {
                 name: format!("{}@cal", inner.name()),

@@ -9,6 +9,7 @@
 //! 2. For each of the last `origins` cut points (half a horizon apart), fit every candidate on the
 //!    data before the cut and forecast `horizon` steps (automatic models search their structure
 //!    at the first cut and re-estimate it at the others). A candidate failing anywhere drops out.
+//!    Candidates are backtested on up to two threads; the result does not depend on it.
 //! 3. Rank candidates by backtest MAE, drop any whose backtest forecasts duplicate a better-ranked
 //!    one's, and average the best `MEMBERS` (three) with equal weights (at most two MSTL models, never
 //!    the worst-ranked candidate: with a pool of three, the best two).
@@ -151,8 +152,9 @@ impl Ensemble {
         let mut failures = Vec::new();
         let mut scored: Vec<Scored> = Vec::new();
         if origins.len() >= 2 {
-            for model in &candidates {
-                match backtest_one(model, &z, &origins, h, &fit_seasons) {
+            let results = backtest_all(&candidates, &z, &origins, h, &fit_seasons);
+            for (model, result) in candidates.iter().zip(results) {
+                match result {
                     Ok(Backtested {
                         forecasts: fc,
                         refit,
@@ -328,6 +330,70 @@ fn backtest_one(
         refit: current,
     })
 }
+
+/// [`backtest_one`] for every candidate, in the candidates' order. The candidates are
+/// independent, so they are shared out over up to [`threads`] worker threads (each takes the next
+/// unclaimed candidate); the results do not depend on the thread count.
+fn backtest_all(
+    candidates: &[Arc<dyn Model>],
+    z: &[f64],
+    cuts: &[usize],
+    h: usize,
+    seasons: &[usize],
+) -> Vec<Result<Backtested, ForecastError>> {
+    let workers = threads().min(candidates.len());
+    if workers <= 1 {
+        return candidates
+            .iter()
+            .map(|m| backtest_one(m, z, cuts, h, seasons))
+            .collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Result<Backtested, ForecastError>>>> = candidates
+        .iter()
+        .map(|_| std::sync::Mutex::new(None))
+        .collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(model) = candidates.get(i) else {
+                        break;
+                    };
+                    let r = backtest_one(model, z, cuts, h, seasons);
+                    *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|s| {
+            s.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| {
+                    Err(ForecastError::FitFailed {
+                        model: "Ensemble".into(),
+                        reason: "a backtest worker stopped".into(),
+                    })
+                })
+        })
+        .collect()
+}
+
+/// Worker threads for the candidates' backtests: the machine's parallelism, at most
+/// [`MAX_THREADS`].
+fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_THREADS)
+}
+
+/// Most worker threads one fit uses. The backtests are most of a forecast's time and each
+/// candidate's is independent; two workers keep a fit from taking a whole larger machine (the
+/// service refits in the background of its ticks).
+const MAX_THREADS: usize = 2;
 
 /// One candidate's forecasts at each cut, and what refits its structure at further cuts.
 struct Backtested {

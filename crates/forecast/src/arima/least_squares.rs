@@ -4,6 +4,12 @@
 //! The Jacobian is taken by forward differences: each iteration costs `k + 1` residual passes,
 //! which for `k ≤ 7` coefficients beats a simplex search by an order of magnitude.
 
+/// Relative fall of the sum of squares below which an accepted step ends the search. 1e-9 kept
+/// iterating where each step moved the forecasts by nothing measurable; 1e-6 took a 1 728-point
+/// 5-minute `hivesched forecast` (MSTL+AutoARIMA among the candidates) from 46 to 41 ms of CPU,
+/// the mean forecast moving by 2e-6 relative.
+const MIN_GAIN: f64 = 1e-6;
+
 /// Minimise `½ Σ rᵢ(x)²`. `residuals(x, out)` fills `out` and returns `false` when `x` is infeasible.
 ///
 /// Returns the best point found and its sum of squares (`None` if the start is infeasible).
@@ -75,7 +81,7 @@ pub(crate) fn levenberg_marquardt(
                     std::mem::swap(&mut r, &mut trial_r);
                     sse = trial_sse;
                     lambda = (lambda / 10.0).max(1e-12);
-                    improved = gain > 1e-9;
+                    improved = gain > MIN_GAIN;
                     break;
                 }
             }

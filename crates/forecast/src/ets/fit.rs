@@ -289,6 +289,16 @@ impl Layout {
     }
 }
 
+/// Simplex convergence for the ETS likelihood: the spread of −log-likelihood over the simplex
+/// below 1e-7 of its size (≈ 1e-4 on a few thousand points, statsforecast's own `tol_std`) and
+/// every vertex within 1 % of the initial step of the best. The optimiser's defaults (1e-9, 1e-6)
+/// spent most evaluations polishing digits no AICc comparison or forecast reads: on a 1 344-point
+/// half-hourly series the non-seasonal candidates took 31.5 ms of CPU per `hivesched forecast`
+/// with them and 13.3 ms with these, the forecasts moving by < 0.03 %.
+const SIMPLEX_FTOL: f64 = 1e-7;
+/// See [`SIMPLEX_FTOL`].
+const SIMPLEX_XTOL: f64 = 1e-2;
+
 /// Fit `spec` to `y` with period `m` (1 if non-seasonal).
 pub(crate) fn fit(
     y: &[f64],
@@ -365,6 +375,8 @@ pub(crate) fn fit(
     let dim = start.len();
     let opts = optim::Options {
         max_evals: 400 * dim.max(5),
+        xtol: SIMPLEX_XTOL,
+        ftol: SIMPLEX_FTOL,
         ..optim::Options::default()
     };
     let best = minimize(objective, &start, &step, opts);
