@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{SECRET, TestServer, backends, token};
+use common::{SECRET, TestServer, backends, metrics_text, post_flat_demand, token};
 use hivesched_fakefleet::{FakeFleet, FakeFleetConfig, serve};
 use hivesched_flags::{Arm, Flag, Percent, evaluate};
 use hivesched_policy::{AgentId, AgentState};
@@ -48,32 +48,6 @@ fn config(database_url: &str, fleet_url: &str) -> ServiceConfig {
          [actuator]\nkind = \"http\"\nbase_url = \"{fleet_url}\"\n"
     );
     ServiceConfig::from_toml(&text, Vec::new()).unwrap()
-}
-
-/// Two days of per-minute demand of one agent's worth, ending now: the scheduler wants almost
-/// every agent asleep.
-async fn post_demand(server: &TestServer) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        / 60
-        * 60;
-    let samples: Vec<_> = (1..=2 * 1440)
-        .map(|i| {
-            let at = chrono::DateTime::from_timestamp(now - 60 * i, 0).unwrap();
-            json!({"at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "value": 1.0})
-        })
-        .collect();
-    let (status, body) = server
-        .send(
-            Method::POST,
-            "/api/v1/demand",
-            Some(&token(Role::Operator)),
-            Some(&json!({ "samples": samples })),
-        )
-        .await;
-    assert!(status.is_success(), "{status}: {body}");
 }
 
 /// A salt that puts at least one of the fleet's agents in each arm at 1 %, so the first stage
@@ -198,7 +172,7 @@ async fn the_scheduler_acts_on_treatment_only_and_a_rollback_wakes_it() {
             fleet.set_busy(&AgentId::from(id.as_str()), true);
         }
         let s = TestServer::start_with(config(&url, &fleet_url)).await;
-        post_demand(&s).await;
+        post_flat_demand(&s, 1.0).await;
         let stop = Arc::new(AtomicBool::new(false));
         report_heartbeats(s.base.clone(), fleet.clone(), Arc::clone(&stop));
 
@@ -373,15 +347,7 @@ async fn the_scheduler_acts_on_treatment_only_and_a_rollback_wakes_it() {
         let sleeps = fleet.counters().sleeps_started;
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(fleet.counters().sleeps_started, sleeps);
-        let metrics = s
-            .client
-            .get(format!("{}/metrics", s.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = metrics_text(&s).await;
         assert!(
             metrics.contains("hivesched_rollout_release_seconds "),
             "{metrics}"

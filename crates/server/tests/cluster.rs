@@ -27,15 +27,7 @@ async fn cluster(s: &TestServer) -> Value {
 
 /// The value of an unlabelled metric on `/metrics`.
 async fn metric(s: &TestServer, name: &str) -> f64 {
-    let text = s
-        .client
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::metrics_text(s).await;
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .unwrap_or_else(|| panic!("no {name} in /metrics"))

@@ -10,7 +10,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::{SECRET, TestServer, code, token};
+use common::{SECRET, TestServer, code, post_flat_demand, token};
 use hivesched_policy::alerts::{AlertConfig, Rule};
 use hivesched_server::ServiceConfig;
 use hivesched_server::auth::Role;
@@ -195,27 +195,6 @@ fn config(test: &str) -> ServiceConfig {
     ServiceConfig::from_toml(&text, Vec::new()).unwrap()
 }
 
-/// Two days of per-minute demand of two agents' worth, ending now: enough for the forecaster
-/// to fit, so the ticks do their real work.
-async fn post_demand(server: &TestServer) {
-    let now = jsonwebtoken::get_current_timestamp() as i64 / 60 * 60;
-    let samples: Vec<_> = (1..=2 * 1440)
-        .map(|i| {
-            let at = chrono::DateTime::from_timestamp(now - 60 * i, 0).unwrap();
-            json!({"at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "value": 2.0})
-        })
-        .collect();
-    let (status, body) = server
-        .send(
-            Method::POST,
-            "/api/v1/demand",
-            Some(&token(Role::Operator)),
-            Some(&json!({ "samples": samples })),
-        )
-        .await;
-    assert!(status.is_success(), "{status}: {body}");
-}
-
 async fn scrape(server: &TestServer) -> String {
     let (status, body) = server.send(Method::GET, "/metrics", None, None).await;
     assert!(status.is_success(), "{status}");
@@ -228,7 +207,7 @@ async fn scrape(server: &TestServer) -> String {
 /// scrapes it.
 async fn scrape_after_ticks(test: &str, act: bool) -> String {
     let server = TestServer::start_with(config(test)).await;
-    post_demand(&server).await;
+    post_flat_demand(&server, 2.0).await;
     let mut text = String::new();
     for _ in 0..120 {
         text = scrape(&server).await;

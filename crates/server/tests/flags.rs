@@ -585,15 +585,7 @@ async fn failing_treatment_agents_roll_the_rollout_back_with_evidence() {
                 .any(|t| t == &("hivesched".into(), "flag.rollback".into(), "guarded".into())),
             "{trail:?}"
         );
-        let metrics = s
-            .client
-            .get(format!("{}/metrics", s.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = common::metrics_text(&s).await;
         assert!(
             metrics.contains("hivesched_flag_rollbacks_total{flag=\"guarded\"} 1"),
             "{metrics}"

@@ -5,12 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{SECRET, TestServer, token};
+use common::{SECRET, TestServer, post_flat_demand, token};
 use hivesched_fakefleet::{FakeFleet, FakeFleetConfig, serve};
 use hivesched_server::ServiceConfig;
 use hivesched_server::auth::Role;
 use reqwest::Method;
-use serde_json::json;
 
 /// Starts the fake fleet on 127.0.0.1:0; returns its base URL and a handle to read its counters.
 async fn fleet() -> (String, FakeFleet) {
@@ -41,35 +40,10 @@ fn config(base_url: &str, shadow: bool) -> ServiceConfig {
     ServiceConfig::from_toml(&text, Vec::new()).unwrap()
 }
 
-/// Two days of per-minute demand of one agent's worth, ending now.
-async fn post_demand(server: &TestServer) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        / 60
-        * 60;
-    let samples: Vec<_> = (1..=2 * 1440)
-        .map(|i| {
-            let at = chrono::DateTime::from_timestamp(now - 60 * i, 0).unwrap();
-            json!({"at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "value": 1.0})
-        })
-        .collect();
-    let (status, body) = server
-        .send(
-            Method::POST,
-            "/api/v1/demand",
-            Some(&token(Role::Operator)),
-            Some(&json!({ "samples": samples })),
-        )
-        .await;
-    assert!(status.is_success(), "{status}: {body}");
-}
-
 async fn run(shadow: bool) -> (FakeFleet, serde_json::Value) {
     let (base, fleet) = fleet().await;
     let server = TestServer::start_with(config(&base, shadow)).await;
-    post_demand(&server).await;
+    post_flat_demand(&server, 1.0).await;
     let mut decisions = serde_json::Value::Null;
     for _ in 0..40 {
         tokio::time::sleep(Duration::from_millis(250)).await;

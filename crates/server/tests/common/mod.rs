@@ -269,3 +269,35 @@ pub async fn emergency_resume(server: &TestServer) {
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
 }
+
+/// Posts two days of per-minute demand of `value`, ending at the current minute, as an
+/// operator; asserts it was accepted. Enough history for the forecaster to fit, so the ticks do
+/// their real work.
+pub async fn post_flat_demand(server: &TestServer, value: f64) {
+    let now = now_secs() as i64 / 60 * 60;
+    let samples: Vec<_> = (1..=2 * 1440)
+        .map(|i| {
+            let at = chrono::DateTime::from_timestamp(now - 60 * i, 0).unwrap();
+            serde_json::json!({"at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "value": value})
+        })
+        .collect();
+    let (status, body) = server
+        .send(
+            Method::POST,
+            "/api/v1/demand",
+            Some(&token(Role::Operator)),
+            Some(&serde_json::json!({ "samples": samples })),
+        )
+        .await;
+    assert!(status.is_success(), "{status}: {body}");
+}
+
+/// The text of `/metrics`.
+pub async fn metrics_text(server: &TestServer) -> String {
+    let (status, text) = server.send(Method::GET, "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    match text {
+        Value::String(t) => t,
+        other => panic!("/metrics is not text: {other}"),
+    }
+}
