@@ -7,16 +7,16 @@
 //! agents, 120 s measured) and `HIVE_DATABASE_URL` (or `HIVE_TEST_POSTGRES_URL`) and
 //! `HIVE_CLUSTER__REDIS_URL` (or `HIVE_TEST_REDIS_URL`); without them it says so and stops.
 //!
-//! Reports, over the measured window (which starts after the leader's third tick, so the first
-//! tick's discovery of every agent and its statistics are left out):
+//! Reports, over a window of SECONDS / 10 whole ticks (it opens 3 s after the leader's third
+//! tick, so the first tick's discovery of every agent is left out, and closes 3 s after the
+//! last tick):
 //! - the leader's tick time p50/p99/max (`hivesched_last_tick_seconds`, scraped after each
 //!   tick) and the CPU of its decision work (`hivesched_tick_cpu_seconds_total`);
 //! - database work per tick from `pg_stat_database` of a database of its own (created and
 //!   dropped here, so nothing else is counted): transactions and rows read and written, of all
-//!   three replicas. Backends report their statistics when idle (at most every second, or
-//!   when they exit), so the replicas are stopped before the last reading;
-//! - Redis commands per tick from `INFO commandstats` deltas. Those are server-wide: the rate
-//!   seen before the replicas started is reported beside them (others may share the server);
+//!   three replicas (see [`PHASE`] for when they are read);
+//! - Redis commands per tick, those of the three replicas, from Redis's `MONITOR` feed (see
+//!   `monitor_redis`);
 //! - the followers' reads: each follower serves, once a second, a dashboard's read (the last 10
 //!   decisions) and a point read of a random agent; their latency p50/p99 (their database
 //!   work is in the counts above: 2 transactions per read at most);
@@ -40,6 +40,11 @@ use sqlx::{Connection, Executor, Row};
 const REPLICAS: usize = 3;
 const TICK_S: u64 = 10;
 const LEASE_S: u64 = 10;
+/// The window opens and closes this long after a tick: a backend that ran several statements
+/// within a second defers its statistics until its next statement or 10 s of idleness
+/// (PostgreSQL 15), so a reading can miss part of the newest tick. Taken at the same phase at
+/// both ends, what is missed at the end matches what leaked in at the start.
+const PHASE: Duration = Duration::from_secs(3);
 
 /// `pg_stat_database` counters of one database.
 #[derive(Debug, Clone, Copy, Default)]
@@ -73,48 +78,45 @@ async fn pg_stats(admin: &mut sqlx::PgConnection, db: &str) -> PgStats {
     }
 }
 
-/// `INFO commandstats` as command → calls.
-fn redis_commandstats(addr: &str) -> BTreeMap<String, u64> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connecting to Redis");
-    s.write_all(b"*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n")
-        .unwrap();
-    // A bulk string: `$<len>\r\n<body>\r\n`.
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let mut want = None;
+type Counts = std::sync::Arc<std::sync::Mutex<BTreeMap<String, u64>>>;
+
+/// Counts the commands of Redis's `MONITOR` feed that name `prefix` (the replicas' keys and
+/// channels; `INFO commandstats` would count whoever else shares the server too), by command.
+/// Commands a Lua script runs (`[0 lua]`) are left out: the script's `EVALSHA` is the one
+/// round trip. Assumes a Redis without `AUTH` (the benchmark's local one).
+async fn monitor_redis(addr: String, prefix: String, counts: Counts) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connecting to Redis");
+    let (read, mut write) = stream.into_split();
+    write.write_all(b"MONITOR\r\n").await.unwrap();
+    let mut read = tokio::io::BufReader::new(read);
+    let mut line = Vec::new();
     loop {
-        let n = s.read(&mut chunk).expect("reading from Redis");
-        buf.extend_from_slice(&chunk[..n]);
-        if want.is_none()
-            && let Some(eol) = buf.windows(2).position(|w| w == b"\r\n")
-        {
-            let len: usize = std::str::from_utf8(&buf[1..eol]).unwrap().parse().unwrap();
-            want = Some(eol + 2 + len);
+        line.clear();
+        if read.read_until(b'\n', &mut line).await.unwrap_or(0) == 0 {
+            return;
         }
-        if n == 0 || want.is_some_and(|w| buf.len() >= w) {
-            break;
+        // `+1700000000.123456 [0 127.0.0.1:5555] "set" "key" ...`
+        let line = String::from_utf8_lossy(&line);
+        if line.contains(" lua] ") || !line.contains(&prefix) {
+            continue;
+        }
+        if let Some(cmd) = line.split('"').nth(1) {
+            *counts
+                .lock()
+                .unwrap()
+                .entry(cmd.to_lowercase())
+                .or_default() += 1;
         }
     }
-    let text = String::from_utf8_lossy(&buf);
-    text.lines()
-        .filter_map(|l| {
-            let (cmd, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
-            let calls = rest
-                .strip_prefix("calls=")?
-                .split(',')
-                .next()?
-                .parse()
-                .ok()?;
-            Some((cmd.to_owned(), calls))
-        })
-        .collect()
 }
 
 fn redis_delta(a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
     b.iter()
         .map(|(k, v)| (k.clone(), v - a.get(k).copied().unwrap_or(0)))
-        .filter(|(k, v)| *v > 0 && k != "info")
+        .filter(|(_, v)| *v > 0)
         .collect()
 }
 
@@ -248,11 +250,12 @@ async fn measure(
     };
     let load_before = load_average();
 
-    // Redis's own rate before the replicas exist: what others sharing the server add.
-    let (r0, t0) = (redis_commandstats(&redis_addr), Instant::now());
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let background = redis_delta(&r0, &redis_commandstats(&redis_addr));
-    let background_per_s = background.values().sum::<u64>() as f64 / t0.elapsed().as_secs_f64();
+    let redis_counts = Counts::default();
+    let monitor = tokio::spawn(monitor_redis(
+        redis_addr,
+        format!("hs-scale-{id}"),
+        redis_counts.clone(),
+    ));
 
     let fleet = FakeFleet::new(FakeFleetConfig {
         agents,
@@ -347,10 +350,11 @@ async fn measure(
         started.elapsed().as_secs_f64(),
         first_ticks.unwrap_or(0.0) * 1000.0
     );
+    tokio::time::sleep(PHASE).await;
 
     // Start of the window.
     let pg0 = pg_stats(admin, db).await;
-    let redis0 = redis_commandstats(&redis_addr);
+    let redis0 = redis_counts.lock().unwrap().clone();
     let cpu0: Vec<f64> = replicas
         .iter()
         .map(|r| cpu_seconds(r.child.id()).unwrap_or(0.0))
@@ -365,17 +369,18 @@ async fn measure(
     let window = Instant::now();
 
     // The followers' reads, once a second each, on their own tasks.
-    let stop_reads = Instant::now() + Duration::from_secs(seconds);
+    let stop_reads = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let readers: Vec<_> = replicas
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != leader)
         .map(|(_, r)| {
             let (http, base, viewer) = (http.clone(), r.base.clone(), viewer.clone());
+            let stop = stop_reads.clone();
             tokio::spawn(async move {
                 let mut ms = Vec::new();
                 let mut failed = 0u64;
-                while Instant::now() < stop_reads {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let agent = fastrand::u32(..agents);
                     for path in [
                         "/api/v1/decisions?limit=10".to_owned(),
@@ -405,7 +410,8 @@ async fn measure(
     let mut tick_ms = Vec::new();
     let mut tick_cpu1 = tick_cpu0;
     let mut peak_rss = [0u64; REPLICAS];
-    while window.elapsed() < Duration::from_secs(seconds) {
+    let want = (seconds / TICK_S).max(1) as f64;
+    while ticks < ticks0 + want {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let Some(text) = scrape(&http, &replicas[leader].base).await else {
             continue;
@@ -430,6 +436,11 @@ async fn measure(
             }
         }
     }
+    tokio::time::sleep(PHASE).await;
+    let pg1 = pg_stats(admin, db).await;
+    let redis_ops = redis_delta(&redis0, &redis_counts.lock().unwrap());
+    monitor.abort();
+    stop_reads.store(true, std::sync::atomic::Ordering::Relaxed);
     let elapsed = window.elapsed().as_secs_f64();
     let cpu1: Vec<f64> = replicas
         .iter()
@@ -450,22 +461,6 @@ async fn measure(
     read_ms.sort_by(f64::total_cmp);
     let n_ticks = (ticks - ticks0).max(1.0);
 
-    // Stop the replicas (SIGTERM: a graceful stop) so their backends report their last
-    // statistics, then read the end of the window.
-    for r in &replicas {
-        // SAFETY: signalling our own child by its pid.
-        unsafe { libc::kill(r.child.id() as libc::pid_t, libc::SIGTERM) };
-    }
-    let bye = Instant::now();
-    for r in &mut replicas {
-        while r.child.try_wait().ok().flatten().is_none() && bye.elapsed() < Duration::from_secs(20)
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let pg1 = pg_stats(admin, db).await;
-    let redis_ops = redis_delta(&redis0, &redis_commandstats(&redis_addr));
     serving.abort();
 
     tick_ms.sort_by(f64::total_cmp);
@@ -496,7 +491,6 @@ async fn measure(
         "redis_per_tick": {
             "commands": redis_total as f64 / n_ticks,
             "by_command": redis_ops.iter().map(|(k, v)| (k.clone(), *v as f64 / n_ticks)).collect::<BTreeMap<_, _>>(),
-            "others_before_start_per_tick": background_per_s * TICK_S as f64,
         },
         "follower_reads": {
             "served": read_ms.len(),
