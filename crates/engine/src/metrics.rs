@@ -109,6 +109,12 @@ pub struct EngineMetrics {
     pub actuator_errors: Family<KindLabels, Counter>,
     /// Time of one decision (`Scheduler::tick`) in seconds.
     pub decision_seconds: Histogram,
+    /// Wall time of one whole tick in seconds (fleet and database reads, the decision, its
+    /// records; not the fleet calls, which run in the background), failed ticks included.
+    pub tick_seconds: Histogram,
+    /// Wall time of the last tick in seconds: exact per tick, for benchmarks that scrape after
+    /// each one (the histogram's buckets double).
+    pub last_tick_seconds: Gauge<f64, AtomicU64>,
     /// CPU seconds the ticks' decision work used on its thread (forecast scoring, the
     /// scheduler's forecast and plan, judging past decisions, the forecast for live views):
     /// `rate()` of it is the scheduler's own overhead as a share of one core. Database and
@@ -175,6 +181,8 @@ impl Default for EngineMetrics {
             actuator_seconds: Family::new_with_constructor(latency_histogram),
             actuator_errors: Family::default(),
             decision_seconds: latency_histogram(),
+            tick_seconds: latency_histogram(),
+            last_tick_seconds: Gauge::default(),
             tick_cpu_seconds: Counter::default(),
             forecast_abs_error: Gauge::default(),
             agents: Family::default(),
@@ -324,6 +332,16 @@ impl EngineMetrics {
             "decision_seconds",
             "Time of one scheduling decision",
             self.decision_seconds.clone(),
+        );
+        r.register(
+            "tick_seconds",
+            "Wall time of one tick, failed ticks included",
+            self.tick_seconds.clone(),
+        );
+        r.register(
+            "last_tick_seconds",
+            "Wall time of the last tick",
+            self.last_tick_seconds.clone(),
         );
         r.register(
             "tick_cpu_seconds",

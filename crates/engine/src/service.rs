@@ -722,7 +722,11 @@ impl Engine {
         // The tick's own CPU, failed ticks' work included: each stretch of computing between
         // two awaits, on its thread.
         let mut cpu = CpuMeter::default();
+        let started = Instant::now();
         let result = self.tick_inner(&mut cpu).await;
+        let wall = started.elapsed().as_secs_f64();
+        self.inner.metrics.tick_seconds.observe(wall);
+        self.inner.metrics.last_tick_seconds.set(wall);
         self.inner
             .metrics
             .tick_cpu_seconds

@@ -25,15 +25,16 @@
 //! two replicas leading and wakes while nobody could act are counted too.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use hivesched_fakefleet::{FakeFleet, FakeFleetConfig};
 use hivesched_policy::AgentState;
 use serde::Serialize;
+
+use crate::replicas::{ReplicaSpec, metric, percentile, spawn_replica};
 
 /// How a round strikes the leader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -159,13 +160,6 @@ impl Drop for Cluster {
     }
 }
 
-/// The value of an unlabelled metric in Prometheus text.
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 impl Cluster {
     async fn spawn(&mut self) -> anyhow::Result<()> {
         let name = format!("r{}", self.started);
@@ -178,51 +172,28 @@ impl Cluster {
         let (upstream, db_url) = proxy::split_postgres_url(&self.db_url)?;
         let db = proxy::Proxy::start(upstream).await?;
         let db_url = db_url.replace("{addr}", &db.addr().to_string());
-        let mut cmd = Command::new(&self.cfg.binary);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("HIVE_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .env("HIVE_DATABASE_URL", &db_url)
-            .env("HIVE_JWT_SECRET", &self.secret)
-            .env("HIVE_TICK_INTERVAL", "1")
-            .env("HIVE_RESTART_HOLD", "0")
-            .env("HIVE_SHADOW", "false")
-            .env("HIVE_ACTUATOR__KIND", "http")
-            .env("HIVE_ACTUATOR__BASE_URL", &self.fleet_url)
-            .env("HIVE_CLUSTER__REDIS_URL", &redis_url)
-            .env("HIVE_CLUSTER__LEASE_TTL", self.cfg.lease_ttl_s.to_string())
-            .env("HIVE_CLUSTER__NODE_ID", &name)
-            .env("HIVE_CLUSTER__KEY_PREFIX", &self.prefix)
-            .env("HIVE_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log);
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", self.cfg.binary.display()))?;
-        let stdout = child.stdout.take().context("a replica's stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .context("reading a replica's address")?;
-        let Some(addr) = line.trim().strip_prefix("listening on ") else {
-            let _ = child.kill();
-            bail!(
-                "replica {name} did not start; see {}",
-                self.log_dir.join(format!("{name}.log")).display()
-            );
-        };
+        let (child, base) = spawn_replica(
+            &ReplicaSpec {
+                binary: self.cfg.binary.clone(),
+                database_url: db_url,
+                redis_url,
+                fleet_url: self.fleet_url.clone(),
+                secret: self.secret.clone(),
+                node_id: name.clone(),
+                key_prefix: self.prefix.clone(),
+                lease_ttl_s: self.cfg.lease_ttl_s,
+                tick_interval_s: 1,
+                shadow: false,
+            },
+            log,
+        )
+        .with_context(|| format!("see {}", self.log_dir.join(format!("{name}.log")).display()))?;
         self.replicas.push(Replica {
             name,
             child,
             redis,
             db,
-            base: addr.to_owned(),
+            base,
             stopped: false,
             fenced_writes: 0,
         });
@@ -323,15 +294,6 @@ fn waking(fleet: &FakeFleet) -> u64 {
         .iter()
         .filter(|t| t.to == AgentState::Waking)
         .count() as u64
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// Runs a campaign; see the module documentation.

@@ -58,6 +58,7 @@ const STEPS: &[Step] = &[
     step!(10, "0010", "live"),
     step!(11, "0011", "rollouts"),
     step!(12, "0012", "fencing"),
+    step!(13, "0013", "agents_pin_until"),
 ];
 
 /// The migrator for `backend`: versions already applied are skipped, so running it on every
