@@ -68,15 +68,14 @@ async fn a_killed_leader_is_replaced_within_two_leases_and_nothing_is_lost_or_do
 /// still tries to write or send is refused by the fencing token — nothing is doubled or lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_leader_resumes_as_a_follower_and_its_late_work_is_refused() {
-    let Some(report) = campaign(Strike::Stop, 2, 3).await else {
-        return;
-    };
-    // A resumed leader's timers all fire at once: its next tick or task write is refused by
-    // the store (2-3 per run of three rounds here), a fleet call by the fleet.
-    assert!(
-        report.fenced_writes + report.stale_token_refusals >= 1,
-        "{report:?}"
-    );
+    // Whether a resumed leader still has a write to make depends on where SIGSTOP caught it:
+    // 2-3 refused writes in most runs of three rounds, 0 in some (it checked its lease first
+    // and stepped down without writing), so their count is reported, not required. That a
+    // deposed leader's writes and calls are refused is pinned deterministically by
+    // crates/store/tests/store.rs (a_deposed_leaders_writes_are_fenced_and_do_not_land) and
+    // crates/engine/tests/leadership.rs; here the invariants are the campaign's own: one
+    // leader at a time, nothing doubled, nothing lost.
+    campaign(Strike::Stop, 2, 3).await;
 }
 
 /// (c) One replica — the leader — cut off from Redis (its TCP proxy drops every connection):
