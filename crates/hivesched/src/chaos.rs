@@ -111,6 +111,26 @@ pub struct ChaosReport {
     pub acted_without_lease: u64,
 }
 
+/// Work the leader must undo: up to `n` awake agents fall asleep at the fleet (outside the
+/// contract), each counted in `slept` (agent id → times put to sleep). Returns their ids.
+fn fall_asleep(
+    fleet: &FakeFleet,
+    n: usize,
+    slept: &mut HashMap<String, u64>,
+) -> Vec<hivesched_policy::AgentId> {
+    let mut batch = Vec::new();
+    for a in fleet.agents() {
+        if batch.len() == n {
+            break;
+        }
+        if a.state == AgentState::Awake && fleet.fall_asleep(&a.id).is_some() {
+            *slept.entry(a.id.0.clone()).or_default() += 1;
+            batch.push(a.id);
+        }
+    }
+    batch
+}
+
 /// A child replica.
 struct Replica {
     name: String,
@@ -364,18 +384,7 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
             .wait_for_one_leader(4 * ttl + Duration::from_secs(5), None)
             .await?;
         // Work in flight: agents that are awake fall asleep; the leader's next tick wakes them.
-        let mut batch = Vec::new();
-        for a in fleet.agents() {
-            if batch.len() == cfg.batch {
-                break;
-            }
-            if a.state == AgentState::Awake && fleet.fall_asleep(&a.id).is_some() {
-                batch.push(a.id.0.clone());
-            }
-        }
-        for a in &batch {
-            *slept.entry(a.clone()).or_default() += 1;
-        }
+        let batch = fall_asleep(&fleet, cfg.batch, &mut slept);
         cluster.say(format!("round {round}: asleep at the fleet: {batch:?}"));
         // Somewhere in the next tick (1 s): before, during or after the wave.
         tokio::time::sleep(Duration::from_millis(fastrand::u64(0..1200))).await;
@@ -419,16 +428,7 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
             let nobody = struck.elapsed();
             let before = waking(&fleet);
             // Work that must wait: agents fall asleep while nobody can lead.
-            for a in fleet
-                .agents()
-                .iter()
-                .filter(|a| a.state == AgentState::Awake)
-                .take(cfg.batch)
-            {
-                if fleet.fall_asleep(&a.id).is_some() {
-                    *slept.entry(a.id.0.clone()).or_default() += 1;
-                }
-            }
+            fall_asleep(&fleet, cfg.batch, &mut slept);
             while struck.elapsed() < 2 * ttl {
                 if !cluster.leaders().await.is_empty() {
                     bail!("round {round}: a replica leads without Redis");
@@ -457,18 +457,7 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
             // Calls already past their journal write may still land; give them a moment.
             tokio::time::sleep(Duration::from_millis(300)).await;
             let before = waking(&fleet);
-            let mut stranded = Vec::new();
-            for a in fleet
-                .agents()
-                .iter()
-                .filter(|a| a.state == AgentState::Awake)
-                .take(cfg.batch)
-            {
-                if fleet.fall_asleep(&a.id).is_some() {
-                    *slept.entry(a.id.0.clone()).or_default() += 1;
-                    stranded.push(a.id.clone());
-                }
-            }
+            let stranded = fall_asleep(&fleet, cfg.batch, &mut slept);
             tokio::time::sleep((struck + 2 * ttl).saturating_duration_since(Instant::now())).await;
             if strike == Strike::PgCut {
                 cluster.acted_without_lease += waking(&fleet).saturating_sub(before);

@@ -70,19 +70,17 @@ fn redis_url() -> Option<String> {
     }
 }
 
-#[tokio::test]
-async fn two_replicas_agree_on_one_leader_and_a_stopped_leader_hands_over_at_once() {
-    let Some(redis) = redis_url() else { return };
+/// Two replicas on `db` sharing a fresh Redis key prefix (lease 2 s), started in order.
+async fn two_replicas(redis: &str, db: &str) -> (TestServer, TestServer) {
     static N: AtomicU32 = AtomicU32::new(0);
     let prefix = format!(
         "hs-server-test-{}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     );
-    let db = backends().await.remove(0);
     let replica = |node: &str| {
         config(
-            &db,
+            db,
             &format!(
                 "[cluster]\nredis_url = \"{redis}\"\nlease_ttl = 2\nnode_id = \"{node}\"\n\
                  key_prefix = \"{prefix}\"\n"
@@ -91,6 +89,14 @@ async fn two_replicas_agree_on_one_leader_and_a_stopped_leader_hands_over_at_onc
     };
     let a = TestServer::start_with(replica("node-a")).await;
     let b = TestServer::start_with(replica("node-b")).await;
+    (a, b)
+}
+
+#[tokio::test]
+async fn two_replicas_agree_on_one_leader_and_a_stopped_leader_hands_over_at_once() {
+    let Some(redis) = redis_url() else { return };
+    let db = backends().await.remove(0);
+    let (a, b) = two_replicas(&redis, &db).await;
 
     // Within a lease: both see both members and the same leader.
     let deadline = Instant::now() + Duration::from_secs(4);
@@ -251,23 +257,7 @@ async fn an_emergency_stop_set_through_a_follower_is_in_force_on_the_leader_with
     else {
         return;
     };
-    static N: AtomicU32 = AtomicU32::new(200);
-    let prefix = format!(
-        "hs-server-test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    );
-    let replica = |node: &str| {
-        config(
-            &db,
-            &format!(
-                "[cluster]\nredis_url = \"{redis}\"\nlease_ttl = 2\nnode_id = \"{node}\"\n\
-                 key_prefix = \"{prefix}\"\n"
-            ),
-        )
-    };
-    let a = TestServer::start_with(replica("node-a")).await;
-    let b = TestServer::start_with(replica("node-b")).await;
+    let (a, b) = two_replicas(&redis, &db).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     let (leader, follower) = loop {
         if metric(&a, "hivesched_leader").await == 1.0 {
