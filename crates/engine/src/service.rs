@@ -170,8 +170,8 @@ impl Engine {
         Self::start_following(store, actuator, cfg, clock, forecasters, None).await
     }
 
-    /// Like [`Engine::start`], acting only while `elector`'s watch says this replica leads. A new lease is first recorded in the store's fencing mark (so the
-    /// previous leader's writes are refused from then on), then the engine acts with its
+    /// Like [`Engine::start`], acting only while `elector`'s watch says this replica leads. A
+    /// new lease is first recorded in the store's fencing mark (so the previous leader's writes are refused from then on), then the engine acts with its
     /// token; a lost or doubtful lease stops the ticks and every task that has not called the
     /// fleet yet at once. A follower does not recover or resume anything at start: the leader
     /// does, and a replica that takes over does at its first tick. A lease whose token the

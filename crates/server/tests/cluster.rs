@@ -7,7 +7,7 @@ mod common;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{TestServer, backends, config, token};
+use common::{TestServer, backends, config, postgres_backend, redis_url, token};
 use hivesched_server::auth::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -55,19 +55,6 @@ async fn a_replica_alone_says_so_and_leads_with_token_one() {
     assert_eq!(metric(&s, "hivesched_leader").await, 1.0);
     assert_eq!(s.store.fencing_mark().await.unwrap(), 1);
     s.stop().await;
-}
-
-fn redis_url() -> Option<String> {
-    match std::env::var("HIVE_TEST_REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("HIVE_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("HIVE_TEST_REQUIRE_SERVICES=1 but HIVE_TEST_REDIS_URL is not set")
-        }
-        _ => {
-            eprintln!("skipping: HIVE_TEST_REDIS_URL is not set");
-            None
-        }
-    }
 }
 
 /// Two replicas on `db` sharing a fresh Redis key prefix (lease 2 s), started in order.
@@ -250,11 +237,7 @@ async fn controls(s: &TestServer) -> Value {
 #[tokio::test]
 async fn an_emergency_stop_set_through_a_follower_is_in_force_on_the_leader_within_a_second() {
     let Some(redis) = redis_url() else { return };
-    let Some(db) = backends()
-        .await
-        .into_iter()
-        .find(|u| u.starts_with("postgres"))
-    else {
+    let Some(db) = postgres_backend().await else {
         return;
     };
     let (a, b) = two_replicas(&redis, &db).await;

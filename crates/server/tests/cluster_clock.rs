@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{SECRET, backends};
+use common::{SECRET, TestServer, postgres_backend, redis_url};
 use hivesched_engine::clock::{Clock, SystemClock};
 use hivesched_fakefleet::{FakeFleet, FakeFleetConfig, serve};
 use hivesched_policy::{AgentState, Time};
-use hivesched_server::{Server, ServiceConfig, StartMode};
+use hivesched_server::ServiceConfig;
 
 /// The wall clock plus an offset the test moves (a host whose clock is stepped).
 #[derive(Default)]
@@ -30,30 +30,6 @@ impl Clock for SteppedClock {
     fn now(&self) -> Time {
         Time::from_millis(SystemClock.now().as_millis() + self.0.load(Ordering::SeqCst))
     }
-}
-
-struct Replica {
-    base: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn replica(cfg: &ServiceConfig, clock: Arc<SteppedClock>) -> Replica {
-    let actuator = cfg.actuator.build().unwrap();
-    let server = Server::start_with(cfg, StartMode::Serve, clock, actuator)
-        .await
-        .unwrap();
-    let base = format!("http://{}", server.local_addr());
-    let (stop, rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(async move {
-        server
-            .serve(async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-    });
-    Replica { base, stop, task }
 }
 
 async fn leads(base: &str) -> bool {
@@ -92,19 +68,8 @@ async fn round_of_work(fleet: &FakeFleet, n: usize) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clock_jumps_on_the_leader_or_a_follower_move_neither_leadership_nor_the_work() {
-    let Ok(redis) = std::env::var("HIVE_TEST_REDIS_URL") else {
-        assert_ne!(
-            std::env::var("HIVE_TEST_REQUIRE_SERVICES").as_deref(),
-            Ok("1"),
-            "HIVE_TEST_REQUIRE_SERVICES=1 but HIVE_TEST_REDIS_URL is not set"
-        );
-        return;
-    };
-    let Some(db) = backends()
-        .await
-        .into_iter()
-        .find(|u| u.starts_with("postgres"))
-    else {
+    let Some(redis) = redis_url() else { return };
+    let Some(db) = postgres_backend().await else {
         return;
     };
     let fleet = FakeFleet::new(FakeFleetConfig {
@@ -139,13 +104,13 @@ async fn clock_jumps_on_the_leader_or_a_follower_move_neither_leadership_nor_the
         Arc::new(SteppedClock::default()),
         Arc::new(SteppedClock::default()),
     );
-    let a = replica(&cfg("clock-a"), Arc::clone(&clock_a)).await;
+    let a = TestServer::start_on_clock(cfg("clock-a"), clock_a.clone()).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     while !leads(&a.base).await {
         assert!(Instant::now() < deadline, "a never led");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let b = replica(&cfg("clock-b"), Arc::clone(&clock_b)).await;
+    let b = TestServer::start_on_clock(cfg("clock-b"), clock_b.clone()).await;
 
     let mut slept: Vec<String> = round_of_work(&fleet, 4).await;
     const HOUR: i64 = 3_600_000;
@@ -188,8 +153,6 @@ async fn clock_jumps_on_the_leader_or_a_follower_move_neither_leadership_nor_the
         }
     }
     assert_eq!(woken, expected);
-    for r in [b, a] {
-        let _ = r.stop.send(());
-        r.task.await.unwrap();
-    }
+    b.stop().await;
+    a.stop().await;
 }

@@ -10,7 +10,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::{SECRET, TestServer, code, post_flat_demand, token};
+use common::{SECRET, TestServer, emergency_stop, post_flat_demand, token};
 use hivesched_policy::alerts::{AlertConfig, Rule};
 use hivesched_server::ServiceConfig;
 use hivesched_server::auth::Role;
@@ -226,16 +226,7 @@ async fn scrape_after_ticks(test: &str, act: bool) -> String {
             text.contains("hivesched_actions_total{"),
             "no sleep decided within 30 s:\n{text}"
         );
-        let c = code(&server.store).await;
-        let (s, body) = server
-            .send(
-                Method::POST,
-                "/api/v1/emergency/stop",
-                Some(&token(Role::Admin)),
-                Some(&json!({"code": c, "mode": "freeze_all", "reason": "deploy test"})),
-            )
-            .await;
-        assert!(s.is_success(), "{s}: {body}");
+        emergency_stop(&server, "freeze_all").await;
         let operator = token(Role::Operator);
         let (s, body) = server
             .send(

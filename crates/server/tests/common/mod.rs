@@ -3,9 +3,11 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this helper
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use hivesched_engine::clock::{Clock, SystemClock};
 use hivesched_server::auth::{Role, TokenKeys};
 use hivesched_server::{Server, ServiceConfig, StartMode};
 use reqwest::{Method, StatusCode};
@@ -85,6 +87,30 @@ pub struct TestServer {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// A fresh PostgreSQL schema from [`backends`], or `None` (skip) when PostgreSQL is not
+/// configured.
+pub async fn postgres_backend() -> Option<String> {
+    backends()
+        .await
+        .into_iter()
+        .find(|u| u.starts_with("postgres"))
+}
+
+/// `HIVE_TEST_REDIS_URL`, or `None` (skip) when it is not set — a panic instead under
+/// `HIVE_TEST_REQUIRE_SERVICES=1`.
+pub fn redis_url() -> Option<String> {
+    match std::env::var("HIVE_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("HIVE_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("HIVE_TEST_REQUIRE_SERVICES=1 but HIVE_TEST_REDIS_URL is not set")
+        }
+        _ => {
+            eprintln!("skipping: HIVE_TEST_REDIS_URL is not set");
+            None
+        }
+    }
+}
+
 pub fn config(database_url: &str, extra_toml: &str) -> ServiceConfig {
     let text = format!(
         "listen = \"127.0.0.1:0\"\ndatabase_url = \"{database_url}\"\njwt_secret = \"{SECRET}\"\n\
@@ -100,7 +126,15 @@ impl TestServer {
     }
 
     pub async fn start_with(cfg: ServiceConfig) -> TestServer {
-        let server = Server::start(&cfg, StartMode::Serve).await.unwrap();
+        Self::start_on_clock(cfg, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`TestServer::start_with`], with the engine on `clock`.
+    pub async fn start_on_clock(cfg: ServiceConfig, clock: Arc<dyn Clock>) -> TestServer {
+        let actuator = cfg.actuator.build().unwrap();
+        let server = Server::start_with(&cfg, StartMode::Serve, clock, actuator)
+            .await
+            .unwrap();
         let base = format!("http://{}", server.local_addr());
         let store = server.store().clone();
         let stream = server.stream().clone();
