@@ -8,6 +8,8 @@
 //! 2. gives it work: a few awake agents fall asleep at the fleet (outside the contract), and the
 //!    leader's next tick — in fail-safe, with no demand, every agent must be awake — journals
 //!    and sends one wake per agent;
+//!    (with `bulk-kill`, a sequential bulk wake of those agents, submitted through a follower,
+//!    gives it the same work);
 //! 3. strikes the leader a random moment into that wave (so calls and journal writes are in
 //!    flight), as [`Strike`] says: `kill -9`; `SIGSTOP` held past its lease and then
 //!    `SIGCONT`; its Redis or PostgreSQL connections cut (each replica reaches both through a
@@ -22,7 +24,8 @@
 //! doubled action, one fewer a lost task. (Accepted requests alone would overcount: the
 //! contract accepts a wake of an agent already awake as a no-op.) The fleet's refusals of
 //! stale tokens and the replicas' `hivesched_fenced_writes_total` are summed; polls that found
-//! two replicas leading and wakes while nobody could act are counted too.
+//! two replicas leading and wakes while nobody could act are counted too. A bulk operation
+//! must end `succeeded` with every task succeeded: each task it did not finish is a lost task.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,8 +33,9 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use hivesched_fakefleet::{FakeFleet, FakeFleetConfig};
+use hivesched_fakefleet::{FakeFleet, FakeFleetConfig, Fault, FaultKind};
 use hivesched_policy::AgentState;
+use hivesched_server::auth::{Role, TokenKeys};
 use serde::Serialize;
 
 use crate::replicas::{ReplicaSpec, metric, percentile, spawn_replica};
@@ -58,6 +62,11 @@ pub enum Strike {
     /// The fleet fails 30 % of sleeps and wakes with 503 for two leases: retries with the same
     /// idempotency keys get the work done, once, and nothing is stuck afterwards.
     FleetErrors,
+    /// `kill -9` of the leader in the middle of a bulk operation: the agents that fell asleep
+    /// are woken by a sequential bulk wake submitted through a follower, each call held 400 ms
+    /// at the fleet, and the leader is killed once it has finished the first task and not the
+    /// last; the next leader must resume the bulk and finish it, every task once.
+    BulkKill,
 }
 
 /// What a campaign needs.
@@ -275,6 +284,123 @@ impl Cluster {
         leaders
     }
 
+    /// An operator's bearer token for the replicas.
+    fn operator_token(&self) -> anyhow::Result<String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Ok(TokenKeys::new(self.secret.as_bytes())?.mint(
+            "chaos",
+            Role::Operator,
+            Duration::from_secs(3600),
+            now,
+        )?)
+    }
+
+    /// Gives the leader a bulk wake of `agents` to run, submitted through a follower (the
+    /// leader learns of it by LISTEN/NOTIFY), with every wake held 400 ms at the fleet; returns
+    /// once the leader has finished at least one task and not all (the moment to strike), with
+    /// the operation's id.
+    async fn bulk_in_flight(
+        &mut self,
+        fleet: &FakeFleet,
+        leader: usize,
+        agents: &[hivesched_policy::AgentId],
+        round: usize,
+    ) -> anyhow::Result<String> {
+        for a in agents {
+            fleet.inject(Fault {
+                kind: FaultKind::Stall(Duration::from_millis(400)),
+                agent: Some(a.clone()),
+            });
+        }
+        let follower = (leader + 1) % self.replicas.len();
+        let token = self.operator_token()?;
+        let submitted: serde_json::Value = self
+            .http
+            .post(format!("{}/api/v1/bulk", self.replicas[follower].base))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({
+                "agents": agents,
+                "action": "wake",
+                "strategy": "sequential",
+                "reason": format!("chaos round {round}"),
+            }))
+            .send()
+            .await?
+            .error_for_status()
+            .context("submitting the bulk wake")?
+            .json()
+            .await?;
+        let id = submitted["id"]
+            .as_str()
+            .context("the bulk submission has no id")?
+            .to_owned();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (status, tasks) = self.bulk_view(follower, &id).await?;
+            let done = tasks.get("succeeded").and_then(serde_json::Value::as_u64);
+            let done = done.unwrap_or(0);
+            if done >= 1 || status != "running" && status != "pending" {
+                self.say(format!(
+                    "round {round}: bulk {id} {status}, {done} of {} tasks done",
+                    agents.len()
+                ));
+                return Ok(id);
+            }
+            if Instant::now() > deadline {
+                bail!("round {round}: the leader did not start bulk {id} within 10 s");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// A bulk operation's status and its task counts by status, read through replica `i`.
+    async fn bulk_view(
+        &self,
+        i: usize,
+        id: &str,
+    ) -> anyhow::Result<(String, serde_json::Map<String, serde_json::Value>)> {
+        let view: serde_json::Value = self
+            .http
+            .get(format!("{}/api/v1/bulk/{id}", self.replicas[i].base))
+            .bearer_auth(self.operator_token()?)
+            .send()
+            .await?
+            .error_for_status()
+            .context("reading a bulk operation")?
+            .json()
+            .await?;
+        let status = view["status"].as_str().unwrap_or_default().to_owned();
+        Ok((
+            status,
+            view["tasks"].as_object().cloned().unwrap_or_default(),
+        ))
+    }
+
+    /// Waits up to `limit` for bulk `id` to end; returns how many of its tasks did not
+    /// succeed (each a lost task).
+    async fn unfinished_bulk_tasks(&self, id: &str, limit: Duration) -> anyhow::Result<u64> {
+        let deadline = Instant::now() + limit;
+        let i = self
+            .replicas
+            .iter()
+            .position(|r| !r.stopped)
+            .context("no replica left to read bulk operations from")?;
+        loop {
+            let (status, tasks) = self.bulk_view(i, id).await?;
+            if status == "succeeded" || Instant::now() > deadline {
+                let total: u64 = tasks.values().filter_map(serde_json::Value::as_u64).sum();
+                let succeeded = tasks.get("succeeded").and_then(serde_json::Value::as_u64);
+                if status != "succeeded" {
+                    self.say(format!("bulk {id} ended {status}: {tasks:?}"));
+                }
+                return Ok(total - succeeded.unwrap_or(0));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     fn say(&self, line: impl AsRef<str>) {
         if self.cfg.verbose {
             eprintln!("chaos: {}", line.as_ref());
@@ -379,6 +505,7 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
     let ttl = Duration::from_secs(cfg.lease_ttl_s);
     let mut slept: HashMap<String, u64> = HashMap::new();
     let mut failover_ms = Vec::with_capacity(cfg.failovers);
+    let mut bulks: Vec<String> = Vec::new();
     for round in 0..cfg.failovers {
         let leader = cluster
             .wait_for_one_leader(4 * ttl + Duration::from_secs(5), None)
@@ -386,8 +513,15 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
         // Work in flight: agents that are awake fall asleep; the leader's next tick wakes them.
         let batch = fall_asleep(&fleet, cfg.batch, &mut slept);
         cluster.say(format!("round {round}: asleep at the fleet: {batch:?}"));
-        // Somewhere in the next tick (1 s): before, during or after the wave.
-        tokio::time::sleep(Duration::from_millis(fastrand::u64(0..1200))).await;
+        if cfg.strike == Strike::BulkKill {
+            let bulk = cluster
+                .bulk_in_flight(&fleet, leader, &batch, round)
+                .await?;
+            bulks.push(bulk);
+        } else {
+            // Somewhere in the next tick (1 s): before, during or after the wave.
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(0..1200))).await;
+        }
         let strike = match cfg.strike {
             Strike::Mixed if round % 2 == 0 => Strike::Kill,
             Strike::Mixed => Strike::Stop,
@@ -410,7 +544,7 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
                     r.redis.set_cut(true);
                 }
             }
-            Strike::Kill | Strike::Mixed => {
+            Strike::Kill | Strike::Mixed | Strike::BulkKill => {
                 let _ = cluster.replicas[leader].child.kill();
                 let _ = cluster.replicas[leader].child.wait();
             }
@@ -540,6 +674,7 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
             }
             Strike::Kill
             | Strike::Mixed
+            | Strike::BulkKill
             | Strike::RedisOutage
             | Strike::PgCut
             | Strike::FleetErrors => {
@@ -571,6 +706,10 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
     }
     for i in 0..cluster.replicas.len() {
         cluster.leads(i).await;
+    }
+    let mut unfinished_bulk_tasks = 0;
+    for id in &bulks {
+        unfinished_bulk_tasks += cluster.unfinished_bulk_tasks(id, 4 * ttl).await?;
     }
     // Effects, not answers: a wake of an agent already awake is accepted as a no-op (the
     // contract's idempotence), so what counts is each time an agent started waking.
@@ -610,7 +749,7 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
         failover_ms_p99: percentile(&failover_ms, 99.0),
         failover_ms_max: failover_ms.last().copied().unwrap_or(0.0),
         doubled_actions: doubled,
-        lost_tasks: lost,
+        lost_tasks: lost + unfinished_bulk_tasks,
         stale_token_refusals: fleet.counters().refused_stale,
         fenced_writes: cluster
             .replicas

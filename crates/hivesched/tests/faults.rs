@@ -109,3 +109,12 @@ async fn a_leader_cut_off_from_postgres_stops_acting_and_catches_up_once_it_is_b
 async fn fleet_errors_on_a_third_of_calls_delay_the_work_but_never_double_or_lose_it() {
     campaign(Strike::FleetErrors, 2, 2).await;
 }
+
+/// (a) `kill -9` of the leader in the middle of a bulk operation (a sequential bulk wake
+/// submitted through a follower, struck after its first task and before its last): the next
+/// leader resumes it; the bulk ends `succeeded` with every task once, and every agent put to
+/// sleep is woken exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_killed_mid_bulk_is_replaced_and_the_bulk_finishes_once() {
+    campaign(Strike::BulkKill, 3, 2).await;
+}

@@ -12,8 +12,9 @@ pub struct Args {
     /// Failovers to force.
     #[arg(long, default_value_t = 10)]
     failovers: usize,
-    /// How the leader is struck: `kill` (-9), `stop` (SIGSTOP past its lease, then SIGCONT) or
-    /// `mixed` (alternating).
+    /// How the leader is struck: `kill` (-9), `stop` (SIGSTOP past its lease, then SIGCONT),
+    /// `mixed` (alternating), `bulk-kill` (-9 in the middle of a bulk operation), `redis-cut`,
+    /// `redis-outage`, `pg-cut` or `fleet-errors`.
     #[arg(long, value_enum, default_value_t = Strike::Mixed)]
     strike: Strike,
     /// The replicas' lease, whole seconds (`cluster.lease_ttl`).
@@ -82,7 +83,11 @@ fn print_table(args: &Args, r: &ChaosReport) {
     let rows = [
         ("replicas", args.replicas.to_string()),
         ("lease_ttl", format!("{} s", args.lease_ttl)),
-        ("strike", format!("{:?}", args.strike).to_lowercase()),
+        (
+            "strike",
+            clap::ValueEnum::to_possible_value(&args.strike)
+                .map_or_else(String::new, |v| v.get_name().to_owned()),
+        ),
         ("failovers", r.failovers.to_string()),
         ("failover p50", format!("{:.0} ms", r.failover_ms_p50)),
         ("failover p99", format!("{:.0} ms", r.failover_ms_p99)),
