@@ -384,6 +384,12 @@ impl Executor {
             ),
             Err(e) => {
                 self.metrics.actuator_errors.get_or_create(&labels).inc();
+                if matches!(e, ActuatorError::CircuitOpen { .. }) {
+                    self.metrics
+                        .actuator_circuit_open
+                        .get_or_create(&labels)
+                        .inc();
+                }
                 (TaskStatus::Failed, Some(e.to_string()), "error")
             }
         };

@@ -107,6 +107,9 @@ pub struct EngineMetrics {
     pub actuator_seconds: Family<KindLabels, Histogram>,
     /// Actuator calls that failed (transport, timeout, circuit open), by direction.
     pub actuator_errors: Family<KindLabels, Counter>,
+    /// Of those, the calls refused at once because the agent's circuit breaker was open (its
+    /// recent calls kept failing), by direction.
+    pub actuator_circuit_open: Family<KindLabels, Counter>,
     /// Time of one decision (`Scheduler::tick`) in seconds.
     pub decision_seconds: Histogram,
     /// Wall time of one whole tick in seconds (fleet and database reads, the decision, its
@@ -180,6 +183,7 @@ impl Default for EngineMetrics {
             tasks: Family::default(),
             actuator_seconds: Family::new_with_constructor(latency_histogram),
             actuator_errors: Family::default(),
+            actuator_circuit_open: Family::default(),
             decision_seconds: latency_histogram(),
             tick_seconds: latency_histogram(),
             last_tick_seconds: Gauge::default(),
@@ -222,6 +226,7 @@ impl EngineMetrics {
             let labels = KindLabels { kind: kind.into() };
             let _ = self.actuator_seconds.get_or_create(&labels);
             let _ = self.actuator_errors.get_or_create(&labels);
+            let _ = self.actuator_circuit_open.get_or_create(&labels);
             for outcome in TASK_OUTCOMES {
                 let _ = self.tasks.get_or_create(&TaskLabels {
                     kind: kind.into(),
@@ -327,6 +332,11 @@ impl EngineMetrics {
             "actuator_errors",
             "Actuator calls that failed",
             self.actuator_errors.clone(),
+        );
+        r.register(
+            "actuator_circuit_open",
+            "Actuator calls refused at once because the agent's circuit breaker was open",
+            self.actuator_circuit_open.clone(),
         );
         r.register(
             "decision_seconds",

@@ -228,6 +228,11 @@ impl FakeFleet {
         lock(&self.model).inject(fault);
     }
 
+    /// Drops the faults still queued (the errors stop); returns how many there were.
+    pub fn clear_faults(&self) -> usize {
+        lock(&self.model).clear_faults()
+    }
+
     /// What the fleet has done so far.
     pub fn counters(&self) -> Counters {
         lock(&self.model).counters(Instant::now())

@@ -237,6 +237,11 @@ impl Model {
         self.faults.push(fault);
     }
 
+    /// Drops every queued fault; returns how many there were.
+    pub(crate) fn clear_faults(&mut self) -> usize {
+        std::mem::take(&mut self.faults).len()
+    }
+
     /// Counters as of `now` (completions up to `now` included).
     pub(crate) fn counters(&mut self, now: Instant) -> Counters {
         for i in 0..self.agents.len() {

@@ -118,6 +118,9 @@ pub struct ChaosReport {
     /// while the leader could not reach PostgreSQL.
     #[serde(skip)]
     pub acted_without_lease: u64,
+    /// Wakes refused at once by an open per-agent breaker (`fleet-errors`: the broken agent's).
+    #[serde(skip)]
+    pub circuit_open_refusals: u64,
 }
 
 /// Work the leader must undo: up to `n` awake agents fall asleep at the fleet (outside the
@@ -138,6 +141,27 @@ fn fall_asleep(
         }
     }
     batch
+}
+
+/// Besides the 30 % of 503s: every call for the first agent fails (503) until the faults are
+/// cleared, so its breaker must open, and the second agent's next wake is acted on but its
+/// answer held back 6 s, past the client's 5 s timeout (the retry must get the first outcome
+/// by its key, not a second wake).
+fn break_fleet_calls(fleet: &FakeFleet, agents: &[hivesched_policy::AgentId]) {
+    if let Some(broken) = agents.first() {
+        for _ in 0..20 {
+            fleet.inject(Fault {
+                kind: FaultKind::Fail,
+                agent: Some(broken.clone()),
+            });
+        }
+    }
+    if let Some(slow) = agents.get(1) {
+        fleet.inject(Fault {
+            kind: FaultKind::Stall(Duration::from_secs(6)),
+            agent: Some(slow.clone()),
+        });
+    }
 }
 
 /// A child replica.
@@ -173,6 +197,7 @@ struct Cluster {
     dead_fenced: u64,
     two_leaders_seen: u64,
     acted_without_lease: u64,
+    circuit_open_refusals: u64,
     http: reqwest::Client,
 }
 
@@ -282,6 +307,36 @@ impl Cluster {
             self.two_leaders_seen += 1;
         }
         leaders
+    }
+
+    /// Replica `i`'s count of wakes refused at once by an open breaker (0 when unreadable).
+    async fn circuit_open_refusals(&self, i: usize) -> u64 {
+        let text = async {
+            self.http
+                .get(format!("{}/metrics", self.replicas[i].base))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()
+        };
+        text.await
+            .and_then(|t| metric(&t, "hivesched_actuator_circuit_open_total{kind=\"wake\"}"))
+            .map_or(0, |v| v as u64)
+    }
+
+    /// Waits up to `limit` for replica `i` to refuse a wake at an open breaker beyond the
+    /// `before` it had refused; returns how many more it refused (0 if none came).
+    async fn circuit_opened(&self, i: usize, before: u64, limit: Duration) -> u64 {
+        let deadline = Instant::now() + limit;
+        loop {
+            let refused = self.circuit_open_refusals(i).await.saturating_sub(before);
+            if refused > 0 || Instant::now() > deadline {
+                return refused;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// An operator's bearer token for the replicas.
@@ -489,6 +544,7 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
         dead_fenced: 0,
         two_leaders_seen: 0,
         acted_without_lease: 0,
+        circuit_open_refusals: 0,
         http: reqwest::Client::new(),
     };
     // The first replica migrates the fresh schema alone; the others start beside it.
@@ -591,13 +647,22 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
             // Calls already past their journal write may still land; give them a moment.
             tokio::time::sleep(Duration::from_millis(300)).await;
             let before = waking(&fleet);
+            let refused_before = cluster.circuit_open_refusals(leader).await;
             let stranded = fall_asleep(&fleet, cfg.batch, &mut slept);
+            if strike == Strike::FleetErrors {
+                break_fleet_calls(&fleet, &stranded);
+            }
             tokio::time::sleep((struck + 2 * ttl).saturating_duration_since(Instant::now())).await;
             if strike == Strike::PgCut {
                 cluster.acted_without_lease += waking(&fleet).saturating_sub(before);
                 cluster.replicas[leader].db.set_cut(false);
             } else {
                 fleet.set_failure_rate(0.0)?;
+                // The broken agent's faults stay queued until its breaker has opened.
+                let limit = Duration::from_secs(15);
+                let refused = cluster.circuit_opened(leader, refused_before, limit).await;
+                cluster.circuit_open_refusals += refused;
+                fleet.clear_faults();
             }
             let restored = Instant::now();
             // Failed ticks back off (1, 2, 4 s …) and an agent's breaker, once open, waits 30 s:
@@ -759,6 +824,7 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
             + cluster.dead_fenced,
         two_leaders_seen: cluster.two_leaders_seen,
         acted_without_lease: cluster.acted_without_lease,
+        circuit_open_refusals: cluster.circuit_open_refusals,
     })
 }
 

@@ -102,12 +102,17 @@ async fn a_leader_cut_off_from_postgres_stops_acting_and_catches_up_once_it_is_b
     campaign(Strike::PgCut, 2, 1).await;
 }
 
-/// (e) The fleet fails 30 % of sleeps and wakes with 503 for two leases while the leader works:
-/// retries carry the same idempotency keys, so every agent is woken exactly once, and nothing is
-/// stuck once the errors stop.
+/// (e) The fleet fails 30 % of sleeps and wakes with 503 for two leases while the leader works,
+/// every call for one agent until its breaker opens, and holds one wake's answer past the
+/// client's timeout: the breaker opens (wakes refused at once, counted), retries carry the same
+/// idempotency keys, so every agent is woken exactly once, and nothing is stuck once the errors
+/// stop (the broken agent after its breaker's cooldown).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_errors_on_a_third_of_calls_delay_the_work_but_never_double_or_lose_it() {
-    campaign(Strike::FleetErrors, 2, 2).await;
+    let Some(report) = campaign(Strike::FleetErrors, 2, 2).await else {
+        return;
+    };
+    assert!(report.circuit_open_refusals > 0, "{report:?}");
 }
 
 /// (a) `kill -9` of the leader in the middle of a bulk operation (a sequential bulk wake
