@@ -253,3 +253,38 @@ fn healthy_walks_reach_full() {
     }
     assert_eq!((s.phase, s.percentage), (Phase::Full, Percent::FULL));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A `service` flag (the scheduler's own rollout) whose treatment arm is entirely asleep —
+    /// assigned agents, none reporting — never holds for data or units while each arm has its
+    /// assigned units, whatever control reports; and with arms of matching sizes (a healthy
+    /// sample ratio) and a failure-free control it climbs.
+    #[test]
+    fn an_asleep_service_arm_never_holds_for_data(
+        treatment_assigned in 5u64..40,
+        difference in 0u64..3,
+        control in window(),
+        checks in 1usize..30,
+    ) {
+        let control_assigned = treatment_assigned + difference;
+        let f = flag(false, true);
+        let mut s = RolloutState::start(&f, Time::from_secs(0));
+        let obs = Observations {
+            treatment: ArmWindow { assigned: treatment_assigned, ..ArmWindow::default() },
+            control: ArmWindow { assigned: control_assigned, failed: 0, ..control },
+        };
+        for i in 1..=checks {
+            let (next, d) = step(&f, &s, &obs, Time::from_secs(i as i64 * 3600));
+            prop_assert!(
+                !d.waiting.contains(&hivesched_flags::Wait::NoData)
+                    && !d.waiting.contains(&hivesched_flags::Wait::MinUnits),
+                "{:?}", d
+            );
+            prop_assert_ne!(d.action, Action::Rollback);
+            s = next;
+        }
+        prop_assert!(checks < 3 || s.stage > 0, "never advanced: {:?}", s);
+    }
+}
