@@ -59,23 +59,10 @@ fn config(database_url: &str, fleet_url: &str) -> ServiceConfig {
 /// A salt that puts at least one of the fleet's agents in each arm at 1 %, so the first stage
 /// has units to compare (1 % of 40 agents is 0.4 per arm on average).
 fn salt_with_both_arms_at_one_percent(ids: &[String]) -> String {
-    let one = Percent::from_percent(1).unwrap();
     (0..10_000)
         .map(|i| format!("acting-{i}"))
         .find(|salt| {
-            let mut flag = Flag::boolean(KEY);
-            flag.salt = salt.clone();
-            let arms: Vec<Arm> = ids
-                .iter()
-                .map(|id| {
-                    evaluate(
-                        &flag,
-                        one,
-                        &BTreeMap::from([("agent_id".into(), id.clone())]),
-                    )
-                    .arm
-                })
-                .collect();
+            let arms = arms_at(salt, 1, ids);
             arms.contains(&Arm::Treatment) && arms.contains(&Arm::Control)
         })
         .expect("a salt with both arms at 1 %")
