@@ -5,7 +5,9 @@
 //           stream resumes with `since=` after a drop and a `gap` makes the page read the API
 //           again, no control is visible, clear messages for an expired and a refused token;
 //   admin:  emergency stop with a one-time code -> banner, and a `control` message on the
-//           page's own stream; the stop's alert acknowledged; a wrong code refused; resume.
+//           page's own stream; the stop's alert acknowledged; a wrong code refused; resume;
+//   rollout: the panel shows the demo's `scheduler.acting` at the API's stage, and the
+//           rollout past its first stage while the scheduler sleeps treatment agents.
 // Prints the first render time and the page weight and fails above 1 s / 300 KB.
 // Screenshots go to target/browser-artifacts/.
 //
@@ -249,6 +251,16 @@ async function main() {
       check(true, 'a gap message makes the page read the API again');
     }
 
+    step = 'rollout panel';
+    await page.waitForFunction(() => document.querySelector('#rollout-ladder li.now') !== null, null, { timeout: 15000 });
+    {
+      const ev = await apiGet(demo.url, demo.viewer, '/flags/scheduler.acting/evidence?limit=1');
+      const shown = (await page.locator('#rollout-ladder li.now').textContent()).trim();
+      const status = await page.getByTestId('rollout-status').textContent();
+      check(shown.startsWith(String(ev.flag.rollout.percentage)) || status.includes('%'),
+        `the rollout panel shows scheduler.acting (${status.trim()})`);
+    }
+
     step = 'viewer sees no controls';
     for (const id of ['emergency-stop', 'emergency-resume', 'stop-code', 'pause', 'unpause', 'alert-ack']) {
       check(!(await page.getByTestId(id).first().isVisible().catch(() => false)), `no ${id} visible to a viewer`);
@@ -315,6 +327,23 @@ async function main() {
     await page.getByTestId('emergency-resume').click();
     await page.getByTestId('emergency-banner').waitFor({ state: 'hidden', timeout: 10000 });
     check(await controlFrame('emergency.resume'), 'resumed: the banner is gone and emergency.resume arrived on the stream');
+
+    step = 'rollout advanced';
+    // The demo's rollout starts at 10 % and climbs a stage every 20 s or so while the
+    // scheduler keeps its treatment agents asleep (docs/rollout.md).
+    await page.waitForFunction(() => {
+      const now = document.querySelector('#rollout-ladder li.now');
+      return now && document.querySelector('#rollout-ladder li.done') !== null;
+    }, null, { timeout: 90000 });
+    {
+      const ev = await apiGet(demo.url, demo.viewer, '/flags/scheduler.acting/evidence');
+      const advance = ev.decisions.find((d) => d.decision.action === 'advance');
+      check(advance && ev.flag.rollout.percentage > ev.flag.flag.ladder[0],
+        `the rollout advanced past its first stage (now ${ev.flag.rollout.percentage} %)`);
+      const t = advance.observations.treatment;
+      log(`advance ${advance.decision.from} -> ${advance.decision.to} %: treatment ${t.assigned} assigned, ${t.units} at work; waiting ${JSON.stringify(advance.decision.waiting)}`);
+      await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-rollout.png'), fullPage: true });
+    }
 
     check(consoleErrors.length === 0, `no errors in the page's console${consoleErrors.length ? `: ${consoleErrors.join(' | ')}` : ''}`);
     await context.close();

@@ -6,8 +6,17 @@
 //! guardrail is judged on everything since the rollout started and rolls back at once: its
 //! false-alarm rate is controlled however often it is looked at. Sample-ratio mismatch holds the
 //! stage: it says the comparison cannot be trusted, not that the change is harmful.
+//!
+//! A flag's [`GuardrailKind`] says what its harm is measured on. `throughput` (the default)
+//! judges what the units do: tasks per unit, units that reported. `service` is for a flag
+//! that changes how the units are *served* — the scheduler acting on agents, whose purpose
+//! is to put idle ones to sleep: it judges demand left unserved per arm (failed tasks and
+//! failed wakes over the demand that reached the arm) and counts units by assignment, so an
+//! arm asleep at low demand is idle, not missing (docs/rollout.md, "Guardrails for an arm
+//! that sleeps").
 
 use crate::FlagError;
+use crate::bucket::Arm;
 use crate::stats;
 
 /// What to do when a threshold guardrail has too little data to judge.
@@ -35,6 +44,35 @@ impl NoDataPolicy {
 
 hivesched_policy::wire_name!(NoDataPolicy, "hold or fail");
 
+/// What a flag's harm is measured on (docs/rollout.md, "Guardrails for an arm that sleeps").
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = GuardrailKind, rename_all = "snake_case"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum GuardrailKind {
+    /// The flag changes what its units do: tasks completed per unit against control, units
+    /// counted among those that reported (the default).
+    #[default]
+    Throughput,
+    /// The flag changes how its units are served (the scheduler's own acting): demand left
+    /// unserved per arm, with its own always-valid sequence; units and the sample ratio
+    /// counted by assignment; an arm with too little demand to judge is idle, not no data.
+    Service,
+}
+
+impl GuardrailKind {
+    /// Every kind.
+    pub const ALL: [GuardrailKind; 2] = [GuardrailKind::Throughput, GuardrailKind::Service];
+
+    /// The wire name (`throughput`, `service`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardrailKind::Throughput => "throughput",
+            GuardrailKind::Service => "service",
+        }
+    }
+}
+
+hivesched_policy::wire_name!(GuardrailKind, "throughput or service");
+
 /// The guardrails.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Guardrail, rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,16 +87,24 @@ pub enum Guardrail {
     ErrorRateSequential,
     /// The arms' unit counts do not match their bucket shares.
     SampleRatio,
+    /// `service` flags: treatment's share of demand left unserved in the window above
+    /// control's by more than the tolerance (above the SLO when control cannot be judged).
+    UnservedRate,
+    /// `service` flags: the always-valid confidence sequence on the difference of the
+    /// unserved shares shows harm.
+    UnservedSequential,
 }
 
 impl Guardrail {
     /// Every guardrail.
-    pub const ALL: [Guardrail; 5] = [
+    pub const ALL: [Guardrail; 7] = [
         Guardrail::ErrorRateSlo,
         Guardrail::LatencyP99,
         Guardrail::Throughput,
         Guardrail::ErrorRateSequential,
         Guardrail::SampleRatio,
+        Guardrail::UnservedRate,
+        Guardrail::UnservedSequential,
     ];
 
     /// The wire name (`error_rate_slo`, …), also the metric label.
@@ -69,7 +115,24 @@ impl Guardrail {
             Guardrail::Throughput => "throughput",
             Guardrail::ErrorRateSequential => "error_rate_sequential",
             Guardrail::SampleRatio => "sample_ratio",
+            Guardrail::UnservedRate => "unserved_rate",
+            Guardrail::UnservedSequential => "unserved_sequential",
         }
+    }
+
+    /// Whether it is judged on everything since the rollout started and rolls back at once
+    /// (the always-valid sequences).
+    pub fn is_sequential(self) -> bool {
+        matches!(
+            self,
+            Guardrail::ErrorRateSequential | Guardrail::UnservedSequential
+        )
+    }
+
+    /// Whether it is a threshold guardrail: judged on the window, failing a check, rolling
+    /// back when failures are sustained (everything but the sequences and the sample ratio).
+    pub fn is_threshold(self) -> bool {
+        !self.is_sequential() && self != Guardrail::SampleRatio
     }
 }
 
@@ -85,29 +148,37 @@ pub enum Outcome {
     Fail,
     /// Too little data to judge.
     NoData,
+    /// `service` flags: too little demand reached the arm to judge, and its units are
+    /// assigned — an arm the scheduler put to sleep serves nothing, which is what it is for.
+    /// Neither holds nor fails, and leaves the count of failed checks as it is.
+    Idle,
 }
 
 impl Outcome {
     /// Every outcome.
-    pub const ALL: [Outcome; 3] = [Outcome::Pass, Outcome::Fail, Outcome::NoData];
+    pub const ALL: [Outcome; 4] = [Outcome::Pass, Outcome::Fail, Outcome::NoData, Outcome::Idle];
 
-    /// The wire name (`pass`, `fail`, `no_data`).
+    /// The wire name (`pass`, `fail`, `no_data`, `idle`).
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Pass => "pass",
             Outcome::Fail => "fail",
             Outcome::NoData => "no_data",
+            Outcome::Idle => "idle",
         }
     }
 }
 
-hivesched_policy::wire_name!(Outcome, "pass, fail or no_data");
+hivesched_policy::wire_name!(Outcome, "pass, fail, no_data or idle");
 
 /// Thresholds of the guardrails. Defaults are reasoned in docs/rollout.md.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = GuardrailConfig))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GuardrailConfig {
+    /// What harm is measured on: `throughput` (the default) or `service` (the scheduler's own
+    /// rollout, `scheduler.acting`).
+    pub kind: GuardrailKind,
     /// Treatment error rate above which `error_rate_slo` fails (the seed's 5 %).
     pub error_rate_slo: f64,
     /// Tasks an arm needs in a window for the error-rate and throughput checks.
@@ -135,11 +206,15 @@ pub struct GuardrailConfig {
     pub srm_p_min: f64,
     /// Units each arm needs before the sample ratio is judged.
     pub srm_min_units: u64,
+    /// `service` flags: how far treatment's unserved share of demand may exceed control's in
+    /// a window (absolute, 0.05 = 5 points).
+    pub unserved_tolerance: f64,
 }
 
 impl Default for GuardrailConfig {
     fn default() -> Self {
         GuardrailConfig {
+            kind: GuardrailKind::Throughput,
             error_rate_slo: 0.05,
             min_tasks: 100,
             latency_tolerance_ms: 2000.0,
@@ -153,6 +228,7 @@ impl Default for GuardrailConfig {
             min_tasks_sequential: 100,
             srm_p_min: 0.001,
             srm_min_units: 8,
+            unserved_tolerance: 0.05,
         }
     }
 }
@@ -186,6 +262,9 @@ impl GuardrailConfig {
         if !unit(self.srm_p_min) {
             return bad("guardrails.srm_p_min", "must be in (0, 1)".into());
         }
+        if !unit(self.unserved_tolerance) {
+            return bad("guardrails.unserved_tolerance", "must be in (0, 1)".into());
+        }
         Ok(())
     }
 }
@@ -195,10 +274,14 @@ impl GuardrailConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ArmWindow {
-    /// Distinct units of the arm that reported in the window. Sleeping agents count: they
-    /// are in the arm even while idle, and leaving them out would fake a sample-ratio
-    /// mismatch whenever the scheduler sleeps more of one arm.
+    /// Distinct units of the arm that reported in the window. Sleeping agents that report
+    /// count: they are in the arm even while idle, and leaving them out would fake a
+    /// sample-ratio mismatch whenever the scheduler sleeps more of one arm.
     pub units: u64,
+    /// Units the flag's bucketing puts in the arm among the units the caller knows (whether
+    /// or not they reported); what `service` flags count. 0 when the caller does not know
+    /// its units.
+    pub assigned: u64,
     /// Tasks completed.
     pub completed: u64,
     /// Tasks failed.
@@ -207,12 +290,38 @@ pub struct ArmWindow {
     pub latency_p99_ms: Option<f64>,
     /// Latency samples behind the p99.
     pub latency_samples: u64,
+    /// Wakes of the arm's units that finished in the window (succeeded or failed).
+    pub wakes: u64,
+    /// Of those, the wakes that failed: the agent stayed asleep and the work that called for
+    /// it was not served.
+    pub wakes_failed: u64,
 }
 
 impl ArmWindow {
     /// Tasks finished either way.
     pub fn tasks(&self) -> u64 {
         self.completed + self.failed
+    }
+
+    /// Demand that reached the arm: tasks finished either way, plus one for every failed
+    /// wake (the work that called for the wake; a wake that worked shows up as the tasks the
+    /// agent then ran).
+    pub fn demand(&self) -> u64 {
+        self.tasks() + self.wakes_failed
+    }
+
+    /// Demand left unserved: failed tasks and failed wakes.
+    pub fn unserved(&self) -> u64 {
+        self.failed + self.wakes_failed
+    }
+
+    /// The units a flag of `kind` counts: by assignment for `service`, those that reported
+    /// otherwise.
+    pub fn units_for(&self, kind: GuardrailKind) -> u64 {
+        match kind {
+            GuardrailKind::Throughput => self.units,
+            GuardrailKind::Service => self.assigned,
+        }
     }
 }
 
@@ -227,6 +336,17 @@ pub struct Observations {
     pub control: ArmWindow,
 }
 
+impl Observations {
+    /// The window of `arm`; `None` for units in neither arm.
+    pub fn arm_mut(&mut self, arm: Arm) -> Option<&mut ArmWindow> {
+        match arm {
+            Arm::Treatment => Some(&mut self.treatment),
+            Arm::Control => Some(&mut self.control),
+            Arm::Out => None,
+        }
+    }
+}
+
 /// Tasks and failures accumulated per arm.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RolloutTotals))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -235,15 +355,26 @@ pub struct Totals {
     pub treatment: (u64, u64),
     /// Control `(tasks, failed)`.
     pub control: (u64, u64),
+    /// Treatment `(demand, unserved)` (see [`ArmWindow::demand`]).
+    #[serde(default)]
+    pub treatment_service: (u64, u64),
+    /// Control `(demand, unserved)`.
+    #[serde(default)]
+    pub control_service: (u64, u64),
 }
 
 impl Totals {
     /// Adds a window.
     pub fn add(&mut self, o: &Observations) {
-        self.treatment.0 += o.treatment.tasks();
-        self.treatment.1 += o.treatment.failed;
-        self.control.0 += o.control.tasks();
-        self.control.1 += o.control.failed;
+        let add = |sum: &mut (u64, u64), n: u64, x: u64| {
+            sum.0 += n;
+            sum.1 += x;
+        };
+        add(&mut self.treatment, o.treatment.tasks(), o.treatment.failed);
+        add(&mut self.control, o.control.tasks(), o.control.failed);
+        let (t, c) = (&o.treatment, &o.control);
+        add(&mut self.treatment_service, t.demand(), t.unserved());
+        add(&mut self.control_service, c.demand(), c.unserved());
     }
 }
 
@@ -255,14 +386,15 @@ pub struct Check {
     pub guardrail: Guardrail,
     /// How it came out.
     pub outcome: Outcome,
-    /// The metric on the treatment arm (rate, ms, tasks per unit, units).
+    /// The metric on the treatment arm (rate, ms, tasks per unit, units, unserved share).
     pub treatment: Option<f64>,
     /// The metric on the control arm.
     pub control: Option<f64>,
     /// What the metric is compared with (for relative checks, the limit already derived from
     /// control; for the sequence, `δ`; for the sample ratio, the p-value floor).
     pub threshold: f64,
-    /// The sequence's lower bound on `p_t − p_c` (`error_rate_sequential` only).
+    /// The sequence's lower bound on `p_t − p_c` (`error_rate_sequential`,
+    /// `unserved_sequential`).
     pub lower_bound: Option<f64>,
     /// The sample-ratio p-value (`sample_ratio` only).
     pub p_value: Option<f64>,
@@ -300,6 +432,15 @@ impl Check {
                 num(self.p_value),
                 self.threshold
             ),
+            Guardrail::UnservedRate => format!(
+                "{verdict}: unserved share of demand treatment {t} vs limit {:.4} (control {c}; demand {nt}/{nc})",
+                self.threshold
+            ),
+            Guardrail::UnservedSequential => format!(
+                "{verdict}: unserved share treatment {t} vs control {c}; lower bound of the difference {} vs tolerance {} (demand {nt}/{nc})",
+                num(self.lower_bound),
+                self.threshold
+            ),
         }
     }
 }
@@ -308,10 +449,11 @@ fn rate(failed: u64, tasks: u64) -> Option<f64> {
     (tasks > 0).then(|| failed as f64 / tasks as f64)
 }
 
-/// Judges every guardrail. `window` is what both arms reported since the previous step,
-/// `totals` everything since the rollout started (this window included), and
+/// Judges every guardrail of `cfg.kind`. `window` is what both arms reported since the
+/// previous step, `totals` everything since the rollout started (this window included), and
 /// `treatment_share` the expected share of treatment among the two arms' units (0.5 up to
-/// 50 %). With `has_control` false (at 100 %) only the absolute SLO is judged.
+/// 50 %). With `has_control` false (at 100 %) only the absolute limits are judged: the SLO,
+/// and for `service` flags the unserved share against the SLO.
 pub fn evaluate(
     cfg: &GuardrailConfig,
     window: &Observations,
@@ -321,11 +463,30 @@ pub fn evaluate(
 ) -> Vec<Check> {
     let (t, c) = (&window.treatment, &window.control);
     let mut checks = vec![error_rate_slo(cfg, t, c)];
+    if cfg.kind == GuardrailKind::Service {
+        checks.push(unserved_rate(cfg, t, c, has_control));
+    }
     if has_control {
         checks.push(latency(cfg, t, c));
-        checks.push(throughput(cfg, t, c));
-        checks.push(sequential(cfg, totals));
-        checks.push(sample_ratio(cfg, t.units, c.units, treatment_share));
+        match cfg.kind {
+            GuardrailKind::Throughput => {
+                checks.push(throughput(cfg, t, c));
+                checks.push(sequential(cfg, totals));
+            }
+            GuardrailKind::Service => checks.push(unserved_sequential(cfg, totals)),
+        }
+        let units = |a: &ArmWindow| a.units_for(cfg.kind);
+        checks.push(sample_ratio(cfg, units(t), units(c), treatment_share));
+    }
+    // An arm asleep at low demand has nothing to judge, and that is the scheduler doing its
+    // job: with units assigned to both arms, too little demand is idle, not missing data.
+    let assigned = (t.assigned > 0) && (!has_control || c.assigned > 0);
+    if cfg.kind == GuardrailKind::Service && assigned {
+        for check in &mut checks {
+            if check.guardrail.is_threshold() && check.outcome == Outcome::NoData {
+                check.outcome = Outcome::Idle;
+            }
+        }
     }
     checks
 }
@@ -415,7 +576,27 @@ fn throughput(cfg: &GuardrailConfig, t: &ArmWindow, c: &ArmWindow) -> Check {
 /// The statistical guardrail alone, on totals since the rollout started. The simulation in
 /// `hivesched flags simulate` measures exactly this function.
 pub fn sequential(cfg: &GuardrailConfig, totals: &Totals) -> Check {
-    let (t, c) = (totals.treatment, totals.control);
+    sequence(
+        cfg,
+        Guardrail::ErrorRateSequential,
+        totals.treatment,
+        totals.control,
+    )
+}
+
+/// The `service` flags' statistical guardrail: the same sequence on `(demand, unserved)`.
+pub fn unserved_sequential(cfg: &GuardrailConfig, totals: &Totals) -> Check {
+    sequence(
+        cfg,
+        Guardrail::UnservedSequential,
+        totals.treatment_service,
+        totals.control_service,
+    )
+}
+
+/// The one-sided always-valid sequence on the difference of two rates, each arm given as
+/// `(n, x)`, judged once each arm has `min_tasks_sequential`.
+fn sequence(cfg: &GuardrailConfig, guardrail: Guardrail, t: (u64, u64), c: (u64, u64)) -> Check {
     let enough = t.0 >= cfg.min_tasks_sequential && c.0 >= cfg.min_tasks_sequential;
     let bound = stats::error_rate_bound(t, c, cfg.alpha, cfg.tuning_tasks as f64);
     let outcome = match bound {
@@ -429,7 +610,7 @@ pub fn sequential(cfg: &GuardrailConfig, totals: &Totals) -> Check {
         _ => Outcome::NoData,
     };
     Check {
-        guardrail: Guardrail::ErrorRateSequential,
+        guardrail,
         outcome,
         treatment: rate(t.1, t.0),
         control: rate(c.1, c.0),
@@ -437,6 +618,37 @@ pub fn sequential(cfg: &GuardrailConfig, totals: &Totals) -> Check {
         lower_bound: bound.map(|b| b.lower),
         p_value: None,
         samples: (t.0, c.0),
+    }
+}
+
+/// Treatment's unserved share of demand in the window against control's plus the tolerance;
+/// against the SLO when control has too little demand to compare with (or at 100 %).
+fn unserved_rate(cfg: &GuardrailConfig, t: &ArmWindow, c: &ArmWindow, has_control: bool) -> Check {
+    let treatment = rate(t.unserved(), t.demand());
+    let control = rate(c.unserved(), c.demand());
+    let threshold = match control {
+        Some(r) if has_control && c.demand() >= cfg.min_tasks => r + cfg.unserved_tolerance,
+        _ => cfg.error_rate_slo,
+    };
+    let outcome = match treatment {
+        Some(r) if t.demand() >= cfg.min_tasks => {
+            if r > threshold {
+                Outcome::Fail
+            } else {
+                Outcome::Pass
+            }
+        }
+        _ => Outcome::NoData,
+    };
+    Check {
+        guardrail: Guardrail::UnservedRate,
+        outcome,
+        treatment,
+        control,
+        threshold,
+        lower_bound: None,
+        p_value: None,
+        samples: (t.demand(), c.demand()),
     }
 }
 
@@ -477,6 +689,7 @@ mod tests {
             failed,
             latency_p99_ms: Some(p99),
             latency_samples: completed + failed,
+            ..ArmWindow::default()
         }
     }
 
@@ -532,6 +745,7 @@ mod tests {
         let totals = |ft, fc| Totals {
             treatment: (5000, ft),
             control: (5000, fc),
+            ..Totals::default()
         };
         assert_eq!(sequential(&cfg, &totals(50, 50)).outcome, Outcome::Pass);
         assert_eq!(sequential(&cfg, &totals(150, 50)).outcome, Outcome::Fail);
@@ -555,5 +769,141 @@ mod tests {
         );
         assert_eq!(checks.len(), 1);
         assert_eq!(checks[0].guardrail, Guardrail::ErrorRateSlo);
+    }
+
+    fn service() -> GuardrailConfig {
+        GuardrailConfig {
+            kind: GuardrailKind::Service,
+            ..GuardrailConfig::default()
+        }
+    }
+
+    fn judge_service(t: ArmWindow, c: ArmWindow) -> Vec<Check> {
+        let w = Observations {
+            treatment: t,
+            control: c,
+        };
+        let mut totals = Totals::default();
+        totals.add(&w);
+        evaluate(&service(), &w, &totals, 0.5, true)
+    }
+
+    fn assigned(n: u64, a: ArmWindow) -> ArmWindow {
+        ArmWindow { assigned: n, ..a }
+    }
+
+    #[test]
+    fn service_flags_judge_unserved_demand_not_throughput_per_unit() {
+        let checks = judge_service(
+            assigned(20, arm(20, 990, 10, 30_000.0)),
+            assigned(20, arm(20, 990, 10, 30_000.0)),
+        );
+        let names: Vec<Guardrail> = checks.iter().map(|c| c.guardrail).collect();
+        assert_eq!(
+            names,
+            [
+                Guardrail::ErrorRateSlo,
+                Guardrail::UnservedRate,
+                Guardrail::LatencyP99,
+                Guardrail::UnservedSequential,
+                Guardrail::SampleRatio
+            ]
+        );
+        for c in &checks {
+            assert_eq!(c.outcome, Outcome::Pass, "{}", c.explain());
+        }
+        // Two of twenty treatment agents serve everything treatment gets: tasks per enrolled
+        // unit fall by 90 %, and that is not harm — nothing was left unserved.
+        let few = judge_service(
+            assigned(20, arm(2, 990, 10, 30_000.0)),
+            assigned(20, arm(20, 990, 10, 30_000.0)),
+        );
+        for c in &few {
+            assert_eq!(c.outcome, Outcome::Pass, "{}", c.explain());
+        }
+    }
+
+    #[test]
+    fn an_asleep_treatment_arm_is_idle_not_missing() {
+        let checks = judge_service(
+            assigned(20, ArmWindow::default()),
+            assigned(20, arm(20, 990, 10, 30_000.0)),
+        );
+        for c in &checks {
+            let want = match c.guardrail {
+                g if g.is_threshold() => Outcome::Idle,
+                Guardrail::SampleRatio => Outcome::Pass,
+                _ => Outcome::NoData,
+            };
+            assert_eq!(c.outcome, want, "{}", c.explain());
+        }
+        // Without assigned units the arm is genuinely unknown: no data, as for other flags.
+        let unknown = judge_service(ArmWindow::default(), arm(20, 990, 10, 30_000.0));
+        assert_eq!(outcome(&unknown, Guardrail::UnservedRate), Outcome::NoData);
+    }
+
+    #[test]
+    fn unserved_demand_fails_against_control_and_failed_wakes_count() {
+        let c = assigned(20, arm(20, 980, 20, 30_000.0));
+        // 2 % unserved in control: the limit is 7 %.
+        let t = |failed, wakes_failed| ArmWindow {
+            wakes: wakes_failed,
+            wakes_failed,
+            ..assigned(20, arm(20, 1000 - failed, failed, 30_000.0))
+        };
+        let ok = judge_service(t(60, 0), c);
+        assert_eq!(outcome(&ok, Guardrail::UnservedRate), Outcome::Pass);
+        let bad = judge_service(t(60, 20), c);
+        let check = bad
+            .iter()
+            .find(|x| x.guardrail == Guardrail::UnservedRate)
+            .unwrap();
+        assert_eq!(check.outcome, Outcome::Fail, "{}", check.explain());
+        assert_eq!(check.samples, (1020, 1000));
+        assert!((check.threshold - 0.07).abs() < 1e-9);
+        assert!(check.explain().contains("unserved"), "{}", check.explain());
+        // The SLO alone does not see the failed wakes (6 % of tasks failed, above 5 % too, so
+        // take fewer failed tasks): 3 % failed tasks and 60 failed wakes.
+        let wakes = judge_service(t(30, 60), c);
+        assert_eq!(outcome(&wakes, Guardrail::ErrorRateSlo), Outcome::Pass);
+        assert_eq!(outcome(&wakes, Guardrail::UnservedRate), Outcome::Fail);
+    }
+
+    #[test]
+    fn the_unserved_sequence_fails_on_clear_harm_only() {
+        let cfg = service();
+        let totals = |ut, uc| Totals {
+            treatment_service: (5000, ut),
+            control_service: (5000, uc),
+            ..Totals::default()
+        };
+        assert_eq!(
+            unserved_sequential(&cfg, &totals(50, 50)).outcome,
+            Outcome::Pass
+        );
+        let harm = unserved_sequential(&cfg, &totals(150, 50));
+        assert_eq!(harm.outcome, Outcome::Fail);
+        assert_eq!(harm.guardrail, Guardrail::UnservedSequential);
+        assert!(harm.lower_bound.unwrap() > 0.0);
+    }
+
+    #[test]
+    fn the_sample_ratio_of_a_service_flag_is_judged_on_assignment() {
+        // Sixteen treatment agents asleep, none reporting: by assignment the arms match.
+        let checks = judge_service(
+            assigned(16, ArmWindow::default()),
+            assigned(16, arm(16, 990, 10, 30_000.0)),
+        );
+        let srm = checks
+            .iter()
+            .find(|c| c.guardrail == Guardrail::SampleRatio)
+            .unwrap();
+        assert_eq!((srm.outcome, srm.samples), (Outcome::Pass, (16, 16)));
+        // A bucketing that puts 40 known agents in treatment and 10 in control fails it.
+        let skewed = judge_service(
+            assigned(40, arm(4, 990, 10, 30_000.0)),
+            assigned(10, arm(10, 990, 10, 30_000.0)),
+        );
+        assert_eq!(outcome(&skewed, Guardrail::SampleRatio), Outcome::Fail);
     }
 }

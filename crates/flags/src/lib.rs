@@ -27,7 +27,8 @@ pub use error::FlagError;
 pub use eval::{Evaluation, Reason, Value, evaluate};
 pub use flag::{DEFAULT_LADDER, Flag, Kind, RollbackMode, Variant, fleet_ladder};
 pub use guardrails::{
-    ArmWindow, Check, Guardrail, GuardrailConfig, NoDataPolicy, Observations, Outcome, Totals,
+    ArmWindow, Check, Guardrail, GuardrailConfig, GuardrailKind, NoDataPolicy, Observations,
+    Outcome, Totals,
 };
 pub use rollout::{
     Action, Cause, Command, Decision, Gates, Phase, RolloutState, Wait, apply, step,

@@ -119,7 +119,8 @@ hivesched_policy::wire_name!(Action, "a rollout action");
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RollbackCause, rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Cause {
-    /// The always-valid confidence sequence showed the error rate is higher on treatment.
+    /// An always-valid confidence sequence showed treatment is worse: its error rate, or for
+    /// `service` flags its unserved share of demand, is higher.
     StatisticalHarm,
     /// `sustained_failures` checks in a row failed a threshold guardrail.
     SustainedFailures,
@@ -165,7 +166,8 @@ pub enum Wait {
     Paused,
     /// The stage has not baked for `min_bake` yet.
     BakeTime,
-    /// An arm has fewer than `min_units_per_arm` units.
+    /// An arm has fewer than `min_units_per_arm` units (reporting, or assigned for `service`
+    /// flags).
     MinUnits,
     /// 100 % needs an approval.
     Approval,
@@ -306,7 +308,8 @@ pub struct Gates {
     pub baked_s: u64,
     /// `min_bake` (seconds).
     pub bake_required_s: u64,
-    /// Units seen in the window: treatment, control.
+    /// Units of each arm in the window (those that reported; by assignment for `service`
+    /// flags): treatment, control.
     pub units: (u64, u64),
     /// `min_units_per_arm`.
     pub min_units: u64,
@@ -426,18 +429,16 @@ pub fn step(
     let gates = Gates {
         baked_s: secs(now.since(s.stage_started_at)),
         bake_required_s: secs(flag.min_bake),
-        units: (observations.treatment.units, observations.control.units),
+        units: (
+            observations.treatment.units_for(cfg.kind),
+            observations.control.units_for(cfg.kind),
+        ),
         min_units: flag.min_units_per_arm,
         approved: s.approved,
         since_start_s: secs(now.since(s.started_at)),
         min_full_rollout_s: secs(flag.min_full_rollout),
     };
-    let threshold = |c: &&Check| {
-        !matches!(
-            c.guardrail,
-            Guardrail::ErrorRateSequential | Guardrail::SampleRatio
-        )
-    };
+    let threshold = |c: &&Check| c.guardrail.is_threshold();
     let failing = checks.iter().filter(threshold).any(|c| {
         c.outcome == Outcome::Fail
             || (c.outcome == Outcome::NoData && cfg.no_data == NoDataPolicy::Fail)
@@ -448,7 +449,7 @@ pub fn step(
         .any(|c| c.outcome == Outcome::NoData);
     let harm = checks
         .iter()
-        .any(|c| c.guardrail == Guardrail::ErrorRateSequential && c.outcome == Outcome::Fail);
+        .any(|c| c.guardrail.is_sequential() && c.outcome == Outcome::Fail);
     let srm = checks
         .iter()
         .any(|c| c.guardrail == Guardrail::SampleRatio && c.outcome == Outcome::Fail);

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use hivesched_flags::{
-    Action, Arm, ArmWindow, BUCKETS, Command, Flag, Guardrail, Observations, Outcome, Percent,
-    Phase, RollbackMode, RolloutState, apply, arm_of, bucket, step,
+    Action, Arm, ArmWindow, BUCKETS, Command, Flag, Guardrail, GuardrailKind, Observations,
+    Outcome, Percent, Phase, RollbackMode, RolloutState, apply, arm_of, bucket, step,
 };
 use hivesched_policy::Time;
 use proptest::prelude::*;
@@ -73,19 +73,27 @@ enum Event {
 
 fn window() -> impl Strategy<Value = ArmWindow> {
     (
-        0u64..40,
+        (0u64..40, 0u64..40),
         0u64..800,
         0u64..40,
         20_000.0f64..40_000.0,
         0u64..800,
+        (0u64..20, 0u64..5),
     )
-        .prop_map(|(units, completed, failed, p99, samples)| ArmWindow {
-            units,
-            completed,
-            failed,
-            latency_p99_ms: Some(p99),
-            latency_samples: samples,
-        })
+        .prop_map(
+            |((units, assigned), completed, failed, p99, samples, (wakes, wakes_failed))| {
+                ArmWindow {
+                    units,
+                    assigned,
+                    completed,
+                    failed,
+                    latency_p99_ms: Some(p99),
+                    latency_samples: samples,
+                    wakes: wakes + wakes_failed,
+                    wakes_failed,
+                }
+            },
+        )
 }
 
 fn event() -> impl Strategy<Value = Event> {
@@ -112,8 +120,11 @@ fn event() -> impl Strategy<Value = Event> {
     ]
 }
 
-fn flag(step_down: bool) -> Flag {
+fn flag(step_down: bool, service: bool) -> Flag {
     let mut f = Flag::boolean("p");
+    if service {
+        f.guardrails.kind = GuardrailKind::Service;
+    }
     f.min_bake = Duration::from_secs(1800);
     f.min_full_rollout = Duration::from_secs(6 * 3600);
     if step_down {
@@ -132,17 +143,22 @@ proptest! {
     #[test]
     fn the_state_machine_never_skips_and_never_advances_on_a_failure(
         step_down in any::<bool>(),
+        service in any::<bool>(),
         events in prop::collection::vec(event(), 1..80),
     ) {
-        let f = flag(step_down);
+        let f = flag(step_down, service);
         let mut t = 0i64;
         let mut s = RolloutState::start(&f, Time::from_secs(0));
         let mut advances = 0;
         for e in events {
             let before = s.clone();
+            let (mut treatment_units, mut control_units) = (0, 0);
+            let (mut treatment_assigned, mut control_assigned) = (0, 0);
             let (next, d) = match e {
                 Event::Check { minutes, treatment, control } => {
                     t += minutes * 60;
+                    (treatment_units, control_units) = (treatment.units, control.units);
+                    (treatment_assigned, control_assigned) = (treatment.assigned, control.assigned);
                     step(&f, &s, &Observations { treatment, control }, Time::from_secs(t))
                 }
                 Event::Do(c) => match apply(&f, &s, c, Time::from_secs(t)) {
@@ -165,9 +181,19 @@ proptest! {
                     for c in &d.checks {
                         let bad = c.outcome == Outcome::Fail
                             || (c.outcome == Outcome::NoData
-                                && !matches!(c.guardrail, Guardrail::ErrorRateSequential | Guardrail::SampleRatio));
+                                && !matches!(c.guardrail, Guardrail::ErrorRateSequential | Guardrail::UnservedSequential | Guardrail::SampleRatio));
                         prop_assert!(!bad, "advanced with {}", c.explain());
+                        // Idle is only for service flags whose arms have assigned units.
+                        if c.outcome == Outcome::Idle {
+                            prop_assert!(service && d.gates.units.0 > 0 && d.gates.units.1 > 0);
+                        }
                     }
+                    // Service flags count units by assignment, the others by who reported.
+                    prop_assert_eq!(d.gates.units, if service {
+                        (treatment_assigned, control_assigned)
+                    } else {
+                        (treatment_units, control_units)
+                    });
                     prop_assert!(d.gates.baked_s >= d.gates.bake_required_s);
                     prop_assert!(d.gates.units.0 >= f.min_units_per_arm && d.gates.units.1 >= f.min_units_per_arm);
                     if next.percentage == Percent::FULL {
@@ -205,13 +231,14 @@ proptest! {
 /// vacuously true.
 #[test]
 fn healthy_walks_reach_full() {
-    let f = flag(false);
+    let f = flag(false, false);
     let arm = ArmWindow {
         units: 20,
         completed: 495,
         failed: 5,
         latency_p99_ms: Some(30_000.0),
         latency_samples: 500,
+        ..ArmWindow::default()
     };
     let obs = Observations {
         treatment: arm,
@@ -225,4 +252,39 @@ fn healthy_walks_reach_full() {
         s = step(&f, &s, &obs, Time::from_secs(i * 600)).0;
     }
     assert_eq!((s.phase, s.percentage), (Phase::Full, Percent::FULL));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A `service` flag (the scheduler's own rollout) whose treatment arm is entirely asleep —
+    /// assigned agents, none reporting — never holds for data or units while each arm has its
+    /// assigned units, whatever control reports; and with arms of matching sizes (a healthy
+    /// sample ratio) and a failure-free control it climbs.
+    #[test]
+    fn an_asleep_service_arm_never_holds_for_data(
+        treatment_assigned in 5u64..40,
+        difference in 0u64..3,
+        control in window(),
+        checks in 1usize..30,
+    ) {
+        let control_assigned = treatment_assigned + difference;
+        let f = flag(false, true);
+        let mut s = RolloutState::start(&f, Time::from_secs(0));
+        let obs = Observations {
+            treatment: ArmWindow { assigned: treatment_assigned, ..ArmWindow::default() },
+            control: ArmWindow { assigned: control_assigned, failed: 0, ..control },
+        };
+        for i in 1..=checks {
+            let (next, d) = step(&f, &s, &obs, Time::from_secs(i as i64 * 3600));
+            prop_assert!(
+                !d.waiting.contains(&hivesched_flags::Wait::NoData)
+                    && !d.waiting.contains(&hivesched_flags::Wait::MinUnits),
+                "{:?}", d
+            );
+            prop_assert_ne!(d.action, Action::Rollback);
+            s = next;
+        }
+        prop_assert!(checks < 3 || s.stage > 0, "never advanced: {:?}", s);
+    }
 }

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use hivesched_flags::{
-    Action, ArmWindow, Cause, Command, Flag, FlagError, Guardrail, NoDataPolicy, Observations,
-    Outcome, Percent, Phase, RollbackMode, RolloutState, Wait, apply, step,
+    Action, ArmWindow, Cause, Command, Flag, FlagError, Guardrail, GuardrailKind, NoDataPolicy,
+    Observations, Outcome, Percent, Phase, RollbackMode, RolloutState, Wait, apply, step,
 };
 use hivesched_policy::Time;
 
@@ -18,6 +18,7 @@ fn arm(units: u64, completed: u64, failed: u64, p99: f64) -> ArmWindow {
         failed,
         latency_p99_ms: Some(p99),
         latency_samples: completed + failed,
+        ..ArmWindow::default()
     }
 }
 
@@ -320,4 +321,101 @@ fn decisions_serialize_with_their_wire_names() {
     assert_eq!(json["from"], 1.0);
     let back: hivesched_flags::Decision = serde_json::from_value(json).unwrap();
     assert_eq!(back.action, d.action);
+}
+
+/// The scheduler's own rollout: a `service` flag over 40 known agents, 20 per arm at 50 %.
+fn acting() -> Flag {
+    let mut f = flag();
+    f.guardrails.kind = GuardrailKind::Service;
+    f
+}
+
+/// Treatment asleep (the scheduler sleeps it at low demand: nothing reported), control held
+/// awake and serving its work; both arms' units known by assignment.
+fn treatment_asleep() -> Observations {
+    Observations {
+        treatment: ArmWindow {
+            assigned: 20,
+            ..ArmWindow::default()
+        },
+        control: ArmWindow {
+            assigned: 20,
+            ..arm(20, 495, 5, 30_000.0)
+        },
+    }
+}
+
+#[test]
+fn a_service_rollout_advances_while_the_scheduler_sleeps_treatment() {
+    let f = acting();
+    let mut s = RolloutState::start(&f, Time::from_secs(0));
+    let mut t = 0;
+    let d = run(&f, &mut s, &mut t, treatment_asleep(), 3);
+    assert_eq!(d.action, Action::Advance, "{d:?}");
+    assert!(!d.waiting.contains(&Wait::NoData), "{:?}", d.waiting);
+    assert_eq!(d.gates.units, (20, 20));
+    let idle = d
+        .checks
+        .iter()
+        .find(|c| c.guardrail == Guardrail::UnservedRate)
+        .unwrap();
+    assert_eq!(idle.outcome, Outcome::Idle, "{}", idle.explain());
+    run(&f, &mut s, &mut t, treatment_asleep(), 20);
+    assert_eq!(s.phase, Phase::AwaitingApproval);
+    assert_eq!(s.percentage, pct(50));
+
+    // The same windows under the default kind hold forever: treatment reported no unit.
+    let mut g = acting();
+    g.guardrails.kind = GuardrailKind::Throughput;
+    let mut s = RolloutState::start(&g, Time::from_secs(0));
+    let mut t = 0;
+    let d = run(&g, &mut s, &mut t, treatment_asleep(), 20);
+    assert_eq!(d.action, Action::Hold);
+    assert!(d.waiting.contains(&Wait::NoData) && d.waiting.contains(&Wait::MinUnits));
+    assert_eq!(s.percentage, pct(1));
+}
+
+#[test]
+fn a_service_rollout_rolls_back_when_treatment_leaves_demand_unserved() {
+    let f = acting();
+    let mut s = RolloutState::start(&f, Time::from_secs(0));
+    let mut t = 0;
+    run(&f, &mut s, &mut t, treatment_asleep(), 6);
+    assert!(s.percentage >= pct(10), "{:?}", s.percentage);
+    // Awake again for a peak, treatment's wakes fail and its tasks with them: 30 of 300
+    // wakes, and 4 % of the tasks it did run (below the 5 % SLO on its own).
+    let harmed = Observations {
+        treatment: ArmWindow {
+            assigned: 20,
+            wakes: 300,
+            wakes_failed: 30,
+            ..arm(20, 480, 20, 30_000.0)
+        },
+        control: treatment_asleep().control,
+    };
+    let mut decisions = Vec::new();
+    for _ in 0..5 {
+        t += 10 * MIN;
+        let (next, d) = step(&f, &s, &harmed, Time::from_secs(t));
+        s = next;
+        decisions.push(d);
+        if s.breaker_open() {
+            break;
+        }
+    }
+    let d = decisions.last().unwrap();
+    assert_eq!(d.action, Action::Rollback, "{decisions:?}");
+    assert_eq!(s.percentage, Percent::ZERO);
+    let failing: Vec<Guardrail> = d
+        .checks
+        .iter()
+        .filter(|c| c.outcome == Outcome::Fail)
+        .map(|c| c.guardrail)
+        .collect();
+    assert!(
+        failing.contains(&Guardrail::UnservedRate)
+            || failing.contains(&Guardrail::UnservedSequential),
+        "{failing:?}"
+    );
+    assert!(!failing.contains(&Guardrail::ErrorRateSlo), "{failing:?}");
 }

@@ -1,7 +1,8 @@
 //! `hivesched demo` end to end, as the README runs it: the binary with the fake fleet, the
 //! replayed trace and the fast clock produces decisions that act on the fleet within a few
-//! ticks, records the fitted forecast model, prints an admin token that works, and stops
-//! cleanly on SIGTERM.
+//! ticks, records the fitted forecast model, prints an admin token that works, rolls the
+//! scheduler's own acting out behind `scheduler.acting` past its first stage while the
+//! scheduler keeps treatment agents asleep, and stops cleanly on SIGTERM.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -87,6 +88,47 @@ async fn the_demo_decides_and_acts_every_tick() {
         "{models}"
     );
     assert!(first["parameters"]["fitted"].is_string(), "{models}");
+
+    // The rollout: created by the demo at 10 %, it climbs while treatment agents sleep.
+    let mut evidence = serde_json::Value::Null;
+    for _ in 0..180 {
+        evidence = get("/api/v1/flags/scheduler.acting/evidence")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if evidence["flag"]["rollout"]["percentage"].as_f64() > Some(10.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let decisions = evidence["decisions"]
+        .as_array()
+        .expect("the demo's rollout exists");
+    let advance = decisions
+        .iter()
+        .rfind(|d| d["decision"]["action"] == "advance")
+        .unwrap_or_else(|| panic!("the demo's rollout never advanced: {evidence}"));
+    assert_eq!(advance["decision"]["from"], 10.0, "{advance}");
+    for d in decisions {
+        let waiting = d["decision"]["waiting"].as_array().unwrap();
+        assert!(
+            !waiting.iter().any(|w| w == "no_data" || w == "min_units"),
+            "held for data: {d}"
+        );
+    }
+    // Treatment agents were asleep while it advanced: assigned, yet not reporting work.
+    let t = &advance["observations"]["treatment"];
+    eprintln!(
+        "demo rollout: 10 -> {} % at {}; treatment {} assigned, {} at work",
+        advance["decision"]["to"], advance["decision"]["at"], t["assigned"], t["units"]
+    );
+    assert!(
+        t["units"].as_u64() < t["assigned"].as_u64(),
+        "treatment was all at work when it advanced: {advance}"
+    );
+
     let stopped = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -10,7 +10,8 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use hivesched_flags::{
-    Action, Arm, ArmWindow, Decision, Flag, Observations, Percent, Phase, RolloutState, evaluate,
+    Action, Arm, ArmWindow, Decision, Flag, GuardrailKind, Observations, Percent, Phase,
+    RolloutState, evaluate,
 };
 use hivesched_policy::{ActingScope, Time};
 use hivesched_store::{NewFlagDecision, Store, StoreError, TaskReport};
@@ -170,9 +171,24 @@ pub async fn sync_acting(state: &AppState, decided: Instant) {
     }
 }
 
-/// What each arm reported in a window. `reporting` are the agents that sent any heartbeat in
-/// it (they are units of their arm whether or not they worked: an idle or sleeping agent is
-/// still enrolled), `reports` their task counters.
+/// What the evaluator knows about a window besides the task reports: every agent the store
+/// knows (each arm's units by assignment), the agents that sent any heartbeat in the window
+/// (each arm's units that reported), and the wakes that finished in it, with whether they
+/// failed.
+#[derive(Debug, Clone, Default)]
+pub struct Fleet {
+    /// Every agent the store knows.
+    pub known: BTreeSet<String>,
+    /// The agents that sent any heartbeat in the window.
+    pub reporting: BTreeSet<String>,
+    /// Wakes that finished in the window: agent, failed.
+    pub wakes: Vec<(String, bool)>,
+}
+
+/// What each arm reported in a window. An arm's `units` are its agents that reported (an idle
+/// or sleeping agent that still reports is enrolled), its `assigned` the known agents the
+/// flag puts in it, `completed` and `failed` the sums of its reports, `wakes` and
+/// `wakes_failed` its agents' finished wakes.
 ///
 /// An arm's p99 latency is the 99th percentile of the reported per-heartbeat p99s, each
 /// weighted by the tasks behind it: exact percentiles cannot be merged from percentiles, and
@@ -181,13 +197,13 @@ pub async fn sync_acting(state: &AppState, decided: Instant) {
 pub fn aggregate(
     flag: &Flag,
     share: Percent,
-    reporting: &BTreeSet<String>,
+    fleet: &Fleet,
     reports: &[TaskReport],
 ) -> Observations {
     let mut arms = Observations::default();
     let mut latencies: BTreeMap<Arm, Vec<(f64, u64)>> = BTreeMap::new();
     let mut units: BTreeMap<Arm, BTreeSet<&str>> = BTreeMap::new();
-    for agent in reporting {
+    for agent in &fleet.reporting {
         units
             .entry(agent_arm(flag, share, agent))
             .or_default()
@@ -196,10 +212,8 @@ pub fn aggregate(
     for r in reports {
         let arm = agent_arm(flag, share, &r.agent.0);
         units.entry(arm).or_default().insert(&r.agent.0);
-        let window = match arm {
-            Arm::Treatment => &mut arms.treatment,
-            Arm::Control => &mut arms.control,
-            Arm::Out => continue,
+        let Some(window) = arms.arm_mut(arm) else {
+            continue;
         };
         window.completed += r.counters.completed;
         window.failed += r.counters.failed;
@@ -208,13 +222,24 @@ pub fn aggregate(
             latencies.entry(arm).or_default().push((p99, tasks));
         }
     }
-    for (arm, window) in [
-        (Arm::Treatment, &mut arms.treatment),
-        (Arm::Control, &mut arms.control),
-    ] {
-        window.units = units.get(&arm).map_or(0, |u| u.len() as u64);
-        if let Some(samples) = latencies.get_mut(&arm) {
-            set_latency(window, samples);
+    for agent in &fleet.known {
+        if let Some(window) = arms.arm_mut(agent_arm(flag, share, agent)) {
+            window.assigned += 1;
+        }
+    }
+    for (agent, failed) in &fleet.wakes {
+        if let Some(window) = arms.arm_mut(agent_arm(flag, share, agent)) {
+            window.wakes += 1;
+            window.wakes_failed += u64::from(*failed);
+        }
+    }
+    for arm in [Arm::Treatment, Arm::Control] {
+        let n = units.get(&arm).map_or(0, |u| u.len() as u64);
+        if let Some(window) = arms.arm_mut(arm) {
+            window.units = n;
+            if let Some(samples) = latencies.get_mut(&arm) {
+                set_latency(window, samples);
+            }
         }
     }
     arms
@@ -246,15 +271,38 @@ pub async fn observe(
     after: Time,
     until: Time,
 ) -> Result<Observations, ApiError> {
-    let reporting: BTreeSet<String> = store
-        .list_agents()
+    let mut fleet = Fleet::default();
+    for a in store.list_agents().await? {
+        if a.last_heartbeat.is_some_and(|t| t > after && t <= until) {
+            fleet.reporting.insert(a.agent.id.0.clone());
+        }
+        fleet.known.insert(a.agent.id.0);
+    }
+    fleet.wakes = store
+        .finished_wakes(after, until)
         .await?
         .into_iter()
-        .filter(|a| a.last_heartbeat.is_some_and(|t| t > after && t <= until))
-        .map(|a| a.agent.id.0)
+        .map(|(agent, failed)| (agent.0, failed))
         .collect();
     let reports = store.task_reports(after, until).await?;
-    Ok(aggregate(flag, share, &reporting, &reports))
+    Ok(aggregate(flag, share, &fleet, &reports))
+}
+
+/// The scheduler's own rollout is judged on service, not throughput: its treatment arm's
+/// purpose is to put idle agents to sleep, so tasks per enrolled agent fall by design, and
+/// asleep agents report nothing (docs/rollout.md, "Guardrails for an arm that sleeps").
+/// Refuses [`ACTING_FLAG`] with any other guardrail kind, naming `{prefix}guardrails.kind`.
+pub fn check_acting_kind(prefix: &str, flag: &Flag) -> Result<(), ApiError> {
+    if flag.key == ACTING_FLAG && flag.guardrails.kind != GuardrailKind::Service {
+        return Err(ApiError::invalid_value(
+            format!("{prefix}guardrails.kind"),
+            format!(
+                "{ACTING_FLAG} must use \"service\": throughput per agent falls by design when \
+                 the scheduler sleeps idle agents"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Labels of the per-flag metrics.
@@ -470,20 +518,43 @@ mod tests {
         let arm = |a: &str| agent_arm(&flag, half, a);
         let t = agents.iter().find(|a| arm(a) == Arm::Treatment).unwrap();
         let c = agents.iter().find(|a| arm(a) == Arm::Control).unwrap();
-        let reporting: BTreeSet<String> = agents.iter().cloned().collect();
+        let all: BTreeSet<String> = agents.iter().cloned().collect();
         let reports = vec![
             report(t, 10, 2, Some(100.0)),
             report(t, 5, 0, Some(900.0)),
             report(c, 7, 1, None),
         ];
-        let o = aggregate(&flag, half, &reporting, &reports);
+        // Every agent known, only the first ten reporting, two wakes of `t`, one failed.
+        let fleet = Fleet {
+            known: all.clone(),
+            reporting: agents[..10].iter().cloned().collect(),
+            wakes: vec![(t.clone(), true), (t.clone(), false)],
+        };
+        let o = aggregate(&flag, half, &fleet, &reports);
         assert_eq!((o.treatment.completed, o.treatment.failed), (15, 2));
         assert_eq!((o.control.completed, o.control.failed), (7, 1));
-        let (nt, nc) = (
-            agents.iter().filter(|a| arm(a) == Arm::Treatment).count() as u64,
-            agents.iter().filter(|a| arm(a) == Arm::Control).count() as u64,
+        assert_eq!((o.treatment.wakes, o.treatment.wakes_failed), (2, 1));
+        assert_eq!((o.control.wakes, o.control.wakes_failed), (0, 0));
+        let count =
+            |set: &[String], want: Arm| set.iter().filter(|a| arm(a) == want).count() as u64;
+        assert_eq!(
+            (o.treatment.assigned, o.control.assigned),
+            (count(&agents, Arm::Treatment), count(&agents, Arm::Control))
         );
-        assert_eq!((o.treatment.units, o.control.units), (nt, nc));
+        // Units that reported: the first ten, plus `t` and `c` through their task reports.
+        let mut reported: Vec<String> = agents[..10].to_vec();
+        for a in [t, c] {
+            if !reported.contains(a) {
+                reported.push(a.clone());
+            }
+        }
+        assert_eq!(
+            (o.treatment.units, o.control.units),
+            (
+                count(&reported, Arm::Treatment),
+                count(&reported, Arm::Control)
+            )
+        );
         // 12 tasks at 100 ms, 5 at 900 ms: the 99th percentile of 17 falls on the slow report.
         assert_eq!(o.treatment.latency_p99_ms, Some(900.0));
         assert_eq!(o.treatment.latency_samples, 17);

@@ -5,6 +5,12 @@
 //! fault switch makes the treatment arm fail half its tasks; the rollout rolls back, every
 //! treatment agent the scheduler had put to sleep is woken through the gate, the breaker is
 //! open and the evidence says why and how long the wakes took.
+//!
+//! The second test is the case the `service` guardrails exist for: idle agents from the
+//! start, so the scheduler puts the treatment arm to sleep at every stage, and the rollout
+//! still climbs (units by assignment, an asleep arm idle rather than missing); then the
+//! treatment agents that do work fail half of it and the unserved-demand guardrails roll it
+//! back.
 
 mod common;
 
@@ -53,23 +59,10 @@ fn config(database_url: &str, fleet_url: &str) -> ServiceConfig {
 /// A salt that puts at least one of the fleet's agents in each arm at 1 %, so the first stage
 /// has units to compare (1 % of 40 agents is 0.4 per arm on average).
 fn salt_with_both_arms_at_one_percent(ids: &[String]) -> String {
-    let one = Percent::from_percent(1).unwrap();
     (0..10_000)
         .map(|i| format!("acting-{i}"))
         .find(|salt| {
-            let mut flag = Flag::boolean(KEY);
-            flag.salt = salt.clone();
-            let arms: Vec<Arm> = ids
-                .iter()
-                .map(|id| {
-                    evaluate(
-                        &flag,
-                        one,
-                        &BTreeMap::from([("agent_id".into(), id.clone())]),
-                    )
-                    .arm
-                })
-                .collect();
+            let arms = arms_at(salt, 1, ids);
             arms.contains(&Arm::Treatment) && arms.contains(&Arm::Control)
         })
         .expect("a salt with both arms at 1 %")
@@ -188,6 +181,7 @@ async fn the_scheduler_acts_on_treatment_only_and_a_rollback_wakes_it() {
                         "kind": "boolean", "salt": salt, "unit": "agent_id",
                         "ladder": [1.0, 10.0, 50.0, 100.0], "min_bake": 0, "min_units_per_arm": 1,
                         "min_full_rollout": 0, "rollback": "kill",
+                        "guardrails": { "kind": "service" },
                     },
                     "reason": "roll the scheduler out",
                 })),
@@ -352,6 +346,185 @@ async fn the_scheduler_acts_on_treatment_only_and_a_rollback_wakes_it() {
             metrics.contains("hivesched_rollout_release_seconds "),
             "{metrics}"
         );
+        stop.store(true, Ordering::Relaxed);
+        s.stop().await;
+    }
+}
+
+/// Each agent's arm at `percent` under `salt`, computed like the server does.
+fn arms_at(salt: &str, percent: u16, ids: &[String]) -> Vec<Arm> {
+    let mut flag = Flag::boolean(KEY);
+    flag.salt = salt.to_owned();
+    let share = Percent::from_percent(percent).unwrap();
+    ids.iter()
+        .map(|id| {
+            evaluate(
+                &flag,
+                share,
+                &BTreeMap::from([("agent_id".into(), id.clone())]),
+            )
+            .arm
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_arms_advance_while_treatment_sleeps_and_unserved_demand_rolls_back() {
+    for url in backends().await {
+        let (fleet_url, fleet) = fleet().await;
+        let ids: Vec<String> = fleet.agents().into_iter().map(|a| a.id.0).collect();
+        let salt = salt_with_both_arms_at_one_percent(&ids);
+        let at = |p| arms_at(&salt, p, &ids);
+        let (at10, at50) = (at(10), at(50));
+        // Three agents that join treatment at 50 % are kept busy (never put to sleep): they
+        // are the treatment arm's work at the last stage. Every other agent is idle from the
+        // start, so the scheduler sleeps the whole treatment arm at 1 % and 10 %.
+        let workers: Vec<AgentId> = ids
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| at50[*i] == Arm::Treatment && at10[*i] != Arm::Treatment)
+            .take(3)
+            .map(|(_, id)| AgentId::from(id.as_str()))
+            .collect();
+        assert_eq!(workers.len(), 3);
+        for w in &workers {
+            fleet.set_busy(w, true);
+        }
+        let s = TestServer::start_with(config(&url, &fleet_url)).await;
+        post_flat_demand(&s, 1.0).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        report_heartbeats(s.base.clone(), fleet.clone(), Arc::clone(&stop));
+
+        // The default kind is refused for the scheduler's own rollout, naming the field.
+        let mut body = json!({
+            "flag": {
+                "key": KEY, "kind": "boolean", "salt": salt, "unit": "agent_id",
+                "ladder": [1.0, 10.0, 50.0, 100.0], "min_bake": 5, "min_units_per_arm": 1,
+                "min_full_rollout": 0, "rollback": "kill",
+            },
+            "reason": "roll the scheduler out",
+        });
+        let (status, refused) = s
+            .send(
+                Method::POST,
+                "/api/v1/flags",
+                Some(&token(Role::Operator)),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        assert_eq!(refused["field"], "flag.guardrails.kind", "{refused}");
+        body["flag"]["guardrails"] = json!({ "kind": "service" });
+        let (status, created) = s
+            .send(
+                Method::POST,
+                "/api/v1/flags",
+                Some(&token(Role::Operator)),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+
+        wait_for("the rollout at 50 %", Duration::from_secs(90), async || {
+            let r = rollout(&s).await;
+            (r["rollout"]["percentage"] == 50.0).then_some(())
+        })
+        .await;
+        let ev = evidence(&s).await;
+        let decisions = ev["decisions"].as_array().unwrap();
+        for d in decisions {
+            let waiting = d["decision"]["waiting"].as_array().unwrap();
+            assert!(
+                !waiting.iter().any(|w| w == "no_data" || w == "min_units"),
+                "held for data: {d}"
+            );
+        }
+        // At least one advance judged a treatment arm with assigned agents that did not
+        // report — asleep — and its unserved-demand check idle.
+        let asleep_advance = decisions.iter().find(|d| {
+            let t = &d["observations"]["treatment"];
+            d["decision"]["action"] == "advance" && t["units"].as_u64() < t["assigned"].as_u64()
+        });
+        let asleep_advance = asleep_advance.unwrap_or_else(|| panic!("{ev}"));
+        let idle = asleep_advance["decision"]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["guardrail"] == "unserved_rate")
+            .unwrap();
+        assert!(
+            matches!(idle["outcome"].as_str(), Some("idle" | "pass")),
+            "{idle}"
+        );
+        for d in decisions.iter().rev() {
+            if d["decision"]["action"] == "advance" {
+                let t = &d["observations"]["treatment"];
+                eprintln!(
+                    "advance {} -> {} %: treatment {} assigned, {} reporting, {} tasks",
+                    d["decision"]["from"],
+                    d["decision"]["to"],
+                    t["assigned"],
+                    t["units"],
+                    t["completed"].as_u64().unwrap_or(0) + t["failed"].as_u64().unwrap_or(0)
+                );
+            }
+        }
+        // The scheduler did put agents to sleep meanwhile, and only treatment agents.
+        let slept: Vec<AgentId> = fleet
+            .actions()
+            .into_iter()
+            .filter(|a| a.kind == "sleep")
+            .map(|a| a.agent)
+            .collect();
+        assert!(!slept.is_empty(), "nothing was put to sleep");
+        let treatment: HashSet<AgentId> = ids
+            .iter()
+            .zip(&at50)
+            .filter(|(_, a)| **a == Arm::Treatment)
+            .map(|(id, _)| AgentId::from(id.as_str()))
+            .collect();
+        assert!(slept.iter().all(|a| treatment.contains(a)), "{slept:?}");
+
+        // The treatment agents at work fail half their tasks: unserved demand in treatment.
+        fleet.fail_tasks(treatment.iter().cloned(), 0.5);
+        let fault = Instant::now();
+        wait_for("the rollback", Duration::from_secs(60), async || {
+            let r = rollout(&s).await;
+            (r["rollout"]["phase"] == "rolled_back").then_some(())
+        })
+        .await;
+        let ev = evidence(&s).await;
+        let rollback = ev["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["decision"]["action"] == "rollback")
+            .unwrap_or_else(|| panic!("no rollback decision: {ev}"))
+            .clone();
+        let failing: Vec<&str> = rollback["decision"]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["outcome"] == "fail")
+            .map(|c| c["guardrail"].as_str().unwrap())
+            .collect();
+        assert!(
+            failing
+                .iter()
+                .any(|g| matches!(*g, "unserved_rate" | "unserved_sequential")),
+            "{failing:?}"
+        );
+        assert!(!failing.contains(&"throughput"), "{failing:?}");
+        eprintln!(
+            "rollback {:.1} s after the fault: cause {}, failing {failing:?}",
+            fault.elapsed().as_secs_f64(),
+            rollback["decision"]["cause"]
+        );
+        wait_for("every agent awake", Duration::from_secs(60), async || {
+            let awake = fleet.agents().iter().all(|a| a.state == AgentState::Awake);
+            awake.then_some(())
+        })
+        .await;
         stop.store(true, Ordering::Relaxed);
         s.stop().await;
     }

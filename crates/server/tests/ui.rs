@@ -13,8 +13,9 @@ use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-/// The hooks issue 15 names, plus the stop banner the browser test watches.
-const TESTIDS: [&str; 9] = [
+/// The hooks issue 15 names, plus the stop banner and the rollout panel the browser test
+/// watches.
+const TESTIDS: [&str; 11] = [
     "token-input",
     "sign-in",
     "fleet-total",
@@ -24,6 +25,8 @@ const TESTIDS: [&str; 9] = [
     "forecast-chart",
     "savings-24h",
     "emergency-banner",
+    "rollout-panel",
+    "rollout-status",
 ];
 
 const PAGE_WEIGHT_LIMIT: usize = 300 * 1024;

@@ -13,6 +13,7 @@ const FEED_MAX = 50;           // decision rows kept on the page
 const HISTORY_STEPS = 72;      // demand steps drawn before now
 const HORIZON = 24;            // forecast steps drawn after now
 const SVG_NS = 'http://www.w3.org/2000/svg';
+const ROLLOUT = 'scheduler.acting';  // the scheduler's own rollout (docs/rollout.md)
 
 const $ = (id) => document.getElementById(id);
 
@@ -22,6 +23,7 @@ const S = {
   decisions: [],           // newest first
   alerts: new Map(),       // id -> alert view
   config: null, controls: null, savings: null, model: null,
+  rollout: undefined,      // evidence of scheduler.acting; null when the flag does not exist
   forecast: null,          // {start_ms, step_s, mean[], upper[], model}
   demand: [],              // [{t, v}] oldest first
   awakeHistory: [],        // [{t, n}] sampled as the fleet changes (engine time)
@@ -164,6 +166,8 @@ async function signIn(token, trusted = false) {
   openStream();
   S.timers.push(setInterval(() => refresh(loadSavings), 15000));
   S.timers.push(setInterval(() => refresh(loadModel), 60000));
+  // Rollout checks run every flag_check_interval (60 s by default, 10 s in the demo).
+  S.timers.push(setInterval(() => refresh(loadRollout), 10000));
   // A safety net for anything the stream does not carry (agents registered by a fleet).
   S.timers.push(setInterval(() => refresh(loadAgents), 30000));
 }
@@ -185,7 +189,7 @@ function showAppError(msg) { const p = $('app-error'); p.textContent = msg || ''
 async function loadAll() {
   try {
     await Promise.all([loadConfig(), loadAgents(), loadDecisions(), loadAlerts(), loadControls(),
-      loadForecast(), loadDemand(), loadSavings(), loadModel()]);
+      loadForecast(), loadDemand(), loadSavings(), loadModel(), loadRollout()]);
     showAppError(null);
   } catch (e) { handleError(e); }
 }
@@ -241,6 +245,15 @@ async function loadDemand() {
 }
 
 async function loadSavings() { S.savings = await api('/savings'); renderSavings(); }
+
+async function loadRollout() {
+  // The list first: without the flag (the scheduler acts on every agent) the page asks for
+  // nothing that would answer 404.
+  const list = await api('/flags');
+  S.rollout = list.flags.some((f) => f.flag.key === ROLLOUT)
+    ? await api(`/flags/${ROLLOUT}/evidence?limit=20`) : null;
+  renderRollout();
+}
 
 async function loadModel() {
   const r = await api('/forecast/models?limit=1');
@@ -488,6 +501,34 @@ function renderAccuracy() {
   }
   if (members.size) rows.push(el('tr', {}, el('td', { colspan: '2', class: 'note', text: `in use: ${[...members].join(', ')}` })));
   body.replaceChildren(...rows);
+}
+
+function renderRollout() {
+  const ev = S.rollout;
+  const status = $('rollout-status');
+  const ladder = $('rollout-ladder');
+  const arms = $('rollout-arms').tBodies[0];
+  const checks = $('rollout-checks');
+  if (!ev) {
+    status.textContent = ev === null ? `No rollout: the scheduler acts on every agent (create ${ROLLOUT} to roll it out).` : '–';
+    ladder.replaceChildren(); arms.replaceChildren(); checks.replaceChildren();
+    return;
+  }
+  const r = ev.flag.rollout;
+  const last = ev.decisions.find((d) => d.observations) || null;
+  const advances = ev.decisions.filter((d) => d.decision.action === 'advance').length;
+  const waiting = last && last.decision.waiting.length ? ` · waiting: ${last.decision.waiting.join(', ').replace(/_/g, ' ')}` : '';
+  status.textContent = `${r.percentage} % · ${r.phase.replace(/_/g, ' ')}${ev.flag.breaker_open ? ' · breaker open' : ''} · ${advances} advance${advances === 1 ? '' : 's'} shown${waiting}`;
+  ladder.className = `ladder ${r.phase}`;
+  ladder.replaceChildren(...ev.flag.flag.ladder.map((p) => el('li', {
+    class: p === r.percentage ? 'now' : p < r.percentage ? 'done' : '', text: `${p} %` })));
+  const o = last && last.observations;
+  const share = (a) => { const d = a.completed + a.failed + a.wakes_failed; return d ? pct(100 * (a.failed + a.wakes_failed) / d) : '–'; };
+  arms.replaceChildren(...(o ? [['treatment', o.treatment], ['control', o.control]].map(([name, a]) => el('tr', {},
+    el('td', { text: name, title: 'agents assigned to the arm; of them, reporting work (awake)' }),
+    el('td', { class: 'v', 'data-testid': `rollout-${name}`, text: `${a.assigned} agents · ${a.units} at work · ${a.completed + a.failed} tasks · ${share(a)} unserved` }))) : []));
+  checks.replaceChildren(...(last ? last.decision.checks.map((c, i) => el('li', { class: c.outcome, title: last.explanation[i] || '' },
+    el('b', { text: c.outcome.replace('_', ' ') }), c.guardrail.replace(/_/g, ' '))) : []));
 }
 
 function renderAlerts() {

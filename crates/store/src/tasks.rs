@@ -444,6 +444,27 @@ impl Store {
         .collect()
     }
 
+    /// Wakes that finished — succeeded or failed — with their last change in `(after, until]`:
+    /// each agent and whether its wake failed. The scheduler's own rollout counts a failed wake
+    /// as demand its arm left unserved (docs/rollout.md).
+    pub async fn finished_wakes(&self, after: Time, until: Time) -> Result<Vec<(AgentId, bool)>> {
+        sqlx::query(
+            "SELECT agent_id, status FROM tasks WHERE kind = 'wake' \
+             AND status IN ('succeeded', 'failed') AND updated_at > $1 AND updated_at <= $2 \
+             ORDER BY updated_at, id",
+        )
+        .bind(after.as_millis())
+        .bind(until.as_millis())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let status: TaskStatus = parse_enum("status", &get::<String>(row, "status")?)?;
+            Ok((AgentId(get(row, "agent_id")?), status == TaskStatus::Failed))
+        })
+        .collect()
+    }
+
     /// Records a bulk operation, every one of its tasks (`pending`) and its audit record in
     /// one transaction: once this returns, the operation survives a crash and is resumed; if it
     /// fails, nothing of it was stored.

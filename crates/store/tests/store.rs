@@ -17,6 +17,7 @@ on_every_backend!(
     forecasts_and_model_records_round_trip,
     decisions_round_trip_and_page_newest_first,
     task_idempotency_keys_are_unique,
+    finished_wakes_are_listed_by_when_they_finished,
     task_lifecycle_is_compare_and_set_with_fencing,
     a_deposed_leaders_writes_are_fenced_and_do_not_land,
     unfinished_tasks_are_listed_for_recovery,
@@ -582,6 +583,43 @@ mod cases {
             }
         }
         assert_eq!(wins, 1);
+    }
+
+    pub async fn finished_wakes_are_listed_by_when_they_finished(ctx: Ctx) {
+        let s = &ctx.store;
+        let wake = |id: &str, agent: &str| NewTask {
+            kind: ActionKind::Wake,
+            ..task(id, id, agent, 1)
+        };
+        for (id, agent) in [("w1", "a"), ("w2", "b"), ("w3", "c"), ("w4", "d")] {
+            s.insert_task(&wake(id, agent)).await.unwrap();
+            s.transition_task(id, TaskStatus::Running, None, None, t(2))
+                .await
+                .unwrap();
+        }
+        s.insert_task(&task("s1", "s1", "e", 1)).await.unwrap();
+        s.transition_task("s1", TaskStatus::Running, None, None, t(2))
+            .await
+            .unwrap();
+        s.transition_task("w1", TaskStatus::Succeeded, None, None, t(10))
+            .await
+            .unwrap();
+        s.transition_task("w2", TaskStatus::Failed, Some("503"), None, t(20))
+            .await
+            .unwrap();
+        s.transition_task("w3", TaskStatus::Failed, Some("503"), None, t(40))
+            .await
+            .unwrap();
+        s.transition_task("s1", TaskStatus::Failed, Some("503"), None, t(20))
+            .await
+            .unwrap();
+        // w4 is still running; s1 is a sleep; w3 finished after the window.
+        let got = s.finished_wakes(t(5), t(30)).await.unwrap();
+        assert_eq!(
+            got,
+            vec![(AgentId::from("a"), false), (AgentId::from("b"), true)]
+        );
+        assert!(s.finished_wakes(t(40), t(50)).await.unwrap().is_empty());
     }
 
     pub async fn a_deposed_leaders_writes_are_fenced_and_do_not_land(ctx: Ctx) {

@@ -11,14 +11,14 @@ use hivesched_flags::{
     RolloutState, Rule, Variant,
 };
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::audit::{self, Change};
 use crate::auth::{Admin, Auth, Operator, Viewer};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, check_non_blank, non_blank_pattern};
+use crate::extract::{ApiJson, ApiQuery, PageLimit, check_non_blank, non_blank_pattern};
 use crate::openapi::{array, items, object, parameter, property};
 use crate::rollouts::{self, StoredFlag};
 use crate::state::AppState;
@@ -30,8 +30,18 @@ pub const MAX_FLAG_KEY_LEN: usize = 200;
 /// escaping in a URL path). `-` is last so the pattern's character class reads it literally.
 const FLAG_KEY_PUNCTUATION: [char; 4] = ['.', '_', ':', '-'];
 
-/// Decisions returned by the evidence route, newest first.
-pub const EVIDENCE_DECISIONS: u32 = 200;
+/// Decisions returned by the evidence route, newest first: 200 unless `limit` says fewer (the
+/// dashboard reads a few every 10 s).
+pub const EVIDENCE_DECISIONS: PageLimit = PageLimit::new(200, 200);
+
+/// How many decisions the evidence route returns.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EvidenceQuery {
+    /// Newest decisions to return (default and most: 200).
+    pub limit: Option<u32>,
+}
 
 /// The flag routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -179,7 +189,7 @@ pub struct EvidenceView {
     pub flag: FlagView,
     /// What each arm reported in the newest judged window (`null` before the first check).
     pub arms: Option<Observations>,
-    /// The newest decisions (at most 200), newest first.
+    /// The newest decisions (at most `limit`, 200), newest first.
     pub decisions: Vec<DecisionEvidence>,
     /// For `scheduler.acting` only: what the latest rollback (or step down) of this process
     /// did to the agents the scheduler stopped acting on (`null` before one).
@@ -255,6 +265,12 @@ pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
             declare_key(parameter(doc, method.clone(), path, "key"));
         }
     }
+    EVIDENCE_DECISIONS.declare(parameter(
+        doc,
+        Method::GET,
+        "/api/v1/flags/{key}/evidence",
+        "limit",
+    ));
     declare_key(object(property(doc, "Flag", "key")));
     for field in ["salt", "unit"] {
         object(property(doc, "Flag", field)).min_length = Some(1);
@@ -297,7 +313,7 @@ enum Bound {
 
 /// The ranges `GuardrailConfig::validate` enforces, as declared in the document (a test holds
 /// each end to the check).
-const GUARDRAIL_BOUNDS: [(&str, Bound, Bound); 8] = [
+const GUARDRAIL_BOUNDS: [(&str, Bound, Bound); 9] = [
     (
         "error_rate_slo",
         Bound::Exclusive(0.0),
@@ -318,6 +334,11 @@ const GUARDRAIL_BOUNDS: [(&str, Bound, Bound); 8] = [
         Bound::Exclusive(1.0),
     ),
     ("srm_p_min", Bound::Exclusive(0.0), Bound::Exclusive(1.0)),
+    (
+        "unserved_tolerance",
+        Bound::Exclusive(0.0),
+        Bound::Exclusive(1.0),
+    ),
 ];
 
 /// Creates `flag` and starts its rollout at its first stage, as `actor` with `reason`: validated
@@ -332,6 +353,7 @@ async fn create(
     check_non_blank("reason", reason)?;
     check_flag_key("flag.key", &flag.key)?;
     flag.validate().map_err(|e| invalid("flag.", e))?;
+    rollouts::check_acting_kind("flag.", &flag)?;
     let decided = std::time::Instant::now();
     let now = state.now();
     let rollout = RolloutState::start(&flag, now);
@@ -398,7 +420,8 @@ async fn list_flags(
     responses((status = 201, description = "Created; the flag and its rollout.", body = FlagView),
         (status = 409, description = "`conflict`: a flag with this key exists.", body = ErrorBody),
         (status = 422, description = "`invalid_value`: `reason` is blank, or a field of `flag` \
-            breaks its rule (`flag.key`, `flag.ladder`, `flag.guardrails.alpha`, …); `field` \
+            breaks its rule (`flag.key`, `flag.ladder`, `flag.guardrails.alpha`, \
+            `flag.guardrails.kind` of `scheduler.acting`, which must be `service`, …); `field` \
             names it.", body = ErrorBody)))]
 async fn create_flag(
     auth: Auth<Operator>,
@@ -488,6 +511,7 @@ async fn patch_flag(
         flag.kill_switch = v;
     }
     flag.validate().map_err(|e| invalid("", e))?;
+    rollouts::check_acting_kind("", &flag)?;
     state
         .store
         .put_flag(
@@ -728,18 +752,22 @@ async fn rearm(
 /// The evidence behind a rollout: what each arm reported, and every recent decision with its
 /// checks, bounds and thresholds.
 #[utoipa::path(get, path = "/flags/{key}/evidence", tag = "flags",
-    params(("key" = String, Path, description = "Flag key")),
+    params(("key" = String, Path, description = "Flag key"), EvidenceQuery),
     security(("bearer" = ["viewer"])),
     responses((status = 200, description = "The rollout and its newest decisions.",
             body = EvidenceView),
-        (status = 404, description = "`not_found`: no flag with this key.", body = ErrorBody)))]
+        (status = 404, description = "`not_found`: no flag with this key.", body = ErrorBody),
+        (status = 422, description = "`invalid_value`: `limit` is out of range.",
+            body = ErrorBody)))]
 async fn evidence(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
     Path(key): Path<String>,
+    ApiQuery(q): ApiQuery<EvidenceQuery>,
 ) -> Result<Json<EvidenceView>, ApiError> {
+    let limit = EVIDENCE_DECISIONS.resolve(q.limit)?;
     let stored = rollouts::load(&state.store, &key).await?;
-    let records = state.store.flag_decisions(&key, EVIDENCE_DECISIONS).await?;
+    let records = state.store.flag_decisions(&key, limit).await?;
     let mut decisions = Vec::with_capacity(records.len());
     for r in records {
         let decision: Decision = serde_json::from_value(r.decision.decision)
