@@ -68,13 +68,14 @@ pub struct Args {
     /// Faults to inject, e.g. `wake-fail=0.05,slow-wake=0.1x3,forecast-error=100-120,stall=200-230,restart=500,seed=7`.
     #[arg(long, default_value = "")]
     faults: String,
-    /// Write the report JSON (`hivesched.sim.v1`) here.
+    /// Write the report JSON (`hivesched.sim.v1`; with `--pools`, `hivesched.sim.pools.v1`) here.
     #[arg(long)]
     report: Option<PathBuf>,
-    /// Write the per-step schedule CSV here.
+    /// Write the per-step schedule CSV here (with `--pools`, a `pool` column first).
     #[arg(long)]
     schedule: Option<PathBuf>,
-    /// Write an SVG plot of demand vs awake capacity per policy here.
+    /// Write an SVG plot of demand vs awake capacity per policy here (with `--pools`, one per
+    /// pool: `plot.svg` → `plot.<pool>.svg`).
     #[arg(long)]
     plot: Option<PathBuf>,
 }
