@@ -39,6 +39,18 @@ pub struct HoursBreakdown {
     pub short: f64,
 }
 
+impl std::ops::AddAssign<&HoursBreakdown> for HoursBreakdown {
+    /// Adds another schedule's hours cause by cause (the totals over several pools).
+    fn add_assign(&mut self, other: &HoursBreakdown) {
+        self.needed += other.needed;
+        self.early += other.early;
+        self.kept += other.kept;
+        self.margin += other.margin;
+        self.transitions += other.transitions;
+        self.short += other.short;
+    }
+}
+
 /// Splits `rows` by cause; `required[t]` is the need of `rows[t]`, `window` the break-even window
 /// in steps and `step_hours` the length of a step in hours.
 pub fn breakdown(

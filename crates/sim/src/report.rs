@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::hours::{HoursBreakdown, breakdown};
 use crate::oracle::{OracleConfig, required_awake};
-use crate::run::{PolicyRun, SimConfig};
+use crate::run::{PolicyRun, SimConfig, StepRow};
 use crate::{PolicyKind, SimError, Trace};
 
 /// Schema identifier outside checks look for.
@@ -134,6 +134,21 @@ pub struct PolicyStats {
     pub note: Option<&'static str>,
 }
 
+/// The rows a run is scored on: all but the first `warmup`.
+pub(crate) fn scored(run: &PolicyRun, warmup: usize) -> &[StepRow] {
+    &run.rows[warmup.min(run.rows.len())..]
+}
+
+/// Demand a step left unserved: max(0, d − awake · capacity).
+pub(crate) fn unserved_demand(row: &StepRow, capacity: f64) -> f64 {
+    (row.demand - f64::from(row.awake) * capacity).max(0.0)
+}
+
+/// Steps of `trace` left out of the scores as warm-up.
+pub(crate) fn warmup_steps(trace: &Trace, cfg: &SimConfig) -> usize {
+    (cfg.train_fraction * trace.values.len() as f64).floor() as usize
+}
+
 fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
@@ -144,14 +159,13 @@ fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
 
 /// Scores one run from its rows, leaving out the first `warmup` steps.
 pub fn stats(run: &PolicyRun, cfg: &SimConfig, interval_s: f64, warmup: usize) -> PolicyStats {
-    let rows = &run.rows[warmup.min(run.rows.len())..];
+    let rows = scored(run, warmup);
     let hours = |billed: f64| billed * interval_s / 3600.0;
     let billed: f64 = rows.iter().map(|r| f64::from(r.billed)).sum();
     let always = hours(f64::from(cfg.agents) * rows.len() as f64);
     let agent_hours = hours(billed);
     let demand: f64 = rows.iter().map(|r| r.demand).sum();
-    let unserved_of =
-        |r: &crate::run::StepRow| (r.demand - f64::from(r.awake) * cfg.capacity).max(0.0);
+    let unserved_of = |r: &StepRow| unserved_demand(r, cfg.capacity);
     let unserved: f64 = rows.iter().map(unserved_of).sum();
     let sleeps: u64 = rows.iter().map(|r| u64::from(r.sleeps_started)).sum();
     // Decisions started in the warm-up are left out like its rows.
@@ -169,7 +183,7 @@ pub fn stats(run: &PolicyRun, cfg: &SimConfig, interval_s: f64, warmup: usize) -
         &OracleConfig {
             agents: cfg.agents,
             capacity: cfg.capacity,
-            min_awake: cfg.min_awake,
+            min_awake: cfg.rails.min_awake,
             wake_steps,
             sleep_steps,
         },
@@ -216,7 +230,7 @@ pub fn stats(run: &PolicyRun, cfg: &SimConfig, interval_s: f64, warmup: usize) -
 
 /// Builds the report for `runs` over `trace`.
 pub fn build_report(trace: &Trace, cfg: &SimConfig, runs: &[PolicyRun]) -> Report {
-    let warmup = (cfg.train_fraction * trace.values.len() as f64).floor() as usize;
+    let warmup = warmup_steps(trace, cfg);
     let mut policies: Vec<PolicyStats> = runs
         .iter()
         .map(|r| stats(r, cfg, trace.interval_s, warmup))
@@ -249,7 +263,7 @@ pub fn build_report(trace: &Trace, cfg: &SimConfig, runs: &[PolicyRun]) -> Repor
             interval_s: trace.interval_s,
             wake_latency_s: cfg.wake_latency.as_secs_f64(),
             consolidation_s: cfg.consolidation.as_secs_f64(),
-            min_awake: cfg.min_awake,
+            min_awake: cfg.rails.min_awake,
             break_even_s: judged.break_even.as_secs_f64(),
             useful_window_s: judged.useful_window.as_secs_f64(),
         },
@@ -264,28 +278,42 @@ fn format_ts(ms: i64) -> String {
 }
 
 /// Writes the schedule CSV: `policy,step,timestamp,demand,awake,billed,sleeps_started,wakes_started`.
-pub fn write_schedule(mut out: impl Write, runs: &[PolicyRun]) -> Result<(), SimError> {
+pub fn write_schedule(out: impl Write, runs: &[PolicyRun]) -> Result<(), SimError> {
+    write_rows(out, &[(None, runs)])
+}
+
+/// Writes the rows of `runs`, each set under its pool's name when it has one (then the CSV
+/// starts with a `pool` column).
+pub(crate) fn write_rows(
+    mut out: impl Write,
+    sets: &[(Option<&str>, &[PolicyRun])],
+) -> Result<(), SimError> {
     let io = |e: std::io::Error| SimError::Output(e.to_string());
+    let pooled = sets.iter().any(|(pool, _)| pool.is_some());
     writeln!(
         out,
-        "policy,step,timestamp,demand,awake,billed,sleeps_started,wakes_started"
+        "{}policy,step,timestamp,demand,awake,billed,sleeps_started,wakes_started",
+        if pooled { "pool," } else { "" }
     )
     .map_err(io)?;
-    for run in runs {
-        for r in &run.rows {
-            writeln!(
-                out,
-                "{},{},{},{},{},{},{},{}",
-                run.name,
-                r.step,
-                format_ts(r.timestamp),
-                r.demand,
-                r.awake,
-                r.billed,
-                r.sleeps_started,
-                r.wakes_started
-            )
-            .map_err(io)?;
+    for (pool, runs) in sets {
+        let prefix = pool.map_or(String::new(), |p| format!("{p},"));
+        for run in *runs {
+            for r in &run.rows {
+                writeln!(
+                    out,
+                    "{prefix}{},{},{},{},{},{},{},{}",
+                    run.name,
+                    r.step,
+                    format_ts(r.timestamp),
+                    r.demand,
+                    r.awake,
+                    r.billed,
+                    r.sleeps_started,
+                    r.wakes_started
+                )
+                .map_err(io)?;
+            }
         }
     }
     out.flush().map_err(io)
@@ -347,29 +375,12 @@ pub fn summary_table(report: &Report) -> String {
             opt(p.decision_us_p99, 1),
         );
     }
-    out += &format!(
-        "\n{:<16} {:>11} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9}\n",
-        "agent-hours in", "needed", "early", "kept", "margin", "transit", "over oracle", "short"
+    out += &hours_table(
+        report
+            .policies
+            .iter()
+            .map(|p| (p.name.as_str(), p.agent_hours, &p.hours)),
     );
-    let oracle_hours = report
-        .policies
-        .iter()
-        .find(|p| p.name == PolicyKind::Oracle.name())
-        .map(|p| p.agent_hours);
-    for p in &report.policies {
-        let h = &p.hours;
-        out += &format!(
-            "{:<16} {:>11.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>11} {:>9.1}\n",
-            p.name,
-            h.needed,
-            h.early,
-            h.kept,
-            h.margin,
-            h.transitions,
-            oracle_hours.map_or("-".into(), |o| format!("{:+.1}", p.agent_hours - o)),
-            h.short,
-        );
-    }
     out += "needed: awake within the step's need; early: above it, for demand within the next break-even window; \
 kept: above it, from demand within the previous window; margin: above every need within the window either side; \
 transit: consolidating or waking; short: agents missing below the need (unserved)\n";
@@ -382,6 +393,35 @@ a wake is useful when its agent is needed by demand within {}s of the wake, befo
         if let Some(note) = p.note {
             out += &format!("{}: {note}\n", p.name);
         }
+    }
+    out
+}
+
+/// The table of where each policy's agent-hours go, from `(name, agent_hours, hours)` rows, with
+/// each row's hours over the oracle's when the oracle is among them.
+pub(crate) fn hours_table<'a>(
+    rows: impl Iterator<Item = (&'a str, f64, &'a HoursBreakdown)> + Clone,
+) -> String {
+    let mut out = format!(
+        "\n{:<16} {:>11} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9}\n",
+        "agent-hours in", "needed", "early", "kept", "margin", "transit", "over oracle", "short"
+    );
+    let oracle_hours = rows
+        .clone()
+        .find(|(name, _, _)| *name == PolicyKind::Oracle.name())
+        .map(|(_, hours, _)| hours);
+    for (name, agent_hours, h) in rows {
+        out += &format!(
+            "{:<16} {:>11.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>11} {:>9.1}\n",
+            name,
+            h.needed,
+            h.early,
+            h.kept,
+            h.margin,
+            h.transitions,
+            oracle_hours.map_or("-".into(), |o| format!("{:+.1}", agent_hours - o)),
+            h.short,
+        );
     }
     out
 }

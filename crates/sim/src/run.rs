@@ -38,8 +38,8 @@ pub struct SimConfig {
     pub wake_latency: Duration,
     /// How long checkpoint plus consolidation take.
     pub consolidation: Duration,
-    /// Floor of awake agents.
-    pub min_awake: u32,
+    /// The rails every policy runs under (the oracle keeps only `min_awake`).
+    pub rails: RailConfig,
     /// Leading fraction of the trace used for warm-up and left out of the scores.
     pub train_fraction: f64,
     /// Faults to inject.
@@ -62,7 +62,10 @@ impl SimConfig {
             capacity,
             wake_latency,
             consolidation,
-            min_awake,
+            rails: RailConfig {
+                min_awake,
+                ..RailConfig::default()
+            },
             train_fraction: 0.0,
             faults: Faults::default(),
             forecaster: Arc::new(|| Box::new(SeasonalNaive::default())),
@@ -71,19 +74,27 @@ impl SimConfig {
 
     /// Checks the values a user typed; the error names the flag.
     pub fn validate(&self) -> Result<(), SimError> {
+        self.validate_as(&|field| format!("--{}", field.replace('_', "-")))
+    }
+
+    /// Checks the values as [`SimConfig::validate`] does; `key` spells a field's name (`agents`,
+    /// `capacity`, `train_fraction`) the way the user wrote it, a flag or a file's key.
+    pub fn validate_as(&self, key: &dyn Fn(&str) -> String) -> Result<(), SimError> {
         let fail = |m: String| Err(SimError::Config(m));
         if self.agents == 0 {
-            return fail("--agents must be at least 1".into());
+            return fail(format!("{} must be at least 1", key("agents")));
         }
         if !(self.capacity.is_finite() && self.capacity > 0.0) {
             return fail(format!(
-                "--capacity {} must be a positive number",
+                "{} {} must be a positive number",
+                key("capacity"),
                 self.capacity
             ));
         }
         if !(0.0..1.0).contains(&self.train_fraction) {
             return fail(format!(
-                "--train-fraction {} must be in [0, 1)",
+                "{} {} must be in [0, 1)",
+                key("train_fraction"),
                 self.train_fraction
             ));
         }
@@ -92,10 +103,7 @@ impl SimConfig {
 
     /// The rails every policy runs under.
     pub fn rails(&self) -> RailConfig {
-        RailConfig {
-            min_awake: self.min_awake,
-            ..RailConfig::default()
-        }
+        self.rails.clone()
     }
 
     /// Steps a wake and a sleep (checkpoint + consolidation) are billed for at step length `step`.
@@ -355,12 +363,12 @@ fn run_oracle(trace: &Trace, cfg: &SimConfig) -> PolicyRun {
     let ocfg = OracleConfig {
         agents: cfg.agents,
         capacity: cfg.capacity,
-        min_awake: cfg.min_awake,
+        min_awake: cfg.rails.min_awake,
         wake_steps,
         sleep_steps,
     };
     let sched = oracle_schedule(&trace.values, &ocfg);
-    let floor = cfg.min_awake.min(cfg.agents);
+    let floor = cfg.rails.min_awake.min(cfg.agents);
     let rows: Vec<StepRow> = (0..trace.values.len())
         .map(|t| StepRow {
             step: t,
