@@ -44,6 +44,23 @@ impl NormalEquations {
         self.rows += 1;
     }
 
+    /// The system of the first `k` columns alone, as if only they had been added: the sums are
+    /// the same numbers in the same order, so solving it gives exactly what a separate
+    /// accumulation would (nested models, e.g. AR orders, share one pass over the data).
+    pub fn leading(&self, k: usize) -> Self {
+        let k = k.min(self.p);
+        let mut xtx = vec![0.0; k * k];
+        for i in 0..k {
+            xtx[i * k..i * k + i + 1].copy_from_slice(&self.xtx[i * self.p..i * self.p + i + 1]);
+        }
+        Self {
+            p: k,
+            xtx,
+            xty: self.xty[..k].to_vec(),
+            rows: self.rows,
+        }
+    }
+
     /// Solves `(XᵀX + λI) β = Xᵀy` with `λ = ridge × mean diagonal`; the ridge keeps nearly
     /// collinear designs (e.g. Fourier terms next to day-of-week dummies) solvable.
     pub fn solve(&self, ridge: f64) -> Result<Vec<f64>, ForecastError> {
