@@ -16,8 +16,9 @@
 //! 4. Refit the chosen members on the whole history (dropping any that fail; if all fail, walk the
 //!    ranking, then seasonal naive, which fits any non-empty finite history).
 //! 5. Intervals from the combination's errors on origins a whole horizon apart (see
-//!    [`calibration`]), so they span twice as many days as the ranking origins. Forecasts and
-//!    bounds are clamped at 0 (demand).
+//!    [`calibration`]), so they span twice as many days as the ranking origins, measured
+//!    against the observed series when one is given ([`Ensemble::fit_ensemble_observed`]).
+//!    Forecasts and bounds are clamped at 0 (demand).
 //!
 //! Cold start (less than two cycles of the shortest season): only simple models, intervals
 //! widened by [`COLD_START_WIDENING`], and the reason is reported.
@@ -732,6 +733,52 @@ mod tests {
             mae: 0.0,
             fc: Vec::new(),
         }
+    }
+
+    #[test]
+    fn spikes_in_the_observed_series_widen_the_bands_not_the_forecast() {
+        let noise = crate::stats::test_noise(7, 24 * 14);
+        let cleaned: Vec<f64> = noise
+            .iter()
+            .enumerate()
+            .map(|(t, e)| 20.0 + 5.0 * (t as f64 * std::f64::consts::TAU / 24.0).sin() + e)
+            .collect();
+        // Spikes the cleaner would have pulled back, one every 13 steps (inside every
+        // calibration window).
+        let observed: Vec<f64> = cleaned
+            .iter()
+            .enumerate()
+            .map(|(t, v)| if t % 13 == 0 { v + 15.0 } else { *v })
+            .collect();
+        let ensemble = Ensemble::new(24);
+        let plain = ensemble.fit_ensemble(&cleaned, &[24]).unwrap();
+        let judged = ensemble
+            .fit_ensemble_observed(&cleaned, &observed, &[24])
+            .unwrap();
+        let (a, b) = (
+            plain.forecast(24, &[95.0]).unwrap(),
+            judged.forecast(24, &[95.0]).unwrap(),
+        );
+        assert_eq!(a.mean, b.mean);
+        let width = |f: &Forecast| {
+            f.intervals[0]
+                .hi
+                .iter()
+                .zip(&f.mean)
+                .map(|(h, m)| h - m)
+                .sum::<f64>()
+        };
+        assert!(
+            width(&b) > 1.2 * width(&a),
+            "{} vs {}",
+            width(&b),
+            width(&a)
+        );
+        assert!(
+            ensemble
+                .fit_ensemble_observed(&cleaned, &observed[1..], &[24])
+                .is_err()
+        );
     }
 
     #[test]

@@ -160,6 +160,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_leading_block_solves_exactly_like_a_separate_accumulation() {
+        let noise = crate::stats::test_noise(3, 60);
+        let (mut all, mut two) = (NormalEquations::new(3), NormalEquations::new(2));
+        for (t, e) in noise.iter().enumerate() {
+            let x = t as f64 / 10.0;
+            let y = 1.0 + 0.5 * x + e;
+            all.add_row(&[1.0, x, x * x], y);
+            two.add_row(&[1.0, x], y);
+        }
+        assert_eq!(
+            all.leading(2).solve(1e-9).unwrap(),
+            two.solve(1e-9).unwrap()
+        );
+        assert_eq!(all.leading(2).rows, two.rows);
+    }
+
+    #[test]
     fn recovers_exact_line() {
         let mut ne = NormalEquations::new(2);
         for t in 0..20 {

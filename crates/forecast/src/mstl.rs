@@ -87,8 +87,8 @@ impl Decompositions {
         };
         // The slot is claimed under the lock and filled outside it; a second candidate asking for
         // the same key meanwhile (the backtests run on two threads) waits for the first instead
-        // of decomposing again. Racing threads both decomposing every cut cost up to a third of
-        // a short series' CPU.
+        // of decomposing again (before, two candidates reaching a cut together both computed
+        // its decomposition).
         let slot = {
             let mut entries = self
                 .entries
