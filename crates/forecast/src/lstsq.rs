@@ -44,6 +44,23 @@ impl NormalEquations {
         self.rows += 1;
     }
 
+    /// The system of the first `k` columns alone, as if only they had been added: the sums are
+    /// the same numbers in the same order, so solving it gives exactly what a separate
+    /// accumulation would (nested models, e.g. AR orders, share one pass over the data).
+    pub fn leading(&self, k: usize) -> Self {
+        let k = k.min(self.p);
+        let mut xtx = vec![0.0; k * k];
+        for i in 0..k {
+            xtx[i * k..i * k + i + 1].copy_from_slice(&self.xtx[i * self.p..i * self.p + i + 1]);
+        }
+        Self {
+            p: k,
+            xtx,
+            xty: self.xty[..k].to_vec(),
+            rows: self.rows,
+        }
+    }
+
     /// Solves `(XᵀX + λI) β = Xᵀy` with `λ = ridge × mean diagonal`; the ridge keeps nearly
     /// collinear designs (e.g. Fourier terms next to day-of-week dummies) solvable.
     pub fn solve(&self, ridge: f64) -> Result<Vec<f64>, ForecastError> {
@@ -141,6 +158,23 @@ impl Solution {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_leading_block_solves_exactly_like_a_separate_accumulation() {
+        let noise = crate::stats::test_noise(3, 60);
+        let (mut all, mut two) = (NormalEquations::new(3), NormalEquations::new(2));
+        for (t, e) in noise.iter().enumerate() {
+            let x = t as f64 / 10.0;
+            let y = 1.0 + 0.5 * x + e;
+            all.add_row(&[1.0, x, x * x], y);
+            two.add_row(&[1.0, x], y);
+        }
+        assert_eq!(
+            all.leading(2).solve(1e-9).unwrap(),
+            two.solve(1e-9).unwrap()
+        );
+        assert_eq!(all.leading(2).rows, two.rows);
+    }
 
     #[test]
     fn recovers_exact_line() {

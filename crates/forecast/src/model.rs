@@ -33,6 +33,18 @@ pub trait Model: Send + Sync {
     fn name(&self) -> String;
     /// Fit to `y` (oldest first, finite values, regular step).
     fn fit(&self, y: &[f64], seasons: &[usize]) -> Result<Box<dyn Fitted>, ForecastError>;
+    /// Fit to the cleaned `y`, with `observed` (the same steps as recorded, spikes not pulled
+    /// back) for what judges forecasts against the data: the ensemble calibrates its intervals
+    /// on errors against it. Models without calibration use `y` alone.
+    fn fit_observed(
+        &self,
+        y: &[f64],
+        observed: &[f64],
+        seasons: &[usize],
+    ) -> Result<Box<dyn Fitted>, ForecastError> {
+        let _ = observed;
+        self.fit(y, seasons)
+    }
 }
 
 /// A fitted model, ready to forecast.

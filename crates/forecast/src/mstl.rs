@@ -6,7 +6,7 @@
 //! once available). Each seasonal component is forecast by repeating its last cycle.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::intervals::check_history;
 use crate::stl::{INNER_PASSES, stl};
@@ -52,8 +52,11 @@ impl Mstl {
 /// one fit, so it holds a few dozen entries at most and is dropped with the candidates.
 #[derive(Default)]
 pub struct Decompositions {
-    entries: Mutex<Vec<(DecompositionKey, Arc<MultiDecomposition>)>>,
+    entries: Mutex<Vec<(DecompositionKey, Slot)>>,
 }
+
+/// One decomposition, filled by the first candidate that needs it.
+type Slot = Arc<OnceLock<Arc<MultiDecomposition>>>;
 
 /// What identifies a decomposition: equal keys mean equal inputs (up to a 64-bit hash of the
 /// values, on top of equal length and periods).
@@ -82,23 +85,26 @@ impl Decompositions {
             periods: periods.to_vec(),
             iterations,
         };
-        let cached = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, d)| d.clone());
-        if let Some(d) = cached {
-            return d;
-        }
-        // Computed outside the lock; two threads racing on one key both compute it, harmlessly.
-        let d = Arc::new(decompose(y, periods, iterations));
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push((key, d.clone()));
-        d
+        // The slot is claimed under the lock and filled outside it; a second candidate asking for
+        // the same key meanwhile (the backtests run on two threads) waits for the first instead
+        // of decomposing again (before, two candidates reaching a cut together both computed
+        // its decomposition).
+        let slot = {
+            let mut entries = self
+                .entries
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            match entries.iter().find(|(k, _)| *k == key) {
+                Some((_, slot)) => slot.clone(),
+                None => {
+                    let slot = Arc::new(OnceLock::new());
+                    entries.push((key, slot.clone()));
+                    slot
+                }
+            }
+        };
+        slot.get_or_init(|| Arc::new(decompose(y, periods, iterations)))
+            .clone()
     }
 }
 

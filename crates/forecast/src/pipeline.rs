@@ -22,6 +22,10 @@ pub enum SeasonSpec {
 pub struct Prepared {
     /// Cleaned values (possibly trimmed after a level shift).
     pub values: Vec<f64>,
+    /// The same steps as recorded: gaps filled and negatives clamped as in `values`, but spikes
+    /// not pulled back. Forecasts are judged against data like this, so the ensemble's interval
+    /// calibration is too ([`Model::fit_observed`]).
+    pub observed: Vec<f64>,
     /// Seasonal periods in steps, ascending.
     pub seasons: Vec<usize>,
     /// Repairs made by cleaning.
@@ -94,6 +98,18 @@ pub fn prepare(
         ..CleanOptions::default()
     };
     let (mut values, report) = clean(raw, &opts);
+    let mut observed = if report.outliers == 0 {
+        values.clone()
+    } else {
+        clean(
+            raw,
+            &CleanOptions {
+                outlier_sigmas: 0.0,
+                ..opts
+            },
+        )
+        .0
+    };
     let mut trimmed = 0;
     if let Some(shift) = &report.level_shift {
         let longest = seasons.iter().copied().max().unwrap_or(1);
@@ -101,6 +117,7 @@ pub fn prepare(
         if keep >= (2 * longest).max(16).max(values.len() / 3) {
             trimmed = shift.index;
             values.drain(..shift.index);
+            observed.drain(..shift.index);
         }
     }
     let shift_risk = ShiftRisk::assess(
@@ -111,6 +128,7 @@ pub fn prepare(
     );
     Ok(Prepared {
         values,
+        observed,
         seasons,
         report,
         detection,
@@ -130,7 +148,7 @@ pub fn run(
     levels: &[f64],
 ) -> Result<(Prepared, String, Forecast), ForecastError> {
     let prepared = prepare(raw, step_s, spec)?;
-    let fitted = model.fit(&prepared.values, &prepared.seasons)?;
+    let fitted = model.fit_observed(&prepared.values, &prepared.observed, &prepared.seasons)?;
     let mut f = fitted.forecast(h, levels)?;
     prepared.widen(&mut f);
     Ok((prepared, fitted.describe(), f))

@@ -51,6 +51,7 @@ pub(crate) fn damping(spec: EtsSpec, p: &Smoothing) -> f64 {
 }
 
 /// One-step forecast from the states for phase `phase`; `None` if the states are inadmissible.
+#[inline(always)]
 pub(crate) fn one_step(
     spec: EtsSpec,
     p: &Smoothing,
@@ -72,6 +73,7 @@ pub(crate) fn one_step(
 }
 
 /// Update the states with observation `y` at `phase`, given `q` and `μ` from [`one_step`].
+#[inline(always)]
 pub(crate) fn update(
     spec: EtsSpec,
     p: &Smoothing,
@@ -103,11 +105,20 @@ pub(crate) fn update(
     }
 }
 
+/// Range within which [`filter`] multiplies one-step forecasts together before taking a logarithm:
+/// the product of two values inside it stays far from overflow and subnormals.
+const PRODUCT_RANGE: (f64, f64) = (1e-100, 1e100);
+
 /// Run the recursions over `y` from `st` (left holding the final states).
 ///
 /// `floor` is the smallest innovation variance allowed (a perfect fit would give an infinite
 /// likelihood). Returns `None` when the states leave the admissible region (non-positive
 /// multiplicative components, overflow).
+///
+/// This is the inner loop of every ETS fit (the simplex calls it 70–650 times per fit), so it is
+/// compiled once per error and season type: with those compile-time constants the per-step
+/// `match`es on it vanish, and the phase is a counter rather than `t % m` (an integer division
+/// per step). The recursions do the same arithmetic in the same order as before.
 pub(crate) fn filter(
     spec: EtsSpec,
     p: &Smoothing,
@@ -115,11 +126,50 @@ pub(crate) fn filter(
     st: &mut States,
     floor: f64,
 ) -> Option<Pass> {
-    let m = st.season.len().max(1);
+    use ErrorType::{Additive as EA, Multiplicative as EM};
+    use SeasonType::{Additive as SA, Multiplicative as SM, None as SN};
+    match (spec.error, spec.season) {
+        (EA, SN) => filter_as::<false, 0>(spec.trend, p, y, st, floor),
+        (EA, SA) => filter_as::<false, 1>(spec.trend, p, y, st, floor),
+        (EA, SM) => filter_as::<false, 2>(spec.trend, p, y, st, floor),
+        (EM, SN) => filter_as::<true, 0>(spec.trend, p, y, st, floor),
+        (EM, SA) => filter_as::<true, 1>(spec.trend, p, y, st, floor),
+        (EM, SM) => filter_as::<true, 2>(spec.trend, p, y, st, floor),
+    }
+}
+
+/// [`filter`] for multiplicative error or not and season type `SEASON` (0 none, 1 additive,
+/// 2 multiplicative).
+fn filter_as<const MULTIPLICATIVE_ERROR: bool, const SEASON: u8>(
+    trend: TrendType,
+    p: &Smoothing,
+    y: &[f64],
+    st: &mut States,
+    floor: f64,
+) -> Option<Pass> {
+    let spec = EtsSpec::new(
+        if MULTIPLICATIVE_ERROR {
+            ErrorType::Multiplicative
+        } else {
+            ErrorType::Additive
+        },
+        trend,
+        match SEASON {
+            0 => SeasonType::None,
+            1 => SeasonType::Additive,
+            _ => SeasonType::Multiplicative,
+        },
+    );
     let mut sum_e2 = 0.0;
     let mut sum_log_mu = 0.0;
-    for (t, &yt) in y.iter().enumerate() {
-        let phase = t % m;
+    // Σ ln μ as the ln of running products, flushed before they leave [1e-100, 1e100]: one `ln`
+    // per ~100 steps instead of one per step. The per-step `ln` was 28 % of a forecast's CPU on
+    // Twitter_volume_KO_30min (`perf record`), 2.4 % after. The product's rounding error,
+    // ~n·1e-16 relative, moves Σ ln μ by ~1e-13.
+    let mut prod_mu = 1.0_f64;
+    let m = st.season.len().max(1);
+    let mut phase = 0;
+    for &yt in y {
         let (q, mu) = one_step(spec, p, st, phase)?;
         let e = match spec.error {
             ErrorType::Additive => yt - mu,
@@ -127,7 +177,15 @@ pub(crate) fn filter(
                 if mu <= 0.0 {
                     return None;
                 }
-                sum_log_mu += mu.ln();
+                if (PRODUCT_RANGE.0..=PRODUCT_RANGE.1).contains(&mu) {
+                    prod_mu *= mu;
+                    if !(PRODUCT_RANGE.0..=PRODUCT_RANGE.1).contains(&prod_mu) {
+                        sum_log_mu += prod_mu.ln();
+                        prod_mu = 1.0;
+                    }
+                } else {
+                    sum_log_mu += mu.ln();
+                }
                 (yt - mu) / mu
             }
         };
@@ -136,7 +194,12 @@ pub(crate) fn filter(
         if !(st.level.is_finite() && st.trend.is_finite()) {
             return None;
         }
+        phase += 1;
+        if phase == m {
+            phase = 0;
+        }
     }
+    sum_log_mu += prod_mu.ln();
     let n = y.len() as f64;
     let sigma2 = (sum_e2 / n).max(floor);
     let loglik = -0.5 * n * ((2.0 * std::f64::consts::PI * sigma2).ln() + 1.0) - sum_log_mu;

@@ -152,7 +152,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if args.model.eq_ignore_ascii_case("auto") || args.model.eq_ignore_ascii_case("ensemble") {
             let fitted = Ensemble::new(args.horizon)
                 .with_calendar(&calendar(series.step_s))
-                .fit_ensemble(&prepared.values, &prepared.seasons)?;
+                .fit_ensemble_observed(&prepared.values, &prepared.observed, &prepared.seasons)?;
             extra.insert("cold_start".into(), json!(fitted.cold_start().is_some()));
             if let Some(reason) = fitted.cold_start() {
                 extra.insert("cold_start_reason".into(), json!(reason));
