@@ -31,7 +31,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use hivesched::replicas::{
-    ReplicaSpec, cpu_seconds, metric, percentile, resident_bytes, spawn_replica,
+    ReplicaSpec, cpu_seconds, metric, percentile, resident_bytes, scrape, spawn_replica,
 };
 use hivesched_fakefleet::{FakeFleet, FakeFleetConfig};
 use hivesched_server::auth::{Role, TokenKeys};
@@ -158,17 +158,6 @@ impl Drop for Replica {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-async fn scrape(http: &reqwest::Client, base: &str) -> Option<String> {
-    http.get(format!("{base}/metrics"))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()
 }
 
 fn main() {
@@ -321,7 +310,7 @@ async fn measure(
     let (leader, mut ticks) = loop {
         let mut found = None;
         for (i, r) in replicas.iter().enumerate() {
-            if let Some(text) = scrape(&http, &r.base).await
+            if let Some(text) = scrape(&http, &r.base, Duration::from_secs(2)).await
                 && metric(&text, "hivesched_leader") == Some(1.0)
             {
                 found = Some((i, metric(&text, "hivesched_ticks_total").unwrap_or(0.0)));
@@ -339,11 +328,12 @@ async fn measure(
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let first_ticks = if let Some(text) = scrape(&http, &replicas[leader].base).await {
-        metric(&text, "hivesched_last_tick_seconds")
-    } else {
-        None
-    };
+    let first_ticks =
+        if let Some(text) = scrape(&http, &replicas[leader].base, Duration::from_secs(2)).await {
+            metric(&text, "hivesched_last_tick_seconds")
+        } else {
+            None
+        };
     eprintln!(
         "scale: {} leads; warm-up took {:.0} s (last warm-up tick {:.0} ms); measuring {seconds} s",
         replicas[leader].name,
@@ -361,7 +351,7 @@ async fn measure(
         .collect();
     let me = std::process::id();
     let my_cpu0 = cpu_seconds(me).unwrap_or(0.0);
-    let lead_text = scrape(&http, &replicas[leader].base)
+    let lead_text = scrape(&http, &replicas[leader].base, Duration::from_secs(2))
         .await
         .unwrap_or_default();
     let tick_cpu0 = metric(&lead_text, "hivesched_tick_cpu_seconds_total").unwrap_or(0.0);
@@ -413,7 +403,7 @@ async fn measure(
     let want = (seconds / TICK_S).max(1) as f64;
     while ticks < ticks0 + want {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let Some(text) = scrape(&http, &replicas[leader].base).await else {
+        let Some(text) = scrape(&http, &replicas[leader].base, Duration::from_secs(2)).await else {
             continue;
         };
         assert_eq!(

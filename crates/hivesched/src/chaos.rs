@@ -38,7 +38,7 @@ use hivesched_policy::AgentState;
 use hivesched_server::auth::{Role, TokenKeys};
 use serde::Serialize;
 
-use crate::replicas::{ReplicaSpec, metric, percentile, spawn_replica};
+use crate::replicas::{ReplicaSpec, metric, percentile, scrape, spawn_replica};
 
 /// How a round strikes the leader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -257,16 +257,7 @@ impl Cluster {
     /// Whether replica `i` leads and acts now (`None`: no answer within 300 ms).
     async fn leads(&mut self, i: usize) -> Option<bool> {
         let r = &self.replicas[i];
-        let text = self
-            .http
-            .get(format!("{}/metrics", r.base))
-            .timeout(Duration::from_millis(300))
-            .send()
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
+        let text = scrape(&self.http, &r.base, Duration::from_millis(300)).await?;
         if let Some(f) = metric(&text, "hivesched_fenced_writes_total") {
             self.replicas[i].fenced_writes = f as u64;
         }
@@ -311,19 +302,14 @@ impl Cluster {
 
     /// Replica `i`'s count of wakes refused at once by an open breaker (0 when unreadable).
     async fn circuit_open_refusals(&self, i: usize) -> u64 {
-        let text = async {
-            self.http
-                .get(format!("{}/metrics", self.replicas[i].base))
-                .send()
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()
-        };
-        text.await
-            .and_then(|t| metric(&t, "hivesched_actuator_circuit_open_total{kind=\"wake\"}"))
-            .map_or(0, |v| v as u64)
+        scrape(
+            &self.http,
+            &self.replicas[i].base,
+            Duration::from_millis(300),
+        )
+        .await
+        .and_then(|t| metric(&t, "hivesched_actuator_circuit_open_total{kind=\"wake\"}"))
+        .map_or(0, |v| v as u64)
     }
 
     /// Waits up to `limit` for replica `i` to refuse a wake at an open breaker beyond the

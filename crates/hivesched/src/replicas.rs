@@ -78,6 +78,23 @@ pub fn spawn_replica(spec: &ReplicaSpec, log: File) -> anyhow::Result<(Child, St
     Ok((child, addr.to_owned()))
 }
 
+/// A replica's `/metrics` text (`base` is its URL), or `None` when it does not answer within
+/// `timeout`.
+pub async fn scrape(
+    http: &reqwest::Client,
+    base: &str,
+    timeout: std::time::Duration,
+) -> Option<String> {
+    http.get(format!("{base}/metrics"))
+        .timeout(timeout)
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()
+}
+
 /// The value of an unlabelled metric in Prometheus text.
 pub fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
