@@ -316,13 +316,7 @@ async fn the_scheduler_acts_on_treatment_only_and_a_rollback_wakes_it() {
             matches!(cause, "statistical_harm" | "sustained_failures"),
             "{cause}"
         );
-        let failing: Vec<&str> = rollback["decision"]["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["outcome"] == "fail")
-            .map(|c| c["guardrail"].as_str().unwrap())
-            .collect();
+        let failing = failing_guardrails(&rollback);
         assert!(
             failing
                 .iter()
@@ -352,6 +346,17 @@ async fn the_scheduler_acts_on_treatment_only_and_a_rollback_wakes_it() {
 }
 
 /// Each agent's arm at `percent` under `salt`, computed like the server does.
+/// The guardrails whose checks failed in an evidence decision.
+fn failing_guardrails(decision: &Value) -> Vec<&str> {
+    decision["decision"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["outcome"] == "fail")
+        .map(|c| c["guardrail"].as_str().unwrap())
+        .collect()
+}
+
 fn arms_at(salt: &str, percent: u16, ids: &[String]) -> Vec<Arm> {
     let mut flag = Flag::boolean(KEY);
     flag.salt = salt.to_owned();
@@ -501,13 +506,7 @@ async fn the_arms_advance_while_treatment_sleeps_and_unserved_demand_rolls_back(
             .find(|d| d["decision"]["action"] == "rollback")
             .unwrap_or_else(|| panic!("no rollback decision: {ev}"))
             .clone();
-        let failing: Vec<&str> = rollback["decision"]["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["outcome"] == "fail")
-            .map(|c| c["guardrail"].as_str().unwrap())
-            .collect();
+        let failing = failing_guardrails(&rollback);
         assert!(
             failing
                 .iter()

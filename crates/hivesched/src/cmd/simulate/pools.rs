@@ -303,33 +303,22 @@ mod tests {
         }
     }
 
+    /// The error of the first pool's settings once inherited and checked.
+    fn checked_error(text: &str) -> String {
+        let specs = parse(text, Path::new("/d"), &defaults()).unwrap();
+        specs[0]
+            .settings
+            .sim_config(&|f| specs[0].key(f))
+            .err()
+            .unwrap()
+            .to_string()
+    }
+
     #[test]
     fn checks_after_inheritance_name_the_pool_key() {
-        let specs = parse(
-            "[pools.gpu]\ntrace = \"a\"\nagents = 0\nforecast_level = 120\n",
-            Path::new("/d"),
-            &defaults(),
-        )
-        .unwrap();
-        let e = specs[0]
-            .settings
-            .sim_config(&|f| specs[0].key(f))
-            .err()
-            .unwrap()
-            .to_string();
+        let e = checked_error("[pools.gpu]\ntrace = \"a\"\nagents = 0\nforecast_level = 120\n");
         assert!(e.starts_with("pools.gpu.forecast_level:"), "{e}");
-        let specs = parse(
-            "[pools.gpu]\ntrace = \"a\"\nagents = 0\n",
-            Path::new("/d"),
-            &defaults(),
-        )
-        .unwrap();
-        let e = specs[0]
-            .settings
-            .sim_config(&|f| specs[0].key(f))
-            .err()
-            .unwrap()
-            .to_string();
+        let e = checked_error("[pools.gpu]\ntrace = \"a\"\nagents = 0\n");
         assert_eq!(e, "pools.gpu.agents: must be at least 1");
     }
 
