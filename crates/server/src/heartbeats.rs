@@ -24,7 +24,24 @@ const MAX_BATCH: usize = 2_000;
 /// for room, which is the backpressure a saturated database needs).
 const QUEUE: usize = 20_000;
 
-type Outcome = Result<(), String>;
+/// A batch's outcome for each of its requests: the error as the API reports it (a new pool
+/// beyond the limit is a conflict; anything else a database error).
+type Outcome = Result<(), Failure>;
+
+#[derive(Debug, Clone)]
+enum Failure {
+    Conflict(String),
+    Database(String),
+}
+
+impl From<hivesched_store::StoreError> for Failure {
+    fn from(e: hivesched_store::StoreError) -> Self {
+        match e {
+            hivesched_store::StoreError::Conflict { key, .. } => Failure::Conflict(key),
+            other => Failure::Database(other.to_string()),
+        }
+    }
+}
 
 struct Pending {
     pool: String,
@@ -52,6 +69,13 @@ impl Writer {
         pool: &str,
         beats: &[Heartbeat],
     ) -> Result<u64, hivesched_store::StoreError> {
+        self.ensure(pool).await?;
+        self.store.in_pool(pool).record_heartbeats(beats).await
+    }
+
+    /// Records `pool` in the store unless this process did already (within the limit of
+    /// pools agents may create).
+    async fn ensure(&self, pool: &str) -> Result<(), hivesched_store::StoreError> {
         let store = self.store.in_pool(pool);
         let new = !self
             .known
@@ -59,13 +83,13 @@ impl Writer {
             .unwrap_or_else(PoisonError::into_inner)
             .contains(pool);
         if new {
-            store.ensure_pool().await?;
+            store.ensure_pool_within(hivesched_store::MAX_POOLS).await?;
             self.known
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(pool.to_owned());
         }
-        store.record_heartbeats(beats).await
+        Ok(())
     }
 }
 
@@ -92,7 +116,7 @@ impl HeartbeatWriter {
                         .write(&pool, &beats)
                         .await
                         .map(drop)
-                        .map_err(|e| e.to_string());
+                        .map_err(Failure::from);
                     for p in pending {
                         // The request may have gone (client hung up): nothing to tell it.
                         let _ = p.done.send(outcome.clone());
@@ -111,6 +135,12 @@ impl HeartbeatWriter {
         beats: &[Heartbeat],
     ) -> Result<u64, hivesched_store::StoreError> {
         self.writer.write(pool, beats).await
+    }
+
+    /// Records `pool` (a pool named by a heartbeat) unless it is known already;
+    /// [`hivesched_store::StoreError::Conflict`] beyond [`hivesched_store::MAX_POOLS`].
+    pub async fn ensure_pool(&self, pool: &str) -> Result<(), hivesched_store::StoreError> {
+        self.writer.ensure(pool).await
     }
 
     /// Records one heartbeat of the default pool, returning once it is committed.
@@ -132,7 +162,10 @@ impl HeartbeatWriter {
         committed
             .await
             .map_err(|_| ApiError::Unavailable("the heartbeat writer has stopped".into()))?
-            .map_err(ApiError::Database)
+            .map_err(|f| match f {
+                Failure::Conflict(why) => ApiError::Conflict(why),
+                Failure::Database(why) => ApiError::Database(why),
+            })
     }
 }
 

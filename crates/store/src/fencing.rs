@@ -19,6 +19,11 @@ pub const DEFAULT_POOL: &str = "default";
 /// Longest pool name: it is part of Redis keys, metric labels and log lines.
 pub const MAX_POOL_NAME: usize = 64;
 
+/// Most pools an agent may create by naming one ([`Store::ensure_pool_within`]): every pool
+/// runs an engine on every replica and holds a lease, so a typo in a fleet's configuration
+/// must not start thousands. Configured pools are not counted against it at start.
+pub const MAX_POOLS: usize = 100;
+
 /// Checks a pool name: 1 to [`MAX_POOL_NAME`] of `a-z 0-9 _ -`, starting with a letter or a
 /// digit. The error says what is expected (the caller names the field).
 pub fn check_pool_name(name: &str) -> std::result::Result<(), String> {
@@ -96,6 +101,26 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// [`Store::ensure_pool`], unless that would make more than `max` pools:
+    /// [`StoreError::Conflict`] then (an existing pool is always fine).
+    pub async fn ensure_pool_within(&self, max: usize) -> Result<()> {
+        let pools = self.pools().await?;
+        if pools.iter().any(|p| **p == *self.scope) {
+            return Ok(());
+        }
+        if pools.len() >= max {
+            return Err(StoreError::conflict(
+                "pool",
+                format!(
+                    "{}: there are {} pools already, the most agents may create",
+                    self.scope,
+                    pools.len()
+                ),
+            ));
+        }
+        self.ensure_pool().await
     }
 
     /// Every pool recorded (configured, or heartbeated into), sorted by name; `default`

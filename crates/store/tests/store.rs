@@ -698,6 +698,13 @@ mod cases {
         assert!(fresh.claim_fencing(1).await.is_err());
         fresh.ensure_pool().await.unwrap();
         fresh.claim_fencing(1).await.unwrap();
+        // Agents may create pools up to a limit; known pools are always fine.
+        assert!(matches!(
+            default.in_pool("one-too-many").ensure_pool_within(3).await,
+            Err(StoreError::Conflict { .. })
+        ));
+        gpu.ensure_pool_within(1).await.unwrap();
+        assert_eq!(default.pools().await.unwrap().len(), 3);
     }
 
     pub async fn a_deposed_leaders_writes_are_fenced_and_do_not_land(ctx: Ctx) {

@@ -508,7 +508,8 @@ async fn list_agents(
 #[utoipa::path(post, path = "/agents", tag = "agents", request_body = RegisterAgent,
     security(("bearer" = ["operator"])),
     responses((status = 201, description = "Registered.", body = AgentView),
-        (status = 409, description = "`conflict`: an agent with this id is registered.",
+        (status = 409, description = "`conflict`: an agent with this id is registered, or \
+            `pool` would be one pool more than the most agents may create (100).",
             body = ErrorBody),
         (status = 422, description = "`invalid_value`: `id`, `context_tokens` or `reason` \
             breaks its rule; `field` names it.", body = ErrorBody)))]
@@ -550,7 +551,11 @@ async fn register_agent(
         last_heartbeat: None,
         pool: pool.clone(),
     };
-    state.store.in_pool(&pool).ensure_pool().await?;
+    state
+        .store
+        .in_pool(&pool)
+        .ensure_pool_within(hivesched_store::MAX_POOLS)
+        .await?;
     state.store.upsert_agent(&record).await?;
     start_pool(&state, &pool);
     let view = AgentView::from(&record);
@@ -604,6 +609,8 @@ async fn get_agent(
     security(("bearer" = ["operator"])),
     responses((status = 202, description = "Recorded (durably: answered after its commit).",
             body = Accepted),
+        (status = 409, description = "`conflict`: `pool` is new and would be one pool more \
+            than the most agents may create (100).", body = ErrorBody),
         (status = 422, description = "`invalid_value`: the path's agent id, `context_tokens` \
             or `at` breaks its rule; `field` names it.", body = ErrorBody)))]
 async fn heartbeat(
@@ -638,6 +645,9 @@ async fn heartbeat(
     security(("bearer" = ["operator"])),
     responses((status = 202, description = "Recorded, all of one pool in one transaction.",
             body = Accepted),
+        (status = 409, description = "`conflict`: an entry's `pool` is new and would be one \
+            pool more than the most agents may create (100); no heartbeat of the batch is stored.",
+            body = ErrorBody),
         (status = 422, description = "`invalid_value`: `heartbeats` is empty or too long, or \
             an entry's `agent`, `context_tokens`, `at` or `pool` breaks its rule; `field` names \
             it.",
@@ -685,6 +695,10 @@ async fn heartbeat_batch(
     let mut by_pool: std::collections::BTreeMap<String, Vec<Heartbeat>> = Default::default();
     for (pool, beat) in beats {
         by_pool.entry(pool).or_default().push(beat);
+    }
+    // Every new pool is recorded (or refused) before any heartbeat is stored.
+    for pool in by_pool.keys() {
+        state.heartbeats.ensure_pool(pool).await?;
     }
     for (pool, beats) in &by_pool {
         state.heartbeats.write(pool, beats).await?;
