@@ -13,11 +13,14 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use hivesched_coord::Coordinator;
-use hivesched_engine::actuator::DynActuator;
+use hivesched_engine::actuator::{
+    ActuationRequest, Actuator, ActuatorError, AgentStatus, DynActuator, Outcome,
+};
 use hivesched_engine::clock::Clock;
 use hivesched_engine::{Engine, EngineConfig, TickHealth};
 use hivesched_forecast::{EnsembleConfig, ForecasterChoice};
 use hivesched_policy::ActingScope;
+use hivesched_policy::AgentId;
 use hivesched_store::{DEFAULT_POOL, Store};
 use prometheus_client::registry::Registry;
 use tokio::task::JoinHandle;
@@ -56,6 +59,70 @@ pub fn pool_or_default(field: &str, pool: Option<&str>) -> Result<String, ApiErr
     match pool {
         Some(p) => check_pool(field, p).map(|()| p.to_owned()),
         None => Ok(DEFAULT_POOL.to_owned()),
+    }
+}
+
+/// The fleet as every pool's engine on this replica sees it: sleeps and wakes go straight
+/// through; the listing is shared between pools whose ticks ask for it at once. A caller gets
+/// a listing whose request started after it asked — never an older one than it would have got
+/// alone — so callers queued behind one request share the next (with one pool nobody queues
+/// and nothing is kept). Every pool's tick reads the whole listing (the fleet's API has no
+/// listing per pool); sharing makes that one request per burst of ticks instead of one per pool.
+pub struct SharedListing {
+    fleet: Arc<dyn DynActuator>,
+    last: tokio::sync::Mutex<Option<(tokio::time::Instant, Arc<Vec<AgentStatus>>)>>,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+impl SharedListing {
+    /// Shares `fleet`'s listing.
+    pub fn new(fleet: Arc<dyn DynActuator>) -> Self {
+        SharedListing {
+            fleet,
+            last: tokio::sync::Mutex::new(None),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Actuator for SharedListing {
+    fn sleep(
+        &self,
+        agent: &AgentId,
+        request: &ActuationRequest,
+    ) -> impl Future<Output = Result<Outcome, ActuatorError>> + Send {
+        let (fleet, agent, request) = (Arc::clone(&self.fleet), agent.clone(), request.clone());
+        async move { fleet.boxed_sleep(&agent, &request).await }
+    }
+
+    fn wake(
+        &self,
+        agent: &AgentId,
+        request: &ActuationRequest,
+    ) -> impl Future<Output = Result<Outcome, ActuatorError>> + Send {
+        let (fleet, agent, request) = (Arc::clone(&self.fleet), agent.clone(), request.clone());
+        async move { fleet.boxed_wake(&agent, &request).await }
+    }
+
+    async fn list_agents(&self) -> Result<Vec<AgentStatus>, ActuatorError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let asked = tokio::time::Instant::now();
+        self.waiting.fetch_add(1, SeqCst);
+        let mut last = self.last.lock().await;
+        self.waiting.fetch_sub(1, SeqCst);
+        if let Some((at, listing)) = last.as_ref()
+            && *at >= asked
+        {
+            return Ok(listing.as_ref().clone());
+        }
+        let started = tokio::time::Instant::now();
+        let listing = self.fleet.boxed_list_agents().await;
+        // Kept only for the callers that queued meanwhile.
+        *last = match &listing {
+            Ok(l) if self.waiting.load(SeqCst) > 0 => Some((started, Arc::new(l.clone()))),
+            _ => None,
+        };
+        listing
     }
 }
 
@@ -113,6 +180,10 @@ impl Pools {
         names.extend(cfg.store.pools().await?);
         names.sort();
         names.dedup();
+        let cfg = PoolsConfig {
+            actuator: Arc::new(SharedListing::new(cfg.actuator)),
+            ..cfg
+        };
         let pools = Pools {
             inner: Arc::new(Inner {
                 cfg,
@@ -473,6 +544,50 @@ mod tests {
                 "{name:?}"
             );
         }
+    }
+
+    /// A fleet whose listing takes 50 ms and counts its requests.
+    struct SlowFleet(std::sync::atomic::AtomicU32);
+
+    impl Actuator for SlowFleet {
+        async fn sleep(&self, _: &AgentId, _: &ActuationRequest) -> Result<Outcome, ActuatorError> {
+            unreachable!()
+        }
+        async fn wake(&self, _: &AgentId, _: &ActuationRequest) -> Result<Outcome, ActuatorError> {
+            unreachable!()
+        }
+        async fn list_agents(&self) -> Result<Vec<AgentStatus>, ActuatorError> {
+            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(vec![AgentStatus {
+                id: AgentId::from(format!("listing-{n}").as_str()),
+                state: hivesched_policy::AgentState::Awake,
+                busy: false,
+                context_tokens: 0,
+            }])
+        }
+    }
+
+    #[tokio::test]
+    async fn pools_asking_at_once_share_a_listing_never_an_older_one() {
+        let fleet = Arc::new(SlowFleet(Default::default()));
+        let shared = Arc::new(SharedListing::new(fleet.clone()));
+        // Eight ticks ask at once: the first request, and one more for those who asked while
+        // it was under way (its answer may predate them).
+        let asks: Vec<_> = (0..8)
+            .map(|_| {
+                let s = Arc::clone(&shared);
+                tokio::spawn(async move { s.list_agents().await.unwrap() })
+            })
+            .collect();
+        for a in asks {
+            a.await.unwrap();
+        }
+        let requests = fleet.0.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(requests <= 2, "{requests} requests for 8 ticks");
+        // Asked later, alone: a fresh request, not the kept answer.
+        let later = shared.list_agents().await.unwrap();
+        assert_eq!(later[0].id.0, format!("listing-{requests}"));
     }
 
     #[test]
