@@ -100,7 +100,8 @@ token="$(env "${hive_vars[@]}" HIVE_JWT_SECRET="$secret" "$bin" auth token --rol
   --subject api-fuzz)"
 
 # Two hours of demand, one sample a minute up to now, so the forecaster can answer: without
-# history `GET /forecast` is a documented 503 `unavailable`, but every 5xx fails the run.
+# history `GET /forecast` is a documented 503 `unavailable`, but every 5xx fails the run. The
+# same for the pools the hooks map generated pool names onto (scripts/api_fuzz_hooks.py).
 python3 - "$base" "$token" <<'PY'
 import json, sys, urllib.request
 from datetime import datetime, timedelta, timezone
@@ -110,12 +111,13 @@ samples = [
     {"at": (now - timedelta(minutes=m)).strftime("%Y-%m-%dT%H:%M:%SZ"), "value": 100 + m % 17}
     for m in range(120)
 ]
-request = urllib.request.Request(
-    f"{base}/api/v1/demand",
-    data=json.dumps({"samples": samples}).encode(),
-    headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-)
-urllib.request.urlopen(request).read()
+for pool in ("default", "fuzz-a", "fuzz-b"):
+    request = urllib.request.Request(
+        f"{base}/api/v1/demand",
+        data=json.dumps({"samples": samples, "pool": pool}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request).read()
 PY
 
 start=$(date +%s)

@@ -17,6 +17,11 @@ to be refused.
 4. A flag's ladder is strictly increasing, in steps of 0.01, and ends at 100; a boolean flag
    has no variants, a variants flag has at least one (names distinct) and an `off_variant`.
    An edit (`PATCH`) cannot know the stored flag's kind, so its variant fields are dropped.
+5. Agents may create at most 100 pools (a heartbeat or registration naming a new one beyond
+   that is a documented 409): every generated `pool` of a heartbeat, a heartbeat batch entry
+   or a registration is mapped onto one of three names, so the run neither reaches the limit
+   nor starts an engine per generated name (scripts/api_fuzz.sh records demand for the three,
+   so a forecast of any of them can answer).
 
 Nothing else is adjusted: every other refusal of a request the document calls valid is a
 failure.
@@ -134,6 +139,14 @@ def flag_kind(flag: dict) -> None:
             flag["off_variant"] = "off"
 
 
+FUZZ_POOLS = ("default", "fuzz-a", "fuzz-b")
+
+
+def pool(obj: object) -> None:
+    if isinstance(obj, dict) and isinstance(obj.get("pool"), str):
+        obj["pool"] = FUZZ_POOLS[sum(obj["pool"].encode()) % len(FUZZ_POOLS)]
+
+
 def entries(body: dict, key: str) -> list:
     value = body.get(key)
     return value if isinstance(value, list) else []
@@ -153,9 +166,13 @@ def before_call(context, case, kwargs):
         future(body, "until")
     elif op == ("POST", "/api/v1/agents/{id}/heartbeat"):
         reported(body)
+        pool(body)
     elif op == ("POST", "/api/v1/heartbeats"):
         for beat in entries(body, "heartbeats"):
             reported(beat)
+            pool(beat)
+    elif op == ("POST", "/api/v1/agents"):
+        pool(body)
     elif op == ("POST", "/api/v1/demand"):
         for sample in entries(body, "samples"):
             reported(sample)

@@ -5,7 +5,10 @@
 //!   current answer without waiting, and stop acting the moment it changes.
 //! - [`InProcessElector`]: one replica alone (the default: the demo and SQLite users need no
 //!   Redis); always the leader, with token 1.
-//! - [`RedisElector`]: several replicas on one Redis. The lease is a Redis key set by a Lua
+//! - [`Coordinator`]: the electors of every pool a replica plans for, and the member registry;
+//!   [`InProcessCoordinator`] (alone: leads every pool) and [`RedisCoordinator`] (one lease
+//!   per pool, spread over the live replicas by [`rendezvous`] hashing).
+//! - [`RedisElector`]: one pool on one Redis. The lease is a Redis key set by a Lua
 //!   script that also increments a token counter ([`RedisLease`]), renewed at a third of the TTL
 //!   by compare-and-renew, given up by compare-and-delete; a leader whose renewals fail steps
 //!   down at two thirds of the TTL since its last successful renewal (a monotonic clock), before
@@ -18,8 +21,10 @@
 
 mod error;
 mod local;
+mod redis_cluster;
 mod redis_elector;
 mod redis_lease;
+pub mod rendezvous;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,12 +33,12 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 pub use error::CoordError;
-pub use local::InProcessElector;
+pub use local::{InProcessCoordinator, InProcessElector};
+pub use redis_cluster::{PoolElector, RedisClusterConfig, RedisCoordinator};
 pub use redis_elector::RedisElector;
 pub use redis_lease::{LeaseHolder, RedisLease};
 
-/// The one pool this version plans for; leases and fencing marks are per pool so that pools can
-/// be added without changing the stored shapes.
+/// The pool of every agent that names none; one-pool deployments have only this one.
 pub const DEFAULT_POOL: &str = "default";
 
 /// What this replica may do right now.
@@ -100,6 +105,40 @@ pub trait LeaderElector: Send + Sync {
     /// Gives the lease up if held (compare-and-delete: never someone else's), leaves the member
     /// registry and stops renewing; publishes [`Leadership::Follower`] first, so nothing acts
     /// on a lease that is being given up.
+    fn release(&self) -> BoxFuture<'_, Result<(), CoordError>>;
+}
+
+/// The electors of every pool one replica plans for, and the replicas it knows of.
+///
+/// A pool's elector is started the first time it is asked for and is the same afterwards;
+/// [`Coordinator::release`] gives every lease up and leaves the member registry.
+pub trait Coordinator: Send + Sync {
+    /// This replica's name among the members.
+    fn node_id(&self) -> &str;
+
+    /// Whether this replica runs alone (no coordinator): it leads every pool by definition.
+    fn alone(&self) -> bool;
+
+    /// The elector of `pool`, competing from the first call on.
+    fn elector(&self, pool: &str) -> std::sync::Arc<dyn LeaderElector>;
+
+    /// The electors of several pools, in order: each loop starts knowing of all of them (so a
+    /// replica starting with several pools does not take a lease only to hand it over).
+    fn electors(&self, pools: &[String]) -> Vec<std::sync::Arc<dyn LeaderElector>> {
+        pools.iter().map(|p| self.elector(p)).collect()
+    }
+
+    /// The replicas registered as alive now, sorted by name.
+    fn members(&self) -> BoxFuture<'_, Result<Vec<String>, CoordError>>;
+
+    /// Who holds `pool`'s lease now and with which token (`None`: nobody).
+    fn holder<'a>(
+        &'a self,
+        pool: &'a str,
+    ) -> BoxFuture<'a, Result<Option<LeaseHolder>, CoordError>>;
+
+    /// Gives every lease up (compare-and-delete), stops competing and leaves the registry;
+    /// each elector publishes [`Leadership::Follower`] first.
     fn release(&self) -> BoxFuture<'_, Result<(), CoordError>>;
 }
 

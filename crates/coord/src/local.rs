@@ -1,8 +1,86 @@
-//! One replica alone: always the leader.
+//! One replica alone: always the leader, of every pool.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::watch;
 
-use crate::{BoxFuture, CoordError, LeaderElector, Leadership, LeaseHolder};
+use crate::{BoxFuture, CoordError, Coordinator, LeaderElector, Leadership, LeaseHolder};
+
+/// The coordinator of a replica that runs alone: every pool's elector is an
+/// [`InProcessElector`] leading at once (each pool has its own fencing mark, so each starts at
+/// token 1).
+#[derive(Debug)]
+pub struct InProcessCoordinator {
+    node_id: String,
+    electors: Mutex<BTreeMap<String, Arc<InProcessElector>>>,
+}
+
+impl InProcessCoordinator {
+    /// A lone replica named `node_id`.
+    pub fn new(node_id: impl Into<String>) -> Self {
+        InProcessCoordinator {
+            node_id: node_id.into(),
+            electors: Mutex::default(),
+        }
+    }
+}
+
+impl Coordinator for InProcessCoordinator {
+    fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    fn alone(&self) -> bool {
+        true
+    }
+
+    fn elector(&self, pool: &str) -> Arc<dyn LeaderElector> {
+        let mut electors = self.electors.lock().unwrap_or_else(PoisonError::into_inner);
+        let e = electors
+            .entry(pool.to_owned())
+            .or_insert_with(|| Arc::new(InProcessElector::new(self.node_id.clone())));
+        Arc::clone(e) as Arc<dyn LeaderElector>
+    }
+
+    fn members(&self) -> BoxFuture<'_, Result<Vec<String>, CoordError>> {
+        Box::pin(async move { Ok(vec![self.node_id.clone()]) })
+    }
+
+    fn holder<'a>(
+        &'a self,
+        pool: &'a str,
+    ) -> BoxFuture<'a, Result<Option<LeaseHolder>, CoordError>> {
+        Box::pin(async move {
+            let e = self
+                .electors
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(pool)
+                .cloned();
+            match e {
+                Some(e) => e.holder().await,
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn release(&self) -> BoxFuture<'_, Result<(), CoordError>> {
+        Box::pin(async move {
+            let all: Vec<Arc<InProcessElector>> = self
+                .electors
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .values()
+                .cloned()
+                .collect();
+            for e in all {
+                e.release().await?;
+            }
+            Ok(())
+        })
+    }
+}
 
 /// The elector of a replica that runs alone (no `cluster.redis_url`): it leads from the start
 /// with token 1 and never changes its mind. Nothing else can act for its pool, so nothing needs

@@ -7,6 +7,8 @@ use std::sync::{Mutex, RwLock};
 use hivesched_policy::Time;
 use hivesched_policy::alerts::{Alert, AlertBook, AlertChange, AlertConfig, AlertFacts};
 
+use hivesched_store::DEFAULT_POOL;
+
 use crate::alert_delivery::{ALERTMANAGER_RESEND, AlertDelivery};
 use crate::lock::lock;
 
@@ -20,11 +22,27 @@ pub struct Alerting {
 }
 
 impl Alerting {
-    /// Alerting under `cfg`, resuming the alerts still `open` in the store, sending to
-    /// `delivery` when configured.
-    pub fn new(cfg: AlertConfig, open: Vec<Alert>, delivery: Option<AlertDelivery>) -> Self {
+    /// Alerting for the agent pool `pool` under `cfg`, resuming that pool's alerts still
+    /// `open` in the store (the store holds every pool's), sending to `delivery` when
+    /// configured. The default pool's alerts carry no pool label (as before pools); every
+    /// other pool's carry `pool=NAME`.
+    pub fn new(
+        cfg: AlertConfig,
+        open: Vec<Alert>,
+        delivery: Option<AlertDelivery>,
+        pool: &str,
+    ) -> Self {
+        let labels: std::collections::BTreeMap<String, String> = if pool == DEFAULT_POOL {
+            Default::default()
+        } else {
+            [("pool".to_owned(), pool.to_owned())].into()
+        };
+        let own: Vec<Alert> = open
+            .into_iter()
+            .filter(|a| a.labels.get("pool") == labels.get("pool"))
+            .collect();
         Alerting {
-            book: Mutex::new(AlertBook::with_open(open)),
+            book: Mutex::new(AlertBook::with_open(own).with_labels(labels)),
             cfg: RwLock::new(cfg),
             delivery,
             last_repeat: Mutex::new(None),

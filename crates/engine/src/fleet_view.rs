@@ -1,13 +1,13 @@
 //! The fleet as the scheduler sees it at a tick: the agents the service knows (pins,
 //! do-not-disrupt, idle times, last moves) with their states refreshed from the fleet's own API.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use hivesched_policy::{Agent, AgentId, Fleet, Time};
 
 use crate::events::AgentChange;
-use hivesched_store::{AgentRecord, NewAgentEvent, Store};
+use hivesched_store::{AgentRecord, DEFAULT_POOL, NewAgentEvent, Store};
 
 use crate::EngineError;
 use crate::actuator::{AgentStatus, DynActuator};
@@ -16,8 +16,11 @@ use crate::actuator::{AgentStatus, DynActuator};
 /// than this (the HTTP actuator alone would retry for up to ~16 s).
 pub const FLEET_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Reads the fleet. Lapsed time-limited overrides are cleared first; agents the fleet reports
-/// but the store does not know are registered; state changes are written back with an event. When the fleet's API can't
+/// Reads the fleet of the store handle's pool ([`Store::in_pool`]). Lapsed time-limited
+/// overrides are cleared first; agents the fleet reports but the store does not know at all are
+/// registered in the default pool (by the default pool's engine only; the fleet's listing
+/// spans every pool, and agents of other pools are left to theirs); state changes are written
+/// back with an event. When the fleet's API can't
 /// be listed, the last known states are used (the scheduler fails safe on stale demand, and the
 /// caller decides whether to act).
 ///
@@ -25,15 +28,19 @@ pub const FLEET_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// agents without a heartbeat in the last `heartbeat_fresh`: while an agent reports itself, its
 /// heartbeats own those fields, and rewriting thousands of rows every tick only to disagree
 /// with the next heartbeat held the database's writer long enough to stall heartbeats.
+///
+/// `elsewhere` remembers the agents found in other pools between reads, so the default pool's
+/// engine asks the store for them only when the listing names an agent it has not placed yet.
 pub async fn read_fleet(
     store: &Store,
     actuator: &dyn DynActuator,
     now: Time,
     heartbeat_fresh: Duration,
+    elsewhere: &std::sync::Mutex<HashSet<AgentId>>,
 ) -> Result<FleetRead, EngineError> {
     let lapsed = store.clear_lapsed_overrides(now).await?;
     let mut records: HashMap<AgentId, AgentRecord> = store
-        .list_agents()
+        .list_pool_agents()
         .await?
         .into_iter()
         .map(|r| (r.agent.id.clone(), r))
@@ -51,6 +58,24 @@ pub async fn read_fleet(
         }
     };
     let fleet_reachable = live.is_some();
+    let mut live = live.unwrap_or_default();
+    // Agents of other pools are theirs; an agent nobody knows yet is the default pool's.
+    if store.pool_name() != DEFAULT_POOL {
+        live.retain(|s| records.contains_key(&s.id));
+    } else {
+        let unplaced = |known: &HashSet<AgentId>| {
+            live.iter()
+                .any(|s| !records.contains_key(&s.id) && !known.contains(&s.id))
+        };
+        let stale = unplaced(&crate::lock::lock(elsewhere));
+        if stale {
+            let fresh = store.agent_ids_outside_pool().await?;
+            *crate::lock::lock(elsewhere) = fresh;
+        }
+        let known = crate::lock::lock(elsewhere);
+        live.retain(|s| records.contains_key(&s.id) || !known.contains(&s.id));
+        drop(known);
+    }
     let mut events: Vec<NewAgentEvent> = lapsed
         .into_iter()
         .map(|agent| NewAgentEvent {
@@ -63,7 +88,7 @@ pub async fn read_fleet(
     // Sorted, so concurrent writers lock rows in one order.
     let mut changed_ids = BTreeSet::new();
     let mut changes = Vec::new();
-    for status in live.unwrap_or_default() {
+    for status in live {
         let AgentStatus {
             id,
             state,
@@ -86,6 +111,7 @@ pub async fn read_fleet(
                 pin_until: None,
                 queue_depth: 0,
                 last_heartbeat: None,
+                pool: store.pool_name().to_owned(),
             }
         });
         let reports_itself = record

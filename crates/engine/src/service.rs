@@ -1,6 +1,7 @@
 //! The running engine: one tick reads the fleet and demand, forecasts, plans through the
 //! admission gate, records the decision, then hands the actions to the executor (unless in
-//! shadow mode) without waiting for the fleet. A handle that the HTTP server shares.
+//! shadow mode) without waiting for the fleet. A handle that the HTTP server shares. One engine
+//! plans one agent pool: the pool its store handle is scoped to (`Store::in_pool`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -141,6 +142,8 @@ struct Inner {
     /// One alert evaluation at a time: a tick's evaluation that read its facts before an
     /// emergency stop must not resolve the alert the stop's own evaluation just fired.
     alert_eval: tokio::sync::Mutex<()>,
+    /// Agents the fleet's listing names that belong to other pools (see [`read_fleet`]).
+    elsewhere: Mutex<std::collections::HashSet<AgentId>>,
     /// Bulk operations running in this process, so resuming never starts one twice.
     running_bulks: Mutex<std::collections::HashSet<String>>,
     /// The latest release of agents the scheduler stopped acting on: its generation (a newer
@@ -185,6 +188,8 @@ impl Engine {
         forecasters: ForecasterFactory,
         elector: Option<Arc<dyn LeaderElector>>,
     ) -> Result<(Engine, RecoveryReport), EngineError> {
+        // The pool's fencing row exists before any claim (a pool seen for the first time).
+        store.ensure_pool().await?;
         let leadership = elector.as_ref().map(|e| e.watch());
         let policy = Box::new(Predictive::new(forecasters()));
         let scheduler = Scheduler::new(cfg.scheduler.clone(), policy)?;
@@ -242,7 +247,12 @@ impl Engine {
         } else {
             None
         };
-        let alerting = Alerting::new(cfg.alerts.clone(), store.open_alerts().await?, delivery);
+        let alerting = Alerting::new(
+            cfg.alerts.clone(),
+            store.open_alerts().await?,
+            delivery,
+            store.pool_name(),
+        );
         let (events, _) = broadcast::channel(4096);
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -271,6 +281,7 @@ impl Engine {
                 recovery_pending: AtomicBool::new(true),
                 alert_eval: tokio::sync::Mutex::new(()),
                 running_bulks: Mutex::default(),
+                elsewhere: Mutex::default(),
                 release: Mutex::default(),
             }),
         };
@@ -404,7 +415,14 @@ impl Engine {
         let inner = &self.inner;
         let heartbeat_fresh = 3 * self.config().tick_interval;
         let epoch = inner.gate.epoch();
-        let read = read_fleet(&inner.store, inner.actuator.as_ref(), now, heartbeat_fresh).await?;
+        let read = read_fleet(
+            &inner.store,
+            inner.actuator.as_ref(),
+            now,
+            heartbeat_fresh,
+            &inner.elsewhere,
+        )
+        .await?;
         inner.metrics.fleet_readable.set(i64::from(read.readable));
         inner.gate.observe(read.fleet, epoch, read.readable, now);
         if !read.changes.is_empty() {
@@ -463,9 +481,14 @@ impl Engine {
         Arc::clone(&self.inner.metrics)
     }
 
-    /// The store the engine writes to.
+    /// The store the engine writes to, scoped to its pool.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The agent pool this engine plans for (its store's, see [`Store::in_pool`]).
+    pub fn pool(&self) -> &str {
+        self.inner.store.pool_name()
     }
 
     /// Live events: decisions, finished bulk operations, failed ticks.
@@ -962,7 +985,10 @@ impl Engine {
                 .history
                 .newest()
                 .is_some_and(|t| now.since(t) > cfg.scheduler.demand_staleness),
-            emergency: gate.controls().emergency(now).map(|e| e.mode),
+            // The emergency stop is one for every pool: the default pool's leader alerts on it.
+            emergency: (inner.store.pool_name() == hivesched_store::DEFAULT_POOL)
+                .then(|| gate.controls().emergency(now).map(|e| e.mode))
+                .flatten(),
             stuck_agents,
         }
     }
@@ -975,6 +1001,14 @@ impl Engine {
         self.inner.alerting.acknowledge(id, by, now);
         let _ = self.inner.events.send(EngineEvent::Alert(alert.clone()));
         Ok(alert)
+    }
+
+    /// Another pool's engine stored an operator's acknowledgement of `id` (the alerts of every
+    /// pool share one table): this engine's rules' book takes it too if the alert is its own.
+    pub fn note_acknowledged(&self, id: &str, by: &str) {
+        self.inner
+            .alerting
+            .acknowledge(id, by, self.inner.clock.now());
     }
 
     /// Agent-hours billed against always-on over the last `window` (and what the decisions

@@ -1,17 +1,23 @@
 //! The cluster at scale: N fake agents (the reference fake fleet, in this process, over HTTP)
 //! under three replicas of `hivesched serve` (child processes, as `hivesched chaos` starts
-//! them) on PostgreSQL and Redis, one tick every 10 s, lease 10 s (the defaults). One replica
-//! leads the single pool `default` and ticks; the other two stand by and serve the API.
+//! them) on PostgreSQL and Redis, one tick every 10 s, lease 10 s (the defaults). With one pool
+//! (the default) one replica leads the pool `default` and ticks; the other two stand by and
+//! serve the API. With POOLS > 1 the agents are split evenly over the pools `pool-00`, … (their
+//! rows written into the database before the replicas start, as their heartbeats would), the
+//! pools' leases are spread over the three replicas, and every replica ticks its share.
 //!
-//! Run with `cargo bench -p hivesched --bench scale -- [AGENTS] [SECONDS]` (default 100 000
-//! agents, 120 s measured) and `HIVE_DATABASE_URL` (or `HIVE_TEST_POSTGRES_URL`) and
-//! `HIVE_CLUSTER__REDIS_URL` (or `HIVE_TEST_REDIS_URL`); without them it says so and stops.
+//! Run with `cargo bench -p hivesched --bench scale -- [AGENTS] [SECONDS] [POOLS]` (default
+//! 100 000 agents, 120 s measured, 1 pool) and `HIVE_DATABASE_URL` (or
+//! `HIVE_TEST_POSTGRES_URL`) and `HIVE_CLUSTER__REDIS_URL` (or `HIVE_TEST_REDIS_URL`); without
+//! them it says so and stops.
 //!
-//! Reports, over a window of SECONDS / 10 whole ticks (it opens 3 s after the leader's third
-//! tick, so the first tick's discovery of every agent is left out, and closes 3 s after the
-//! last tick):
-//! - the leader's tick time p50/p99/max (`hivesched_last_tick_seconds`, scraped after each
-//!   tick) and the CPU of its decision work (`hivesched_tick_cpu_seconds_total`);
+//! Reports, over a window of SECONDS / 10 rounds of ticks (it opens 3 s after every pool's
+//! leader has ticked it three times, so the first tick's discovery of every agent is left out,
+//! and closes 3 s after the last tick; a round is one tick of every pool, and "per tick" below
+//! is per round):
+//! - the tick time p50/p99/max of every pool's ticks by their leaders
+//!   (`hivesched_last_tick_seconds`, scraped after each tick) and the CPU of the decision work
+//!   (`hivesched_tick_cpu_seconds_total`), per round;
 //! - database work per tick from `pg_stat_database` of a database of its own (created and
 //!   dropped here, so nothing else is counted): transactions and rows read and written, of all
 //!   three replicas (see [`PHASE`] for when they are read);
@@ -31,7 +37,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use hivesched::replicas::{
-    ReplicaSpec, cpu_seconds, metric, percentile, resident_bytes, scrape, spawn_replica,
+    ReplicaSpec, cpu_seconds, percentile, pool_metric, resident_bytes, scrape, spawn_replica,
 };
 use hivesched_fakefleet::{FakeFleet, FakeFleetConfig};
 use hivesched_server::auth::{Role, TokenKeys};
@@ -167,6 +173,11 @@ fn main() {
         .collect();
     let agents: u32 = args.first().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let seconds: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(120);
+    let pools: u32 = args
+        .get(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1)
+        .clamp(1, 100);
     let (Some(pg), Some(redis)) = (
         env_any(&["HIVE_DATABASE_URL", "HIVE_TEST_POSTGRES_URL"]),
         env_any(&["HIVE_CLUSTER__REDIS_URL", "HIVE_TEST_REDIS_URL"]),
@@ -182,11 +193,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let report = rt.block_on(run(agents, seconds, &pg, &redis));
+    let report = rt.block_on(run(agents, seconds, pools, &pg, &redis));
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
 }
 
-async fn run(agents: u32, seconds: u64, pg: &str, redis: &str) -> serde_json::Value {
+async fn run(agents: u32, seconds: u64, pools: u32, pg: &str, redis: &str) -> serde_json::Value {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -202,6 +213,7 @@ async fn run(agents: u32, seconds: u64, pg: &str, redis: &str) -> serde_json::Va
     let result = measure(
         agents,
         seconds,
+        pools,
         &with_database(pg, &db),
         &db,
         redis,
@@ -218,9 +230,57 @@ async fn run(agents: u32, seconds: u64, pg: &str, redis: &str) -> serde_json::Va
     result
 }
 
+/// Puts agent `agent-i` in pool `i % pools`, as its heartbeats would (one batch per pool
+/// and 5 000 agents), before any replica starts.
+async fn place_agents(db_url: &str, agents: u32, names: &[String]) {
+    let store = hivesched_store::Store::connect(db_url)
+        .await
+        .expect("connecting the benchmark's store");
+    let now = hivesched_policy::Time::from_millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+    );
+    for (k, pool) in names.iter().enumerate() {
+        let scoped = store.in_pool(pool);
+        scoped.ensure_pool().await.unwrap();
+        let beats: Vec<hivesched_store::Heartbeat> = (0..agents)
+            .filter(|i| *i as usize % names.len() == k)
+            .map(|i| hivesched_store::Heartbeat {
+                agent: hivesched_policy::AgentId(format!("agent-{i}")),
+                at: now,
+                state: hivesched_policy::AgentState::Awake,
+                busy: false,
+                queue_depth: 0,
+                context_tokens: 0,
+                tasks: None,
+            })
+            .collect();
+        for chunk in beats.chunks(5_000) {
+            scoped.record_heartbeats(chunk).await.unwrap();
+        }
+    }
+    store.close().await;
+}
+
+/// Each pool's leader among `texts` (the replicas' `/metrics`) and its tick count there.
+fn leaders(texts: &[Option<String>], pools: &[String]) -> Vec<Option<(usize, f64)>> {
+    pools
+        .iter()
+        .map(|p| {
+            texts.iter().enumerate().find_map(|(i, t)| {
+                let t = t.as_deref()?;
+                (pool_metric(t, "hivesched_leader", p) == Some(1.0))
+                    .then(|| (i, pool_metric(t, "hivesched_ticks_total", p).unwrap_or(0.0)))
+            })
+        })
+        .collect()
+}
+
 async fn measure(
     agents: u32,
     seconds: u64,
+    pools: u32,
     db_url: &str,
     db: &str,
     redis: &str,
@@ -275,6 +335,14 @@ async fn measure(
             now_secs,
         )
         .unwrap();
+    let pool_names: Vec<String> = if pools == 1 {
+        vec!["default".to_owned()]
+    } else {
+        (0..pools).map(|k| format!("pool-{k:02}")).collect()
+    };
+    if pools > 1 {
+        place_agents(db_url, agents, &pool_names).await;
+    }
     let mut replicas = Vec::new();
     for i in 0..REPLICAS {
         let name = format!("r{i}");
@@ -305,40 +373,39 @@ async fn measure(
     );
     let http = reqwest::Client::new();
 
-    // The leader, once it has ticked three times (the first discovers every agent).
+    // Every pool's leader, once it has ticked the pool three times (the first discovers
+    // every agent), with the same leaders at two looks a second apart (the leases spread
+    // over the replicas as they start).
     let started = Instant::now();
-    let (leader, mut ticks) = loop {
-        let mut found = None;
-        for (i, r) in replicas.iter().enumerate() {
-            if let Some(text) = scrape(&http, &r.base, Duration::from_secs(2)).await
-                && metric(&text, "hivesched_leader") == Some(1.0)
-            {
-                found = Some((i, metric(&text, "hivesched_ticks_total").unwrap_or(0.0)));
-            }
+    let mut previous: Option<Vec<usize>> = None;
+    let lead = loop {
+        let mut texts = Vec::new();
+        for r in &replicas {
+            texts.push(scrape(&http, &r.base, Duration::from_secs(2)).await);
         }
-        if let Some((i, t)) = found
-            && t >= 3.0
-        {
-            break (i, t);
+        let found = leaders(&texts, &pool_names);
+        let settled: Option<Vec<usize>> = found
+            .iter()
+            .map(|l| l.filter(|(_, t)| *t >= 3.0).map(|(i, _)| i))
+            .collect();
+        if settled.is_some() && settled == previous {
+            break settled.unwrap_or_default();
         }
+        previous = settled;
         assert!(
             started.elapsed() < Duration::from_secs(600),
-            "no leader with three ticks within 10 minutes; logs in {}",
+            "not every pool led and ticked three times within 10 minutes; logs in {}",
             log_dir.display()
         );
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
     };
-    let first_ticks =
-        if let Some(text) = scrape(&http, &replicas[leader].base, Duration::from_secs(2)).await {
-            metric(&text, "hivesched_last_tick_seconds")
-        } else {
-            None
-        };
+    let leader = lead[0];
+    let per_replica: Vec<usize> = (0..REPLICAS)
+        .map(|i| lead.iter().filter(|l| **l == i).count())
+        .collect();
     eprintln!(
-        "scale: {} leads; warm-up took {:.0} s (last warm-up tick {:.0} ms); measuring {seconds} s",
-        replicas[leader].name,
+        "scale: pools led per replica {per_replica:?}; warm-up took {:.0} s; measuring {seconds} s",
         started.elapsed().as_secs_f64(),
-        first_ticks.unwrap_or(0.0) * 1000.0
     );
     tokio::time::sleep(PHASE).await;
 
@@ -351,14 +418,23 @@ async fn measure(
         .collect();
     let me = std::process::id();
     let my_cpu0 = cpu_seconds(me).unwrap_or(0.0);
-    let lead_text = scrape(&http, &replicas[leader].base, Duration::from_secs(2))
-        .await
-        .unwrap_or_default();
-    let tick_cpu0 = metric(&lead_text, "hivesched_tick_cpu_seconds_total").unwrap_or(0.0);
-    let ticks0 = ticks;
+    // Per replica and pool: ticks and decision CPU seen so far.
+    let mut seen = vec![vec![(0.0f64, 0.0f64); pool_names.len()]; REPLICAS];
+    for (i, r) in replicas.iter().enumerate() {
+        let text = scrape(&http, &r.base, Duration::from_secs(2))
+            .await
+            .unwrap_or_default();
+        for (k, p) in pool_names.iter().enumerate() {
+            seen[i][k] = (
+                pool_metric(&text, "hivesched_ticks_total", p).unwrap_or(0.0),
+                pool_metric(&text, "hivesched_tick_cpu_seconds_total", p).unwrap_or(0.0),
+            );
+        }
+    }
     let window = Instant::now();
 
-    // The followers' reads, once a second each, on their own tasks.
+    // Reads on the replicas that do not lead the first pool, once a second each, on their own
+    // tasks (with one pool: the followers).
     let stop_reads = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let readers: Vec<_> = replicas
         .iter()
@@ -398,29 +474,33 @@ async fn measure(
         .collect();
 
     let mut tick_ms = Vec::new();
-    let mut tick_cpu1 = tick_cpu0;
+    let mut pool_ticks = 0.0;
+    let mut tick_cpu = 0.0;
+    let mut moved = 0u32;
     let mut peak_rss = [0u64; REPLICAS];
-    let want = (seconds / TICK_S).max(1) as f64;
-    while ticks < ticks0 + want {
+    let want = (seconds / TICK_S).max(1) as f64 * pool_names.len() as f64;
+    while pool_ticks < want {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let Some(text) = scrape(&http, &replicas[leader].base, Duration::from_secs(2)).await else {
-            continue;
-        };
-        assert_eq!(
-            metric(&text, "hivesched_leader"),
-            Some(1.0),
-            "{} stopped leading; logs in {}",
-            replicas[leader].name,
-            log_dir.display()
-        );
-        let t = metric(&text, "hivesched_ticks_total").unwrap_or(ticks);
-        if t > ticks {
-            ticks = t;
-            let last = metric(&text, "hivesched_last_tick_seconds").unwrap_or(f64::NAN);
-            tick_ms.push(last * 1000.0);
-            tick_cpu1 = metric(&text, "hivesched_tick_cpu_seconds_total").unwrap_or(tick_cpu1);
-        }
         for (i, r) in replicas.iter().enumerate() {
+            let Some(text) = scrape(&http, &r.base, Duration::from_secs(2)).await else {
+                continue;
+            };
+            for (k, p) in pool_names.iter().enumerate() {
+                let t = pool_metric(&text, "hivesched_ticks_total", p).unwrap_or(0.0);
+                let cpu = pool_metric(&text, "hivesched_tick_cpu_seconds_total", p).unwrap_or(0.0);
+                let (t0, cpu0) = seen[i][k];
+                if t > t0 {
+                    if lead[k] != i {
+                        moved += 1;
+                    }
+                    pool_ticks += t - t0;
+                    tick_cpu += cpu - cpu0;
+                    let last =
+                        pool_metric(&text, "hivesched_last_tick_seconds", p).unwrap_or(f64::NAN);
+                    tick_ms.push(last * 1000.0);
+                    seen[i][k] = (t, cpu);
+                }
+            }
             if let Some((rss, _)) = resident_bytes(r.child.id()) {
                 peak_rss[i] = peak_rss[i].max(rss);
             }
@@ -449,7 +529,8 @@ async fn measure(
         reads_failed += failed;
     }
     read_ms.sort_by(f64::total_cmp);
-    let n_ticks = (ticks - ticks0).max(1.0);
+    // A round is one tick of every pool (with one pool, one tick of the leader).
+    let n_ticks = (pool_ticks / pool_names.len() as f64).max(1.0);
 
     serving.abort();
 
@@ -459,17 +540,20 @@ async fn measure(
     let mb = |b: u64| (b as f64 / 1_048_576.0 * 10.0).round() / 10.0;
     serde_json::json!({
         "agents": agents,
+        "pools": pool_names.len(),
         "replicas": REPLICAS,
         "tick_interval_s": TICK_S,
         "seconds": elapsed,
         "ticks": n_ticks,
+        "pool_ticks": pool_ticks,
+        "pool_ticks_by_another_replica": moved,
         "leader": replicas[leader].name,
         "tick_ms": {
             "p50": percentile(&tick_ms, 50.0),
             "p99": percentile(&tick_ms, 99.0),
             "max": tick_ms.last().copied().unwrap_or(0.0),
         },
-        "tick_decision_cpu_ms_per_tick": (tick_cpu1 - tick_cpu0) * 1000.0 / n_ticks,
+        "tick_decision_cpu_ms_per_tick": tick_cpu * 1000.0 / n_ticks,
         "db_per_tick": {
             "transactions": per_tick(pg1.xacts - pg0.xacts),
             "rows_returned": per_tick(pg1.returned - pg0.returned),
@@ -492,6 +576,7 @@ async fn measure(
         "replica": replicas.iter().enumerate().map(|(i, r)| serde_json::json!({
             "node": r.name,
             "leads": i == leader,
+            "pools_led": per_replica[i],
             "cpu_share_of_one_core": (cpu1[i] - cpu0[i]) / elapsed,
             "rss_mb": mb(mem[i].0),
             "peak_rss_mb": mb(mem[i].1),

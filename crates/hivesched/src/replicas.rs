@@ -102,6 +102,18 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// The value of a metric for an agent pool in Prometheus text: the unlabelled series for
+/// `default` (as one-pool versions exported it), `name{pool="…"}` for any other.
+pub fn pool_metric(text: &str, name: &str, pool: &str) -> Option<f64> {
+    if pool == "default" {
+        return metric(text, name);
+    }
+    let series = format!("{name}{{pool=\"{pool}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// Nearest-rank percentile (`p` in 0–100) of sorted values; 0 when there are none.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -151,6 +163,16 @@ mod tests {
             Some(3.0)
         );
         assert_eq!(super::metric(text, "hivesched_ticks_total"), None);
+        let pools = "hivesched_leader 0\nhivesched_leader{pool=\"gpu\"} 1\n";
+        assert_eq!(
+            super::pool_metric(pools, "hivesched_leader", "default"),
+            Some(0.0)
+        );
+        assert_eq!(
+            super::pool_metric(pools, "hivesched_leader", "gpu"),
+            Some(1.0)
+        );
+        assert_eq!(super::pool_metric(pools, "hivesched_leader", "cpu"), None);
         let sorted = [1.0, 2.0, 3.0, 4.0];
         assert_eq!(super::percentile(&sorted, 50.0), 2.0);
         assert_eq!(super::percentile(&sorted, 99.0), 4.0);

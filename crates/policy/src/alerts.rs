@@ -458,6 +458,9 @@ struct Track {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AlertBook {
     tracks: BTreeMap<(Rule, BTreeMap<String, String>), Track>,
+    /// Labels added to every condition (a pool's book: `pool`), so several books can share
+    /// one store without their alerts' ids meeting.
+    extra: BTreeMap<String, String>,
 }
 
 impl AlertBook {
@@ -477,6 +480,13 @@ impl AlertBook {
         book
     }
 
+    /// This book with `labels` on every alert it raises (and on its keys): one book per agent
+    /// pool, `pool=NAME` (none for the default pool, whose alerts stay as they were).
+    pub fn with_labels(mut self, labels: BTreeMap<String, String>) -> Self {
+        self.extra = labels;
+        self
+    }
+
     /// The open alerts.
     pub fn open(&self) -> impl Iterator<Item = &Alert> {
         self.tracks.values().filter_map(|t| t.open.as_ref())
@@ -489,7 +499,11 @@ impl AlertBook {
         cfg: &AlertConfig,
         now: Time,
     ) -> Vec<AlertChange> {
-        let holding = conditions(facts, cfg);
+        let mut holding = conditions(facts, cfg);
+        for c in &mut holding {
+            c.labels
+                .extend(self.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         let mut changes = Vec::new();
         let holding_keys: Vec<(Rule, BTreeMap<String, String>)> =
             holding.iter().map(|c| (c.rule, c.labels.clone())).collect();

@@ -11,14 +11,11 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::Uri;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use hivesched_coord::{
-    DEFAULT_POOL, InProcessElector, LeaderElector, RedisElector, RedisElectorConfig,
-};
+use hivesched_coord::{Coordinator, InProcessCoordinator, RedisClusterConfig, RedisCoordinator};
 use hivesched_engine::actuator::DynActuator;
 use hivesched_engine::clock::{Clock, SystemClock};
 use hivesched_engine::executor::ExecutorLimits;
 use hivesched_engine::{Engine, EngineConfig};
-use hivesched_forecast::EnsembleConfig;
 use hivesched_store::{AuditKey, Store};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
@@ -30,10 +27,11 @@ use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::heartbeats::HeartbeatWriter;
 use crate::metrics::{self, HttpMetrics};
+use crate::pools::{Pools, PoolsConfig};
 use crate::rollouts::{self, FlagMetrics};
 use crate::shutdown::Shutdown;
 use crate::state::AppState;
-use crate::stream::{StreamHub, StreamMetrics, Tickets, forward};
+use crate::stream::{StreamHub, StreamMetrics, Tickets};
 use crate::{audit, changes, clock, routes};
 
 /// How the server is started: `serve` insists on a configured signing secret, `demo` makes one
@@ -63,9 +61,9 @@ impl Server {
         Server::start_with(config, mode, Arc::new(SystemClock), actuator).await
     }
 
-    /// Connects the store, loads the runtime settings, starts the engine (which loads the
-    /// controls, then reconciles unfinished tasks through the gate), builds the routes and binds.
-    /// The demo passes a faster clock and its own fake fleet.
+    /// Connects the store, loads the runtime settings, starts one engine per agent pool (each
+    /// loads the controls, then reconciles its pool's unfinished tasks through the gate),
+    /// builds the routes and binds. The demo passes a faster clock and its own fake fleet.
     pub async fn start_with(
         config: &ServiceConfig,
         mode: StartMode,
@@ -99,19 +97,29 @@ impl Server {
             alert_delivery: config.alert_delivery.clone(),
             ..EngineConfig::default()
         };
-        let forecasters = config.forecaster.factory(EnsembleConfig::default());
-        let cluster = start_elector(config).await?;
-        let (engine, recovery) = Engine::start_following(
-            store.clone(),
-            actuator,
-            engine_config,
-            clock,
-            forecasters,
-            Some(Arc::clone(&cluster)),
+        let cluster = start_cluster(config).await?;
+        let stream_metrics = StreamMetrics::default();
+        let stream = StreamHub::start(store.clone(), stream_metrics.clone()).await?;
+        let shutdown = Shutdown::new();
+        let pools = Pools::start(
+            PoolsConfig {
+                store: store.clone(),
+                actuator,
+                clock,
+                engine: engine_config,
+                forecaster: config.forecaster,
+                overrides: config.cluster.pools.clone(),
+                cluster: Arc::clone(&cluster),
+                hub: stream.clone(),
+                shutdown: shutdown.clone(),
+            },
+            settings,
         )
         .await?;
-        tracing::info!(?recovery, "engine started");
+        let engine = pools.default_engine();
         let mut registry = Registry::default();
+        // The default pool's engine metrics unlabeled, as in one-pool versions; every other
+        // pool's are merged in at each scrape under `pool="NAME"` (`Pools::encode_metrics`).
         engine.metrics().register(&mut registry);
         // The standard process_* families, read at every scrape: overhead is measured, not
         // claimed (`rate(process_cpu_seconds_total[5m])` is the share of one core).
@@ -119,15 +127,13 @@ impl Server {
         let http_metrics = HttpMetrics::register(&mut registry);
         let flag_metrics = FlagMetrics::default();
         flag_metrics.register(&mut registry);
-        let stream_metrics = StreamMetrics::default();
         stream_metrics.register(&mut registry);
-        let stream = StreamHub::start(store.clone(), stream_metrics).await?;
         let (api, doc) = routes::api().split_for_parts();
         let openapi = doc
             .to_pretty_json()
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let state = AppState {
-            shutdown: Shutdown::new(),
+            shutdown,
             heartbeats: HeartbeatWriter::spawn(store.clone()),
             store,
             engine,
@@ -139,10 +145,10 @@ impl Server {
             tickets: Arc::new(Tickets::default()),
             flag_metrics,
             cluster,
+            pools,
         };
         // The scheduler's acting scope is in force before the first tick.
         rollouts::sync_acting(&state, std::time::Instant::now()).await;
-        forward::spawn(&state.engine, state.stream.clone(), state.shutdown.clone());
         let router = layered(api, &state, config);
         let listener = TcpListener::bind(config.listen)
             .await
@@ -184,14 +190,20 @@ impl Server {
         &self.state.stream
     }
 
-    /// The engine, for callers that drive ticks themselves (tests) or watch its events.
+    /// The default pool's engine, for callers that drive ticks themselves (tests) or watch
+    /// its events.
     pub fn engine(&self) -> &Engine {
         &self.state.engine
     }
 
-    /// Runs the engine's tick loop and serves HTTP until `shutdown` resolves; then fires the
+    /// Every pool's engine.
+    pub fn pools(&self) -> &Pools {
+        &self.state.pools
+    }
+
+    /// Runs every pool's tick loop and serves HTTP until `shutdown` resolves; then fires the
     /// server's [`Shutdown`] signal, which stops accepting, lets in-flight requests finish,
-    /// closes every long-lived connection subscribed to it, and lets the engine finish (or
+    /// closes every long-lived connection subscribed to it, and lets the engines finish (or
     /// leave journaled) the tasks in flight before the store is closed.
     pub async fn serve(
         self,
@@ -206,9 +218,8 @@ impl Server {
                 signal.trigger();
             }
         });
-        let engine = self.state.engine.clone();
-        let stopped = signal.subscribe();
-        let ticking = tokio::spawn(async move { engine.run(stopped).await });
+        let pools = self.state.pools.clone();
+        let ticking = tokio::spawn(async move { pools.run().await });
         rollouts::spawn(self.state.clone(), self.flag_check_interval);
         changes::spawn(self.state.clone(), signal.clone());
         let served = axum::serve(self.listener, self.router)
@@ -223,10 +234,10 @@ impl Server {
         if let Err(e) = ticking.await {
             tracing::error!(error = %e, "engine loop ended abnormally");
         }
-        // Nothing is in flight any more: give the lease up so another replica takes over at
-        // once rather than when the lease runs out.
+        // Nothing is in flight any more: give the leases up so other replicas take over at
+        // once rather than when the leases run out.
         if let Err(e) = self.state.cluster.release().await {
-            tracing::warn!(error = %e, "could not release the lease; it will expire");
+            tracing::warn!(error = %e, "could not release the leases; they will expire");
         }
         served.map_err(|source| ApiError::Io {
             context: "serving HTTP".into(),
@@ -238,20 +249,19 @@ impl Server {
     }
 }
 
-/// The elector `[cluster]` asks for: alone (in process) without `redis_url`, else Redis, which
-/// must answer at start like the database.
-async fn start_elector(config: &ServiceConfig) -> Result<Arc<dyn LeaderElector>, ApiError> {
+/// The coordinator `[cluster]` asks for: alone (in process, leading every pool) without
+/// `redis_url`, else Redis, which must answer at start like the database.
+async fn start_cluster(config: &ServiceConfig) -> Result<Arc<dyn Coordinator>, ApiError> {
     let c = &config.cluster;
     let Some(url) = &c.redis_url else {
         tracing::info!(node = %c.node_id, "alone: no cluster.redis_url, this replica leads");
-        return Ok(Arc::new(InProcessElector::new(c.node_id.clone())));
+        return Ok(Arc::new(InProcessCoordinator::new(c.node_id.clone())));
     };
-    let elector = RedisElector::start(RedisElectorConfig {
+    let coordinator = RedisCoordinator::start(RedisClusterConfig {
         redis_url: url.clone(),
         node_id: c.node_id.clone(),
         key_prefix: c.key_prefix.clone(),
         lease_ttl: c.lease_ttl,
-        pool: DEFAULT_POOL.to_owned(),
     })
     .await
     .map_err(|e| match e {
@@ -265,7 +275,7 @@ async fn start_elector(config: &ServiceConfig) -> Result<Arc<dyn LeaderElector>,
         ),
     })?;
     tracing::info!(node = %c.node_id, redis = %crate::config::redact_url(url), "joined the cluster");
-    Ok(Arc::new(elector))
+    Ok(Arc::new(coordinator))
 }
 
 /// The token keys and the secret they come from (the audit key derives from it unless

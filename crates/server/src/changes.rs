@@ -64,12 +64,12 @@ async fn follow(state: &AppState) {
 async fn apply(state: &AppState, change: Change) {
     let applied = match change {
         Change::Controls => state
-            .engine
-            .controls_changed()
+            .pools
+            .controls_changed(None)
             .await
             .map_err(|e| e.to_string()),
         Change::Bulks => state
-            .engine
+            .pools
             .bulks_submitted()
             .await
             .map_err(|e| e.to_string()),
@@ -94,7 +94,7 @@ async fn reload_settings(state: &AppState) -> Result<(), String> {
     };
     current.config.validate().map_err(|e| e.to_string())?;
     state
-        .engine
-        .update_config(current.config.scheduler.clone(), current.config.tick())
+        .pools
+        .update_settings(&current.config)
         .map_err(|e| e.to_string())
 }

@@ -50,7 +50,8 @@ const NOT_KEYS: [&str; 1] = ["HIVE_LOG"];
 const TEST_VARS_PREFIX: &str = "HIVE_TEST_";
 
 /// Top-level keys that belong to the service rather than to the scheduler.
-const SERVICE_KEYS: [&str; 16] = [
+const SERVICE_KEYS: [&str; 17] = [
+    "pools",
     "flag_check_interval",
     "forecaster",
     "max_concurrent_tasks",
@@ -185,8 +186,100 @@ pub struct ServiceConfig {
     pub settings: RuntimeSettings,
 }
 
-/// The `[cluster]` table: how this replica finds the others.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `[pools.NAME]` table: the scheduler keys (rails, latencies, `schedules`, …) and the
+/// `forecaster` a pool plans with instead of the top-level ones. Anything unset is inherited
+/// from the top level — from the settings in force, so a `PUT /api/v1/config` reaches every
+/// pool but for the keys a pool sets itself. Tables merge key by key (`[pools.gpu.rails]
+/// min_awake = 1` keeps the other rails); arrays (`schedules`) are replaced whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolSettings {
+    /// The pool's name.
+    pub name: String,
+    /// The scheduler keys the pool sets, as written.
+    pub scheduler: Table,
+    /// The pool's forecaster, if it sets one.
+    pub forecaster: Option<ForecasterChoice>,
+}
+
+impl PoolSettings {
+    /// Reads `[pools.NAME]`, checking the name, the keys and every value against `base`
+    /// (errors name the key in full: `pools.gpu.rails.min_awake`).
+    fn read(name: &str, value: Value, base: &SchedulerConfig) -> Result<Self, ApiError> {
+        let key = format!("pools.{name}");
+        hivesched_store::check_pool_name(name).map_err(|reason| ApiError::config(&key, reason))?;
+        let Value::Table(mut table) = value else {
+            return Err(ApiError::config(key, "expected a table of scheduler keys"));
+        };
+        let forecaster = match table.remove("forecaster") {
+            Some(v) => {
+                let mut t = Table::new();
+                t.insert("forecaster".into(), v);
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Only {
+                    forecaster: ForecasterChoice,
+                }
+                Some(typed::<Only>(t, &format!("{key}."))?.forecaster)
+            }
+            None => None,
+        };
+        if let Some(k) = table.keys().find(|k| SERVICE_KEYS.contains(&k.as_str())) {
+            return Err(ApiError::config(
+                format!("{key}.{k}"),
+                "a service key: a pool sets scheduler keys and `forecaster` only",
+            ));
+        }
+        let pool = PoolSettings {
+            name: name.to_owned(),
+            scheduler: table,
+            forecaster,
+        };
+        pool.effective(base).map_err(|e| match e {
+            ApiError::InvalidValue { field, message } => ApiError::config(field, message),
+            other => other,
+        })?;
+        Ok(pool)
+    }
+
+    /// The pool's scheduler settings over `base`; an `invalid_value` error names the key in
+    /// full (`pools.gpu.rails.min_awake`).
+    pub fn effective(&self, base: &SchedulerConfig) -> Result<SchedulerConfig, ApiError> {
+        let prefix = format!("pools.{}.", self.name);
+        let Value::Table(mut merged) = to_value(base)? else {
+            return Err(ApiError::Internal(
+                "scheduler settings are not a table".into(),
+            ));
+        };
+        merge(&mut merged, &self.scheduler);
+        let config: SchedulerConfig = typed(merged, &prefix).map_err(|e| match e {
+            ApiError::Config { key, reason } => ApiError::invalid_value(key, reason),
+            other => other,
+        })?;
+        config.validate().map_err(|e| match e {
+            hivesched_policy::PolicyError::InvalidConfig { key, reason } => {
+                ApiError::invalid_value(format!("{prefix}{key}"), reason)
+            }
+            other => ApiError::Internal(other.to_string()),
+        })?;
+        Ok(config)
+    }
+}
+
+/// Writes `over` onto `base` key by key: tables merge, anything else replaces.
+fn merge(base: &mut Table, over: &Table) {
+    for (k, v) in over {
+        match (base.get_mut(k), v) {
+            (Some(Value::Table(b)), Value::Table(o)) => merge(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+/// The `[cluster]` table — how this replica finds the others — and the `[pools.NAME]` tables:
+/// what they lead, one lease per agent pool.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClusterConfig {
     /// `redis://…` of the Redis the replicas elect their leader on; `None`: this replica is
     /// alone and leads (no Redis needed).
@@ -198,16 +291,20 @@ pub struct ClusterConfig {
     pub node_id: String,
     /// Prefix of this deployment's Redis keys (default `hivesched`).
     pub key_prefix: String,
+    /// Per-pool overrides (`[pools.NAME]`, a top-level table), by pool name; a pool not named
+    /// here plans with the top-level settings. None by default: one pool, `default`.
+    pub pools: std::collections::BTreeMap<String, PoolSettings>,
 }
 
 impl Default for ClusterConfig {
-    /// Alone, with the defaults the `[cluster]` keys have.
+    /// Alone, with the defaults the `[cluster]` keys have, and no pool settings.
     fn default() -> Self {
         ClusterConfig {
             redis_url: None,
             lease_ttl: Duration::from_secs(default_lease_ttl()),
             node_id: default_node_id(),
             key_prefix: default_key_prefix(),
+            pools: Default::default(),
         }
     }
 }
@@ -311,6 +408,7 @@ impl ClusterKeys {
             lease_ttl: Duration::from_secs(self.lease_ttl),
             node_id,
             key_prefix: self.key_prefix,
+            pools: Default::default(),
         })
     }
 }
@@ -420,6 +518,8 @@ struct ServiceKeys {
     alert_delivery: AlertDeliveryKeys,
     #[serde(default)]
     cluster: ClusterKeys,
+    #[serde(default)]
+    pools: Table,
 }
 
 fn default_listen() -> String {
@@ -535,7 +635,12 @@ impl ServiceConfig {
             other => ApiError::config("alerts", other.to_string()),
         })?;
         let alert_delivery = keys.alert_delivery.checked()?;
-        let cluster = keys.cluster.checked()?;
+        let mut cluster = keys.cluster.checked()?;
+        cluster.pools = keys
+            .pools
+            .into_iter()
+            .map(|(name, value)| PoolSettings::read(&name, value, &scheduler).map(|p| (name, p)))
+            .collect::<Result<std::collections::BTreeMap<_, _>, ApiError>>()?;
         let settings = RuntimeSettings {
             tick_interval: keys.tick_interval,
             scheduler,
@@ -663,6 +768,17 @@ impl ServiceConfig {
         table.insert("cluster".into(), Value::Table(cluster));
         if let Value::Table(scheduler) = to_value(&self.settings.scheduler)? {
             table.extend(scheduler);
+        }
+        if !self.cluster.pools.is_empty() {
+            let mut pools = Table::new();
+            for (name, p) in &self.cluster.pools {
+                let mut t = p.scheduler.clone();
+                if let Some(f) = &p.forecaster {
+                    t.insert("forecaster".into(), to_value(f)?);
+                }
+                pools.insert(name.clone(), Value::Table(t));
+            }
+            table.insert("pools".into(), Value::Table(pools));
         }
         toml::to_string_pretty(&table).map_err(|e| ApiError::Internal(e.to_string()))
     }
@@ -874,6 +990,65 @@ mod tests {
             ("[cluster]\nnode_id = \"a|b\"\n", "cluster.node_id"),
             ("[cluster]\nkey_prefix = \"\"\n", "cluster.key_prefix"),
             ("[cluster]\nbogus = 1\n", "cluster.bogus"),
+        ];
+        for (text, key) in cases {
+            match ServiceConfig::from_toml(text, env(&[])) {
+                Err(ApiError::Config { key: k, .. }) => assert_eq!(k, key, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn pools_inherit_what_they_do_not_set_and_errors_name_the_full_key() {
+        let c = ServiceConfig::from_toml(
+            "[rails]\nmin_awake = 4\nsleep_rate = 7\n\
+             [pools.gpu]\nforecaster = \"seasonal-naive\"\ncapacity = 2.5\n\
+             [pools.gpu.rails]\nmin_awake = 1\n\
+             [pools.batch]\n",
+            env(&[("HIVE_POOLS__BATCH__RAILS__SLEEP_RATE", "3")]),
+        )
+        .unwrap();
+        assert_eq!(c.cluster.pools.keys().collect::<Vec<_>>(), ["batch", "gpu"]);
+        let base = &c.settings.scheduler;
+        let gpu = c.cluster.pools["gpu"].effective(base).unwrap();
+        assert_eq!(
+            (gpu.rails.min_awake, gpu.rails.sleep_rate, gpu.capacity),
+            (1, 7, 2.5)
+        );
+        assert!(c.cluster.pools["gpu"].forecaster.is_some());
+        let batch = c.cluster.pools["batch"].effective(base).unwrap();
+        assert_eq!((batch.rails.min_awake, batch.rails.sleep_rate), (4, 3));
+        assert!(c.cluster.pools["batch"].forecaster.is_none());
+        // A base changed at run time reaches the keys a pool does not set.
+        let mut later = base.clone();
+        later.rails.sleep_rate = 9;
+        later.rails.min_awake = 6;
+        let gpu = c.cluster.pools["gpu"].effective(&later).unwrap();
+        assert_eq!((gpu.rails.min_awake, gpu.rails.sleep_rate), (1, 9));
+        let printed = c.to_redacted_toml().unwrap();
+        assert!(printed.contains("[pools.gpu.rails]"), "{printed}");
+
+        let cases = [
+            (
+                "[pools.gpu.rails]\nmin_awake = \"x\"\n",
+                "pools.gpu.rails.min_awake",
+            ),
+            (
+                "[pools.gpu.rails]\nmax_in_transition = 2.0\n",
+                "pools.gpu.rails.max_in_transition",
+            ),
+            ("[pools.gpu.rails]\nbogus = 1\n", "pools.gpu.rails.bogus"),
+            (
+                "[pools.gpu]\nforecaster = \"crystal\"\n",
+                "pools.gpu.forecaster",
+            ),
+            (
+                "[pools.gpu]\ntick_interval = 5\n",
+                "pools.gpu.tick_interval",
+            ),
+            ("[pools.GPU]\n", "pools.GPU"),
+            ("[pools]\ngpu = 3\n", "pools.gpu"),
         ];
         for (text, key) in cases {
             match ServiceConfig::from_toml(text, env(&[])) {

@@ -6,9 +6,13 @@
 //! the writer takes everything that queued while the previous batch was being written and
 //! commits it in one transaction. Under light load a batch is one heartbeat (no added delay);
 //! under heavy load batches grow and the cost per heartbeat falls. The request is answered only
-//! after its batch committed, so an acknowledged heartbeat is durable.
+//! after its batch committed, so an acknowledged heartbeat is durable. A batch holding several
+//! agent pools' heartbeats is written one transaction per pool.
 
-use hivesched_store::{Heartbeat, Store};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use hivesched_store::{DEFAULT_POOL, Heartbeat, Store};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ApiError;
@@ -20,9 +24,27 @@ const MAX_BATCH: usize = 2_000;
 /// for room, which is the backpressure a saturated database needs).
 const QUEUE: usize = 20_000;
 
-type Outcome = Result<(), String>;
+/// A batch's outcome for each of its requests: the error as the API reports it (a new pool
+/// beyond the limit is a conflict; anything else a database error).
+type Outcome = Result<(), Failure>;
+
+#[derive(Debug, Clone)]
+enum Failure {
+    Conflict(String),
+    Database(String),
+}
+
+impl From<hivesched_store::StoreError> for Failure {
+    fn from(e: hivesched_store::StoreError) -> Self {
+        match e {
+            hivesched_store::StoreError::Conflict { key, .. } => Failure::Conflict(key),
+            other => Failure::Database(other.to_string()),
+        }
+    }
+}
 
 struct Pending {
+    pool: String,
     beat: Heartbeat,
     done: oneshot::Sender<Outcome>,
 }
@@ -31,6 +53,44 @@ struct Pending {
 #[derive(Clone)]
 pub struct HeartbeatWriter {
     tx: mpsc::Sender<Pending>,
+    writer: Arc<Writer>,
+}
+
+/// What writes: the store, and the pools this process has recorded in it (a heartbeat into a
+/// new pool records it first).
+struct Writer {
+    store: Store,
+    known: Mutex<HashSet<String>>,
+}
+
+impl Writer {
+    async fn write(
+        &self,
+        pool: &str,
+        beats: &[Heartbeat],
+    ) -> Result<u64, hivesched_store::StoreError> {
+        self.ensure(pool).await?;
+        self.store.in_pool(pool).record_heartbeats(beats).await
+    }
+
+    /// Records `pool` in the store unless this process did already (within the limit of
+    /// pools agents may create).
+    async fn ensure(&self, pool: &str) -> Result<(), hivesched_store::StoreError> {
+        let store = self.store.in_pool(pool);
+        let new = !self
+            .known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(pool);
+        if new {
+            store.ensure_pool_within(hivesched_store::MAX_POOLS).await?;
+            self.known
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(pool.to_owned());
+        }
+        Ok(())
+    }
 }
 
 impl HeartbeatWriter {
@@ -38,35 +98,74 @@ impl HeartbeatWriter {
     /// what is queued.
     pub fn spawn(store: Store) -> Self {
         let (tx, mut rx) = mpsc::channel::<Pending>(QUEUE);
+        let writer = Arc::new(Writer {
+            store,
+            known: Mutex::new(HashSet::from([DEFAULT_POOL.to_owned()])),
+        });
+        let this = Arc::clone(&writer);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                let beats: Vec<Heartbeat> = batch.iter().map(|p| p.beat.clone()).collect();
-                let outcome = store
-                    .record_heartbeats(&beats)
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.to_string());
-                for pending in batch.drain(..) {
-                    // The request may have gone (client hung up): nothing to tell it.
-                    let _ = pending.done.send(outcome.clone());
+                let mut by_pool: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
+                for p in batch.drain(..) {
+                    by_pool.entry(p.pool.clone()).or_default().push(p);
+                }
+                for (pool, pending) in by_pool {
+                    let beats: Vec<Heartbeat> = pending.iter().map(|p| p.beat.clone()).collect();
+                    let outcome = this
+                        .write(&pool, &beats)
+                        .await
+                        .map(drop)
+                        .map_err(Failure::from);
+                    for p in pending {
+                        // The request may have gone (client hung up): nothing to tell it.
+                        let _ = p.done.send(outcome.clone());
+                    }
                 }
             }
         });
-        HeartbeatWriter { tx }
+        HeartbeatWriter { tx, writer }
     }
 
-    /// Records one heartbeat, returning once it is committed.
+    /// Writes `beats` of `pool` in one transaction now (the batch route), recording the pool
+    /// first if this process has not yet.
+    pub async fn write(
+        &self,
+        pool: &str,
+        beats: &[Heartbeat],
+    ) -> Result<u64, hivesched_store::StoreError> {
+        self.writer.write(pool, beats).await
+    }
+
+    /// Records `pool` (a pool named by a heartbeat) unless it is known already;
+    /// [`hivesched_store::StoreError::Conflict`] beyond [`hivesched_store::MAX_POOLS`].
+    pub async fn ensure_pool(&self, pool: &str) -> Result<(), hivesched_store::StoreError> {
+        self.writer.ensure(pool).await
+    }
+
+    /// Records one heartbeat of the default pool, returning once it is committed.
     pub async fn record(&self, beat: Heartbeat) -> Result<(), ApiError> {
+        self.record_in(DEFAULT_POOL, beat).await
+    }
+
+    /// Records one heartbeat of `pool`, returning once it is committed.
+    pub async fn record_in(&self, pool: &str, beat: Heartbeat) -> Result<(), ApiError> {
         let (done, committed) = oneshot::channel();
         self.tx
-            .send(Pending { beat, done })
+            .send(Pending {
+                pool: pool.to_owned(),
+                beat,
+                done,
+            })
             .await
             .map_err(|_| ApiError::Unavailable("the heartbeat writer has stopped".into()))?;
         committed
             .await
             .map_err(|_| ApiError::Unavailable("the heartbeat writer has stopped".into()))?
-            .map_err(ApiError::Database)
+            .map_err(|f| match f {
+                Failure::Conflict(why) => ApiError::Conflict(why),
+                Failure::Database(why) => ApiError::Database(why),
+            })
     }
 }
 

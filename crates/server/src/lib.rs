@@ -14,6 +14,7 @@
 //! - [`ops`]: database-only operator commands (issue a code, verify the audit chain).
 //! - [`rollouts`]: flags as stored, the arms' observations and the periodic rollout checks.
 //! - [`changes`]: applies what other replicas wrote (change notices on PostgreSQL).
+//! - [`pools`]: one engine per agent pool, and what the pools share.
 
 pub mod app;
 pub mod audit;
@@ -27,6 +28,7 @@ pub mod heartbeats;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod pools;
 mod random;
 pub mod rollouts;
 pub mod routes;

@@ -162,10 +162,10 @@ pub fn acting_scope(acting: Option<&StoredFlag>) -> ActingScope {
 pub async fn sync_acting(state: &AppState, decided: Instant) {
     match load(&state.store, ACTING_FLAG).await {
         Ok(stored) => state
-            .engine
-            .set_acting_scope(acting_scope(Some(&stored)), decided),
+            .pools
+            .set_acting_scope(&acting_scope(Some(&stored)), decided),
         Err(ApiError::NotFound { .. }) => {
-            state.engine.set_acting_scope(acting_scope(None), decided)
+            state.pools.set_acting_scope(&acting_scope(None), decided)
         }
         Err(e) => tracing::warn!(error = %e, "cannot read {ACTING_FLAG}; acting scope unchanged"),
     }

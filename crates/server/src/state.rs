@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use hivesched_coord::LeaderElector;
+use hivesched_coord::Coordinator;
 use hivesched_engine::Engine;
 use hivesched_policy::Time;
 use hivesched_store::Store;
@@ -11,6 +11,7 @@ use prometheus_client::registry::Registry;
 use crate::auth::TokenKeys;
 use crate::heartbeats::HeartbeatWriter;
 use crate::metrics::HttpMetrics;
+use crate::pools::Pools;
 use crate::rollouts::FlagMetrics;
 use crate::shutdown::Shutdown;
 use crate::stream::{StreamHub, Tickets};
@@ -22,7 +23,8 @@ pub struct AppState {
     pub store: Store,
     /// Commits single heartbeats in groups (see [`crate::heartbeats`]).
     pub heartbeats: HeartbeatWriter,
-    /// The automation engine: ticks, controls, forecasts, bulk operations.
+    /// The default pool's automation engine: ticks, controls, forecasts, bulk operations
+    /// (every pool's, including this one: [`AppState::pools`]).
     pub engine: Engine,
     /// Verifies bearer tokens.
     pub keys: Arc<TokenKeys>,
@@ -40,8 +42,10 @@ pub struct AppState {
     pub tickets: Arc<Tickets>,
     /// `hivesched_flag_percent` and `hivesched_flag_rollbacks_total`.
     pub flag_metrics: FlagMetrics,
-    /// Leader election among the replicas (alone: the in-process elector).
-    pub cluster: Arc<dyn LeaderElector>,
+    /// Leader election among the replicas, one lease per pool (alone: in process).
+    pub cluster: Arc<dyn Coordinator>,
+    /// One engine per agent pool.
+    pub pools: Pools,
 }
 
 impl AppState {

@@ -320,6 +320,8 @@ function stopStream() {
 
 function onMessage(msg) {
   const d = msg.data;
+  // The panels plan the default pool; other pools' decisions and forecasts carry `pool`.
+  if (d && d.pool && (msg.type === 'decision' || msg.type === 'forecast')) return;
   switch (msg.type) {
     case 'decision': {
       if (!S.decisions.some((x) => x.id === d.id)) {

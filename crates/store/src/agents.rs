@@ -23,9 +23,11 @@ pub struct AgentRecord {
     pub queue_depth: u32,
     /// When the agent last reported; `None` if it never did (registered by an operator).
     pub last_heartbeat: Option<Time>,
+    /// The pool the agent belongs to (`default` unless its heartbeats name another).
+    pub pool: String,
 }
 
-/// One agent's report; heartbeats are written in batches with [`Store::record_heartbeats`].
+/// One agent's report (the pool it names is the store handle's: [`Store::in_pool`]); heartbeats are written in batches with [`Store::record_heartbeats`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Heartbeat {
     /// Which agent reports.
@@ -88,8 +90,8 @@ pub struct AgentEventRecord {
     pub event: NewAgentEvent,
 }
 
-const AGENT_COLUMNS: usize = 13;
-const HEARTBEAT_COLUMNS: usize = 8;
+const AGENT_COLUMNS: usize = 14;
+const HEARTBEAT_COLUMNS: usize = 9;
 const EVENT_COLUMNS: usize = 4;
 const REPORT_COLUMNS: usize = 5;
 
@@ -110,6 +112,7 @@ struct AgentJson {
     context_tokens: i64,
     queue_depth: i64,
     last_heartbeat: Option<i64>,
+    pool: String,
 }
 
 impl AgentJson {
@@ -131,6 +134,7 @@ impl AgentJson {
             pin_until: time(self.pin_until),
             queue_depth: unsigned("queue_depth", self.queue_depth)?,
             last_heartbeat: time(self.last_heartbeat),
+            pool: self.pool,
         })
     }
 }
@@ -154,25 +158,41 @@ fn bind_agent<'q>(
         .bind(int(a.context_tokens))
         .bind(i64::from(record.queue_depth))
         .bind(record.last_heartbeat.map(Time::as_millis))
+        .bind(record.pool.clone())
 }
 
-/// Agents as one JSON array ordered by id, per backend: all of them, or with `one` only the
-/// agent whose id is bound as the first parameter. Each agent is a positional array in the
+/// Which agents [`agents_as_json`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    /// Every agent.
+    All,
+    /// The agent whose id is bound as `$1`.
+    One,
+    /// The agents of the pool bound as `$1`.
+    Pool,
+}
+
+/// Agents as one JSON array ordered by id, per backend: all of them, only the agent whose id
+/// is bound as the first parameter, or only the pool's bound so. Each agent is a positional array in the
 /// field order of [`AgentJson`] (serde reads a struct from an array), which keeps keys out of
 /// a document that is megabytes long at 10 000 agents.
-fn agents_as_json(backend: Backend, one: bool) -> String {
+fn agents_as_json(backend: Backend, which: Which) -> String {
     const COLUMNS: &str = "id, state, busy, do_not_disrupt, pin, pin_until, idle_since, \
-         last_transition, last_wake, last_sleep, context_tokens, queue_depth, last_heartbeat";
+         last_transition, last_wake, last_sleep, context_tokens, queue_depth, last_heartbeat, \
+         pool";
+    let filter = match which {
+        Which::All => "",
+        Which::One => "WHERE id = $1",
+        Which::Pool => "WHERE pool = $1",
+    };
     match backend {
         Backend::Sqlite => format!(
             "SELECT json_group_array(json_array({COLUMNS})) AS agents \
-             FROM (SELECT * FROM agents {} ORDER BY id)",
-            if one { "WHERE id = $1" } else { "" }
+             FROM (SELECT * FROM agents {filter} ORDER BY id)"
         ),
         Backend::Postgres => format!(
             "SELECT COALESCE(json_agg(json_build_array({COLUMNS}) ORDER BY id), '[]'::json)::text \
-             AS agents FROM agents {}",
-            if one { "WHERE id = $1" } else { "" }
+             AS agents FROM agents {filter}"
         ),
     }
 }
@@ -230,14 +250,15 @@ impl Store {
              pin_until = excluded.pin_until, idle_since = excluded.idle_since, \
              last_transition = excluded.last_transition, last_wake = excluded.last_wake, \
              last_sleep = excluded.last_sleep, context_tokens = excluded.context_tokens, \
-             queue_depth = excluded.queue_depth, last_heartbeat = excluded.last_heartbeat",
+             queue_depth = excluded.queue_depth, last_heartbeat = excluded.last_heartbeat, \
+             pool = excluded.pool",
         )
         .await
     }
 
     /// Writes what a tick observed from the fleet's listing: a new agent is inserted whole; for a
     /// known one only the observed fields (state, busy, context, idle since, last transition)
-    /// change. Operator fields (pin, do-not-disrupt) and heartbeat fields are left alone, so an
+    /// change. Operator fields (pin, do-not-disrupt), heartbeat fields and the pool are left alone, so an
     /// override or heartbeat that lands between the tick's read and this write is not undone.
     pub async fn observe_agents(&self, records: &[AgentRecord]) -> Result<()> {
         self.insert_agents(
@@ -264,7 +285,8 @@ impl Store {
             let sql = format!(
                 "INSERT INTO agents (id, state, busy, do_not_disrupt, pin, pin_until, \
                  idle_since, last_transition, last_wake, last_sleep, context_tokens, \
-                 queue_depth, last_heartbeat) VALUES {} ON CONFLICT (id) DO UPDATE SET {on_conflict}",
+                 queue_depth, last_heartbeat, pool) VALUES {} \
+                 ON CONFLICT (id) DO UPDATE SET {on_conflict}",
                 values_placeholders(self.backend, chunk.len(), AGENT_COLUMNS)
             );
             let q = chunk
@@ -300,15 +322,16 @@ impl Store {
         self.get_agent(id).await
     }
 
-    /// Clears every time-limited override (pin and do-not-disrupt) whose end is at or before
-    /// `now`, returning the agents it cleared. The condition is re-checked in the statement, so
-    /// an override renewed meanwhile is kept.
+    /// Clears every time-limited override (pin and do-not-disrupt) of this pool's agents whose
+    /// end is at or before `now`, returning the agents it cleared. The condition is re-checked
+    /// in the statement, so an override renewed meanwhile is kept.
     pub async fn clear_lapsed_overrides(&self, now: Time) -> Result<Vec<AgentId>> {
         let rows = sqlx::query(
             "UPDATE agents SET pin = NULL, do_not_disrupt = 0, pin_until = NULL \
-             WHERE pin_until IS NOT NULL AND pin_until <= $1 RETURNING id",
+             WHERE pin_until IS NOT NULL AND pin_until <= $1 AND pool = $2 RETURNING id",
         )
         .bind(now.as_millis())
+        .bind(self.scope.to_string())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -338,7 +361,7 @@ impl Store {
 
     /// One agent, or [`StoreError::NotFound`].
     pub async fn get_agent(&self, id: &AgentId) -> Result<AgentRecord> {
-        let row = sqlx::query(AssertSqlSafe(agents_as_json(self.backend, true)))
+        let row = sqlx::query(AssertSqlSafe(agents_as_json(self.backend, Which::One)))
             .bind(id.0.clone())
             .fetch_one(&self.pool)
             .await?;
@@ -347,17 +370,37 @@ impl Store {
             .ok_or_else(|| StoreError::not_found("agent", id.0.clone()))
     }
 
-    /// Every agent, ordered by id (the fleet snapshot a tick starts from).
+    /// Every agent of every pool, ordered by id ([`Store::list_pool_agents`]: one pool's).
     ///
     /// The rows come back as one JSON array built by the database rather than one result row
     /// per agent: the driver hands every row between threads and copies every column, which
     /// made reading 10 000 agents cost about 100 ms of a tick; one value parsed by serde costs
     /// a fraction of that (`cargo bench -p hivesched-engine --bench tick`).
     pub async fn list_agents(&self) -> Result<Vec<AgentRecord>> {
-        let row = sqlx::query(AssertSqlSafe(agents_as_json(self.backend, false)))
+        let row = sqlx::query(AssertSqlSafe(agents_as_json(self.backend, Which::All)))
             .fetch_one(&self.pool)
             .await?;
         decode_agents(&row)
+    }
+
+    /// This handle's pool's agents, ordered by id: the fleet snapshot a pool's tick starts
+    /// from (read as one JSON array, like [`Store::list_agents`]).
+    pub async fn list_pool_agents(&self) -> Result<Vec<AgentRecord>> {
+        let row = sqlx::query(AssertSqlSafe(agents_as_json(self.backend, Which::Pool)))
+            .bind(self.scope.to_string())
+            .fetch_one(&self.pool)
+            .await?;
+        decode_agents(&row)
+    }
+
+    /// The ids of the agents that belong to another pool than this handle's: a pool's tick
+    /// leaves them alone when the fleet's listing (which spans every pool) names them.
+    pub async fn agent_ids_outside_pool(&self) -> Result<std::collections::HashSet<AgentId>> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM agents WHERE pool <> $1")
+            .bind(self.scope.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(ids.into_iter().map(AgentId).collect())
     }
 
     /// Removes an agent that left the fleet; its events stay until retention removes them.
@@ -372,8 +415,9 @@ impl Store {
         Ok(())
     }
 
-    /// Applies a batch of heartbeats in one transaction with multi-row upserts; returns how
-    /// many agent rows changed.
+    /// Applies a batch of heartbeats of this handle's pool in one transaction with multi-row
+    /// upserts; returns how many agent rows changed. An agent that reports a pool belongs to
+    /// it from then on (one that moves is planned by its new pool from that pool's next tick).
     ///
     /// An unknown agent is registered awake-or-as-reported. For a known one the state, busy flag,
     /// queue depth and context are replaced; `last_transition` moves only when the state changed,
@@ -387,8 +431,9 @@ impl Store {
         for chunk in rows.chunks(MAX_BIND_PARAMS / HEARTBEAT_COLUMNS) {
             let sql = format!(
                 "INSERT INTO agents (id, state, busy, queue_depth, context_tokens, \
-                 last_heartbeat, idle_since, last_transition) VALUES {} \
+                 last_heartbeat, idle_since, last_transition, pool) VALUES {} \
                  ON CONFLICT (id) DO UPDATE SET state = excluded.state, busy = excluded.busy, \
+                 pool = excluded.pool, \
                  queue_depth = excluded.queue_depth, context_tokens = excluded.context_tokens, \
                  last_heartbeat = excluded.last_heartbeat, \
                  idle_since = CASE WHEN excluded.busy <> 0 THEN NULL \
@@ -410,7 +455,8 @@ impl Store {
                     .bind(int(hb.context_tokens))
                     .bind(at)
                     .bind((!hb.busy).then_some(at))
-                    .bind(at);
+                    .bind(at)
+                    .bind(self.scope.to_string());
             }
             changed += q.execute(&mut *tx).await?.rows_affected();
         }

@@ -39,6 +39,10 @@ pub struct Store {
     pub(crate) audit_key: Option<crate::audit::AuditKey>,
     /// PostgreSQL's URL, for the change listener's own connection (see [`crate::changes`]).
     pub(crate) url: Option<crate::changes::ListenUrl>,
+    /// The pool of agents this handle reads and writes per-pool data for (demand, decisions,
+    /// tasks, bulk operations, the fencing mark, the pool's agents): `default` unless chosen
+    /// with [`Store::in_pool`]. Everything else is shared by all pools.
+    pub(crate) scope: std::sync::Arc<str>,
 }
 
 /// Days of PostgreSQL partitions created ahead of today on connect, so inserts never wait for upkeep.
@@ -96,6 +100,7 @@ impl Store {
             backend,
             audit_key: None,
             url: crate::changes::listen_url(backend, url),
+            scope: std::sync::Arc::from(crate::fencing::DEFAULT_POOL),
         };
         if backend == Backend::Postgres {
             let today = wall_clock();
@@ -113,6 +118,21 @@ impl Store {
     pub fn with_audit_key(mut self, key: crate::audit::AuditKey) -> Store {
         self.audit_key = Some(key);
         self
+    }
+
+    /// The same database, scoped to the agent pool `pool`: demand, forecasts, model records,
+    /// decisions, tasks, bulk operations, the fencing mark and [`Store::list_pool_agents`] are
+    /// read and written for that pool only. The name is not checked here (see
+    /// [`crate::check_pool_name`]).
+    pub fn in_pool(&self, pool: &str) -> Store {
+        let mut scoped = self.clone();
+        scoped.scope = std::sync::Arc::from(pool);
+        scoped
+    }
+
+    /// The agent pool this handle is scoped to (`default` unless [`Store::in_pool`] chose one).
+    pub fn pool_name(&self) -> &str {
+        &self.scope
     }
 
     /// The underlying pool, for one-off maintenance SQL (and for tests that must corrupt rows

@@ -77,12 +77,12 @@ impl Store {
     ) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
         if let Some(token) = fencing_token {
-            fence(&mut tx, token).await?;
+            fence(&mut tx, &self.scope, token).await?;
         }
         let row = sqlx::query(
             "INSERT INTO decisions (ts, mode, shadow, tier, target_awake, sleep_floor, actions, \
-             blocked, explanation, sleep_hold, agents_total, agents_billed) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+             blocked, explanation, sleep_hold, agents_total, agents_billed, pool) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
         )
         .bind(d.at.as_millis())
         .bind(enum_text(&d.mode))
@@ -96,6 +96,7 @@ impl Store {
         .bind(d.sleep_hold.map(|r| r.as_str()))
         .bind(i64::from(fleet.total))
         .bind(i64::from(fleet.billed()))
+        .bind(self.scope.to_string())
         .fetch_one(&mut *tx)
         .await?;
         let id = get(&row, "id")?;
@@ -103,18 +104,20 @@ impl Store {
         Ok(id)
     }
 
-    /// The fleet as each decision in `[from, to)` saw it, oldest first, plus the last decision
+    /// The pool's fleet as each of its decisions in `[from, to)` saw it, oldest first, plus the last decision
     /// before `from` (it covers the start of the window): the samples savings are summed from.
     /// Decisions stored before the fleet size was recorded are skipped.
     pub async fn usage(&self, from: Time, to: Time) -> Result<Vec<UsageSample>> {
         let rows = sqlx::query(
             "SELECT ts, agents_total, agents_billed, sleep_floor FROM decisions \
-             WHERE agents_total IS NOT NULL AND ts < $2 AND ts >= COALESCE( \
-               (SELECT MAX(ts) FROM decisions WHERE ts < $1 AND agents_total IS NOT NULL), $1) \
+             WHERE pool = $3 AND agents_total IS NOT NULL AND ts < $2 AND ts >= COALESCE( \
+               (SELECT MAX(ts) FROM decisions WHERE pool = $3 AND ts < $1 \
+                AND agents_total IS NOT NULL), $1) \
              ORDER BY ts, id",
         )
         .bind(from.as_millis())
         .bind(to.as_millis())
+        .bind(self.scope.to_string())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -129,29 +132,31 @@ impl Store {
             .collect()
     }
 
-    /// Up to `limit` decisions, newest first, starting after `after` (from the previous page).
+    /// Up to `limit` decisions of this pool, newest first, starting after `after` (from the previous page).
     pub async fn list_decisions(
         &self,
         after: Option<DecisionCursor>,
         limit: u32,
     ) -> Result<Vec<DecisionRecord>> {
         let rows = match after {
-            Some(c) => {
-                sqlx::query(
-                    "SELECT * FROM decisions WHERE ts < $1 OR (ts = $1 AND id < $2) \
+            Some(c) => sqlx::query(
+                "SELECT * FROM decisions WHERE pool = $4 AND (ts < $1 OR (ts = $1 AND id < $2)) \
                      ORDER BY ts DESC, id DESC LIMIT $3",
+            )
+            .bind(c.at.as_millis())
+            .bind(c.id)
+            .bind(i64::from(limit))
+            .bind(self.scope.to_string())
+            .fetch_all(&self.pool)
+            .await?,
+            None => {
+                sqlx::query(
+                    "SELECT * FROM decisions WHERE pool = $2 ORDER BY ts DESC, id DESC LIMIT $1",
                 )
-                .bind(c.at.as_millis())
-                .bind(c.id)
                 .bind(i64::from(limit))
+                .bind(self.scope.to_string())
                 .fetch_all(&self.pool)
                 .await?
-            }
-            None => {
-                sqlx::query("SELECT * FROM decisions ORDER BY ts DESC, id DESC LIMIT $1")
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?
             }
         };
         rows.iter().map(decision_from_row).collect()

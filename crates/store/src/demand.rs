@@ -9,7 +9,8 @@ use sqlx::any::AnyRow;
 use crate::codec::{MAX_BIND_PARAMS, get, get_time, json_text, parse_json, values_placeholders};
 use crate::{Result, Store};
 
-/// One demand observation (one series: the fleet's incoming work per interval).
+/// One demand observation (one series per pool: the pool's incoming work per interval; the
+/// pool is the store handle's, see [`Store::in_pool`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DemandSample {
     /// Start of the interval observed.
@@ -97,8 +98,8 @@ fn model_from_row(row: &AnyRow) -> Result<ModelRecord> {
 }
 
 impl Store {
-    /// Writes demand samples in one transaction with multi-row upserts. A sample for a time
-    /// already stored replaces it, so re-sending a batch is harmless.
+    /// Writes demand samples of this handle's pool in one transaction with multi-row upserts.
+    /// A sample for a time already stored replaces it, so re-sending a batch is harmless.
     pub async fn insert_demand(&self, samples: &[DemandSample]) -> Result<()> {
         // One row per time (the last given wins), as a statement may not upsert a row twice.
         let unique: BTreeMap<i64, f64> = samples
@@ -107,15 +108,15 @@ impl Store {
             .collect();
         let rows: Vec<(i64, f64)> = unique.into_iter().collect();
         let mut tx = self.pool.begin().await?;
-        for chunk in rows.chunks(MAX_BIND_PARAMS / 2) {
+        for chunk in rows.chunks(MAX_BIND_PARAMS / 3) {
             let sql = format!(
-                "INSERT INTO demand_samples (ts, value) VALUES {} \
-                 ON CONFLICT (ts) DO UPDATE SET value = excluded.value",
-                values_placeholders(self.backend, chunk.len(), 2)
+                "INSERT INTO demand_samples (pool, ts, value) VALUES {} \
+                 ON CONFLICT (pool, ts) DO UPDATE SET value = excluded.value",
+                values_placeholders(self.backend, chunk.len(), 3)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for &(ts, value) in chunk {
-                q = q.bind(ts).bind(value);
+                q = q.bind(self.scope.to_string()).bind(ts).bind(value);
             }
             q.execute(&mut *tx).await?;
         }
@@ -123,50 +124,59 @@ impl Store {
         Ok(())
     }
 
-    /// Samples with `from <= at < to`, oldest first.
+    /// This pool's samples with `from <= at < to`, oldest first.
     pub async fn demand_range(&self, from: Time, to: Time) -> Result<Vec<DemandSample>> {
-        sqlx::query("SELECT ts, value FROM demand_samples WHERE ts >= $1 AND ts < $2 ORDER BY ts")
-            .bind(from.as_millis())
-            .bind(to.as_millis())
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(sample_from_row)
-            .collect()
+        sqlx::query(
+            "SELECT ts, value FROM demand_samples WHERE pool = $3 AND ts >= $1 AND ts < $2 \
+             ORDER BY ts",
+        )
+        .bind(from.as_millis())
+        .bind(to.as_millis())
+        .bind(self.scope.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(sample_from_row)
+        .collect()
     }
 
-    /// The newest sample, to tell whether demand data went stale.
+    /// This pool's newest sample, to tell whether demand data went stale.
     pub async fn latest_demand(&self) -> Result<Option<DemandSample>> {
-        sqlx::query("SELECT ts, value FROM demand_samples ORDER BY ts DESC LIMIT 1")
+        sqlx::query("SELECT ts, value FROM demand_samples WHERE pool = $1 ORDER BY ts DESC LIMIT 1")
+            .bind(self.scope.to_string())
             .fetch_optional(&self.pool)
             .await?
             .map(|row| sample_from_row(&row))
             .transpose()
     }
 
-    /// Stores a forecast and returns its id.
+    /// Stores a forecast of this pool and returns its id.
     pub async fn insert_forecast(&self, f: &NewForecast) -> Result<i64> {
         let row = sqlx::query(
-            "INSERT INTO forecasts (created_at, model, start_ts, step_ms, forecast) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO forecasts (created_at, model, start_ts, step_ms, forecast, pool) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(f.created_at.as_millis())
         .bind(f.model.clone())
         .bind(f.start.as_millis())
         .bind(f.step_ms)
         .bind(json_text(&f.forecast))
+        .bind(self.scope.to_string())
         .fetch_one(&self.pool)
         .await?;
         get(&row, "id")
     }
 
-    /// The most recently made forecast, the one the engine plans with.
+    /// This pool's most recently made forecast, the one the engine plans with.
     pub async fn latest_forecast(&self) -> Result<Option<ForecastRecord>> {
-        sqlx::query("SELECT * FROM forecasts ORDER BY created_at DESC, id DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| forecast_from_row(&row))
-            .transpose()
+        sqlx::query(
+            "SELECT * FROM forecasts WHERE pool = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(self.scope.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| forecast_from_row(&row))
+        .transpose()
     }
 
     /// Removes forecasts made before `cutoff` (they are superseded each tick); returns how many.
@@ -178,22 +188,23 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Stores a fitted model record and returns its id.
+    /// Stores a fitted model record of this pool and returns its id.
     pub async fn insert_model_record(&self, m: &NewModelRecord) -> Result<i64> {
         let row = sqlx::query(
-            "INSERT INTO model_records (created_at, model, parameters, accuracy) \
-             VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO model_records (created_at, model, parameters, accuracy, pool) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(m.created_at.as_millis())
         .bind(m.model.clone())
         .bind(json_text(&m.parameters))
         .bind(json_text(&m.accuracy))
+        .bind(self.scope.to_string())
         .fetch_one(&self.pool)
         .await?;
         get(&row, "id")
     }
 
-    /// The newest `limit` model records, of one model or all, newest first.
+    /// This pool's newest `limit` model records, of one model or all, newest first.
     pub async fn list_model_records(
         &self,
         model: Option<&str>,
@@ -202,19 +213,22 @@ impl Store {
         let rows = match model {
             Some(name) => {
                 sqlx::query(
-                    "SELECT * FROM model_records WHERE model = $1 \
+                    "SELECT * FROM model_records WHERE model = $1 AND pool = $3 \
                      ORDER BY created_at DESC, id DESC LIMIT $2",
                 )
                 .bind(name.to_owned())
                 .bind(i64::from(limit))
+                .bind(self.scope.to_string())
                 .fetch_all(&self.pool)
                 .await?
             }
             None => {
                 sqlx::query(
-                    "SELECT * FROM model_records ORDER BY created_at DESC, id DESC LIMIT $1",
+                    "SELECT * FROM model_records WHERE pool = $2 \
+                     ORDER BY created_at DESC, id DESC LIMIT $1",
                 )
                 .bind(i64::from(limit))
+                .bind(self.scope.to_string())
                 .fetch_all(&self.pool)
                 .await?
             }

@@ -39,7 +39,7 @@ pub enum StoreError {
     #[error("fenced: pool {pool} has a newer leader than token {token}")]
     Fenced {
         /// The pool whose fencing mark refused the write.
-        pool: &'static str,
+        pool: String,
         /// The writer's (stale) token.
         token: i64,
     },

@@ -55,7 +55,7 @@ pub use controls::{ControlName, LoadedControls};
 pub use decisions::{DecisionCursor, DecisionRecord};
 pub use demand::{DemandSample, ForecastRecord, ModelRecord, NewForecast, NewModelRecord};
 pub use error::{Result, StoreError};
-pub use fencing::DEFAULT_POOL;
+pub use fencing::{DEFAULT_POOL, MAX_POOL_NAME, MAX_POOLS, check_pool_name};
 pub use flags::{FlagChange, FlagDecisionRecord, FlagRecord, NewFlagDecision, RolloutRecord};
 pub use migrations::latest_version;
 pub use retention::{PurgeReport, RetainedTable};

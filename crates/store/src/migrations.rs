@@ -59,6 +59,7 @@ const STEPS: &[Step] = &[
     step!(11, "0011", "rollouts"),
     step!(12, "0012", "fencing"),
     step!(13, "0013", "agents_pin_until"),
+    step!(14, "0014", "pools"),
 ];
 
 /// The migrator for `backend`: versions already applied are skipped, so running it on every

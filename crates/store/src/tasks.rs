@@ -263,12 +263,12 @@ impl Store {
     ) -> Result<TaskRecord> {
         let mut tx = self.pool.begin().await?;
         if let Some(token) = fencing_token {
-            fence(&mut tx, token).await?;
+            fence(&mut tx, &self.scope, token).await?;
         }
         let row = sqlx::query(
             "INSERT INTO tasks (id, idempotency_key, agent_id, kind, bulk_id, stage, status, \
-             attempts, reason, created_at, updated_at, fencing_token) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $8, $9) RETURNING *",
+             attempts, reason, created_at, updated_at, fencing_token, pool) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $8, $8, $9, $10) RETURNING *",
         )
         .bind(t.id.clone())
         .bind(t.idempotency_key.clone())
@@ -279,6 +279,7 @@ impl Store {
         .bind(t.reason.clone())
         .bind(t.created_at.as_millis())
         .bind(fencing_token)
+        .bind(self.scope.to_string())
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| StoreError::unique(e, "task idempotency key", t.idempotency_key.clone()))?;
@@ -331,7 +332,7 @@ impl Store {
         let attempt = i64::from(to == TaskStatus::Running);
         let mut tx = self.pool.begin().await?;
         if let Some(token) = fencing_token {
-            fence(&mut tx, token).await?;
+            fence(&mut tx, &self.scope, token).await?;
         }
         let sql = format!(
             "UPDATE tasks SET status = $1, error = $2, \
@@ -371,14 +372,15 @@ impl Store {
         }
     }
 
-    /// Tasks still `pending` or `running`, oldest first: what crash recovery must reconcile
+    /// This pool's tasks still `pending` or `running`, oldest first: what crash recovery must reconcile
     /// against the fleet's real state before acting again. A bulk operation's tasks are left to
     /// the bulk's own resumption (which keeps its stages) unless they were already `running`.
     pub async fn unfinished_tasks(&self) -> Result<Vec<TaskRecord>> {
         sqlx::query(
-            "SELECT * FROM tasks WHERE status = 'running' \
-             OR (status = 'pending' AND bulk_id IS NULL) ORDER BY created_at, id",
+            "SELECT * FROM tasks WHERE pool = $1 AND (status = 'running' \
+             OR (status = 'pending' AND bulk_id IS NULL)) ORDER BY created_at, id",
         )
+        .bind(self.scope.to_string())
         .fetch_all(&self.pool)
         .await?
         .iter()
@@ -397,7 +399,7 @@ impl Store {
     ) -> Result<TaskRecord> {
         let mut tx = self.pool.begin().await?;
         if let Some(token) = fencing_token {
-            fence(&mut tx, token).await?;
+            fence(&mut tx, &self.scope, token).await?;
         }
         let row = sqlx::query(
             "UPDATE tasks SET status = 'refused', refusal = $1, \
@@ -428,15 +430,16 @@ impl Store {
         }
     }
 
-    /// When each sleep started after `from` (the moment its task first called the fleet),
+    /// When each of this pool's sleeps started after `from` (the moment its task first called the fleet),
     /// oldest first: the sleep-rate and scale-down rails are rebuilt from these on start, so a
     /// restart cannot reset them.
     pub async fn sleep_starts_since(&self, from: Time) -> Result<Vec<Time>> {
         sqlx::query(
-            "SELECT started_at FROM tasks WHERE kind = 'sleep' AND started_at > $1 \
+            "SELECT started_at FROM tasks WHERE pool = $2 AND kind = 'sleep' AND started_at > $1 \
              ORDER BY started_at",
         )
         .bind(from.as_millis())
+        .bind(self.scope.to_string())
         .fetch_all(&self.pool)
         .await?
         .iter()
@@ -478,7 +481,7 @@ impl Store {
             let mut tx = self.pool.begin().await?;
             let row = sqlx::query(
                 "INSERT INTO bulk_operations (id, kind, strategy, spec, status, actor, \
-                 created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $6) \
+                 created_at, updated_at, pool) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $6, $7) \
                  RETURNING *",
             )
             .bind(op.id.clone())
@@ -487,22 +490,23 @@ impl Store {
             .bind(json_text(&op.spec))
             .bind(op.actor.clone())
             .bind(op.created_at.as_millis())
+            .bind(self.scope.to_string())
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| StoreError::unique(e, "bulk operation", op.id.clone()))?;
-            // Eight parameters a row: 500 rows stay far below every backend's limit.
+            // Nine parameters a row: 500 rows stay far below every backend's limit.
             for chunk in tasks.chunks(500) {
                 let mut sql = String::from(
                     "INSERT INTO tasks (id, idempotency_key, agent_id, kind, bulk_id, stage, \
-                     status, attempts, reason, created_at, updated_at) VALUES ",
+                     status, attempts, reason, created_at, updated_at, pool) VALUES ",
                 );
                 for i in 0..chunk.len() {
-                    let b = i * 8;
+                    let b = i * 9;
                     if i > 0 {
                         sql.push_str(", ");
                     }
                     sql.push_str(&format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, 'pending', 0, ${}, ${}, ${})",
+                        "(${}, ${}, ${}, ${}, ${}, ${}, 'pending', 0, ${}, ${}, ${}, ${})",
                         b + 1,
                         b + 2,
                         b + 3,
@@ -511,7 +515,8 @@ impl Store {
                         b + 6,
                         b + 7,
                         b + 8,
-                        b + 8
+                        b + 8,
+                        b + 9
                     ));
                 }
                 let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -524,7 +529,8 @@ impl Store {
                         .bind(t.bulk_id.clone())
                         .bind(t.stage.map(i64::from))
                         .bind(t.reason.clone())
-                        .bind(t.created_at.as_millis());
+                        .bind(t.created_at.as_millis())
+                        .bind(self.scope.to_string());
                 }
                 q.execute(&mut *tx)
                     .await
@@ -624,11 +630,12 @@ impl Store {
             .collect()
     }
 
-    /// Records a bulk operation as `pending`; a taken id is a [`StoreError::Conflict`].
+    /// Records a bulk operation of this pool as `pending`; a taken id is a
+    /// [`StoreError::Conflict`].
     pub async fn insert_bulk(&self, b: &NewBulkOperation) -> Result<BulkOperation> {
         let row = sqlx::query(
             "INSERT INTO bulk_operations (id, kind, strategy, spec, status, actor, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $6) RETURNING *",
+             updated_at, pool) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $6, $7) RETURNING *",
         )
         .bind(b.id.clone())
         .bind(enum_text(&b.kind))
@@ -636,6 +643,7 @@ impl Store {
         .bind(json_text(&b.spec))
         .bind(b.actor.clone())
         .bind(b.created_at.as_millis())
+        .bind(self.scope.to_string())
         .fetch_one(&self.pool)
         .await
         .map_err(|e| StoreError::unique(e, "bulk operation", b.id.clone()))?;
@@ -681,7 +689,8 @@ impl Store {
         Ok(())
     }
 
-    /// Bulk operations, newest first; with `unfinished_only`, those crash recovery must resume.
+    /// This pool's bulk operations, newest first; with `unfinished_only`, those crash recovery
+    /// must resume.
     pub async fn list_bulks(
         &self,
         unfinished_only: bool,
@@ -689,17 +698,22 @@ impl Store {
     ) -> Result<Vec<BulkOperation>> {
         let rows = if unfinished_only {
             sqlx::query(
-                "SELECT * FROM bulk_operations WHERE status IN ('pending', 'running') \
+                "SELECT * FROM bulk_operations WHERE pool = $2 AND status IN ('pending', 'running') \
                  ORDER BY created_at DESC, id DESC LIMIT $1",
             )
             .bind(i64::from(limit))
+            .bind(self.scope.to_string())
             .fetch_all(&self.pool)
             .await?
         } else {
-            sqlx::query("SELECT * FROM bulk_operations ORDER BY created_at DESC, id DESC LIMIT $1")
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?
+            sqlx::query(
+                "SELECT * FROM bulk_operations WHERE pool = $2 \
+                 ORDER BY created_at DESC, id DESC LIMIT $1",
+            )
+            .bind(i64::from(limit))
+            .bind(self.scope.to_string())
+            .fetch_all(&self.pool)
+            .await?
         };
         rows.iter().map(bulk_from_row).collect()
     }

@@ -20,6 +20,7 @@ on_every_backend!(
     finished_wakes_are_listed_by_when_they_finished,
     task_lifecycle_is_compare_and_set_with_fencing,
     a_deposed_leaders_writes_are_fenced_and_do_not_land,
+    pools_keep_their_own_agents_demand_decisions_tasks_and_marks,
     unfinished_tasks_are_listed_for_recovery,
     bulk_operations_track_their_tasks,
     alerts_fire_resolve_and_list,
@@ -148,6 +149,7 @@ mod cases {
             pin_until: Some(t(9_000)),
             queue_depth: 4,
             last_heartbeat: None,
+            pool: "default".into(),
         };
         s.upsert_agent(&a).await.unwrap();
         assert_eq!(s.get_agent(&AgentId::from("b-1")).await.unwrap(), a);
@@ -192,6 +194,7 @@ mod cases {
                 pin_until: (i % 7 == 0).then(|| t(50_000)),
                 queue_depth: (i % 5) as u32,
                 last_heartbeat: Some(t(20)),
+                pool: "default".into(),
             })
             .collect();
         s.upsert_agents(&records).await.unwrap();
@@ -226,6 +229,7 @@ mod cases {
             pin_until: None,
             queue_depth: 3,
             last_heartbeat: Some(t(20)),
+            pool: "default".into(),
         };
         s.upsert_agent(&base).await.unwrap();
         // An operator pins the agent after a tick read it; the tick's write must not undo it.
@@ -285,6 +289,7 @@ mod cases {
                 pin_until: None,
                 queue_depth: 0,
                 last_heartbeat: None,
+                pool: "default".into(),
             });
         let pre = rec.as_mut().unwrap();
         pre.agent.do_not_disrupt = true;
@@ -620,6 +625,124 @@ mod cases {
             vec![(AgentId::from("a"), false), (AgentId::from("b"), true)]
         );
         assert!(s.finished_wakes(t(40), t(50)).await.unwrap().is_empty());
+    }
+
+    pub async fn pools_keep_their_own_agents_demand_decisions_tasks_and_marks(ctx: Ctx) {
+        let default = &ctx.store;
+        let gpu = default.in_pool("gpu");
+        assert_eq!((default.pool_name(), gpu.pool_name()), ("default", "gpu"));
+        assert_eq!(default.pools().await.unwrap(), vec!["default".to_string()]);
+        gpu.ensure_pool().await.unwrap();
+        gpu.ensure_pool().await.unwrap();
+        assert_eq!(default.pools().await.unwrap(), ["default", "gpu"]);
+        // Heartbeats put agents in the handle's pool; a later one in another pool moves it.
+        let beat = |id: &str, at: i64| Heartbeat {
+            agent: AgentId::from(id),
+            at: t(at),
+            state: AgentState::Awake,
+            busy: false,
+            queue_depth: 0,
+            context_tokens: 0,
+            tasks: None,
+        };
+        default
+            .record_heartbeats(&[beat("a", 1), beat("b", 1)])
+            .await
+            .unwrap();
+        gpu.record_heartbeats(&[beat("g1", 1), beat("b", 2)])
+            .await
+            .unwrap();
+        let ids = |v: Vec<hivesched_store::AgentRecord>| {
+            v.into_iter()
+                .map(|r| (r.agent.id.0, r.pool))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(default.list_pool_agents().await.unwrap()),
+            [("a".to_string(), "default".to_string())]
+        );
+        assert_eq!(
+            ids(gpu.list_pool_agents().await.unwrap()),
+            [("b".into(), "gpu".into()), ("g1".into(), "gpu".into())]
+        );
+        assert_eq!(default.list_agents().await.unwrap().len(), 3);
+        assert_eq!(
+            default.get_agent(&AgentId::from("g1")).await.unwrap().pool,
+            "gpu"
+        );
+        let outside = default.agent_ids_outside_pool().await.unwrap();
+        assert!(outside.contains(&AgentId::from("g1")) && !outside.contains(&AgentId::from("a")));
+        // One demand series per pool, with the same times in both.
+        let d = |at: i64, value: f64| DemandSample { at: t(at), value };
+        default
+            .insert_demand(&[d(0, 1.0), d(60_000, 2.0)])
+            .await
+            .unwrap();
+        gpu.insert_demand(&[d(0, 10.0), d(60_000, 20.0)])
+            .await
+            .unwrap();
+        gpu.insert_demand(&[d(60_000, 30.0)]).await.unwrap();
+        let values = |v: Vec<DemandSample>| v.into_iter().map(|s| s.value).collect::<Vec<_>>();
+        assert_eq!(
+            values(default.demand_range(t(0), t(120_000)).await.unwrap()),
+            [1.0, 2.0]
+        );
+        assert_eq!(
+            values(gpu.demand_range(t(0), t(120_000)).await.unwrap()),
+            [10.0, 30.0]
+        );
+        assert_eq!(gpu.latest_demand().await.unwrap().unwrap().value, 30.0);
+        // Decisions and the usage they imply are the pool's own.
+        default
+            .insert_decision(&decision(1_000, false), fleet_counts())
+            .await
+            .unwrap();
+        gpu.insert_decision_fenced(&decision(2_000, false), fleet_counts(), Some(5))
+            .await
+            .unwrap();
+        assert_eq!(default.list_decisions(None, 10).await.unwrap().len(), 1);
+        let g = gpu.list_decisions(None, 10).await.unwrap();
+        assert_eq!((g.len(), g[0].decision.at), (1, t(2_000)));
+        assert_eq!(gpu.usage(t(0), t(10_000)).await.unwrap().len(), 1);
+        // Each pool's fencing mark is its own: a gpu leader at 5 leaves default at 0, and a
+        // default leader's token 1 is not refused for it.
+        assert_eq!(
+            (
+                default.fencing_mark().await.unwrap(),
+                gpu.fencing_mark().await.unwrap()
+            ),
+            (0, 5)
+        );
+        default
+            .insert_task_fenced(&task("t1", "k1", "a", 1), Some(1))
+            .await
+            .unwrap();
+        assert!(matches!(
+            gpu.insert_task_fenced(&task("t2", "k2", "g1", 1), Some(4))
+                .await,
+            Err(StoreError::Fenced { token: 4, .. })
+        ));
+        gpu.insert_task_fenced(&task("t3", "k3", "g1", 2), Some(5))
+            .await
+            .unwrap();
+        let open = |v: Vec<hivesched_store::TaskRecord>| {
+            v.into_iter().map(|r| r.task.id).collect::<Vec<_>>()
+        };
+        assert_eq!(open(default.unfinished_tasks().await.unwrap()), ["t1"]);
+        assert_eq!(open(gpu.unfinished_tasks().await.unwrap()), ["t3"]);
+        // A pool nobody recorded has mark 0 and refuses guarded writes until recorded.
+        let fresh = default.in_pool("fresh");
+        assert_eq!(fresh.fencing_mark().await.unwrap(), 0);
+        assert!(fresh.claim_fencing(1).await.is_err());
+        fresh.ensure_pool().await.unwrap();
+        fresh.claim_fencing(1).await.unwrap();
+        // Agents may create pools up to a limit; known pools are always fine.
+        assert!(matches!(
+            default.in_pool("one-too-many").ensure_pool_within(3).await,
+            Err(StoreError::Conflict { .. })
+        ));
+        gpu.ensure_pool_within(1).await.unwrap();
+        assert_eq!(default.pools().await.unwrap().len(), 3);
     }
 
     pub async fn a_deposed_leaders_writes_are_fenced_and_do_not_land(ctx: Ctx) {

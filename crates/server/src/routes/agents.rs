@@ -9,6 +9,7 @@ use hivesched_store::{
     AgentEventRecord, AgentRecord, Heartbeat, NewAgentEvent, StoreError, TaskCounters,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,8 +18,9 @@ use crate::audit::{self, Change};
 use crate::auth::{Auth, Operator, Viewer};
 use crate::clock;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, check_non_blank, non_blank_pattern};
+use crate::extract::{ApiJson, ApiQuery, check_non_blank, non_blank_pattern};
 use crate::openapi::{array, item_count, object, parameter, property, range};
+use crate::pools::{check_pool, declare_pool, pool_or_default};
 use crate::state::AppState;
 
 /// Largest heartbeat batch accepted in one request.
@@ -146,6 +148,8 @@ pub struct AgentView {
     pub queue_depth: u32,
     /// When the agent last reported.
     pub last_heartbeat: Option<DateTime<Utc>>,
+    /// The pool the agent belongs to (`default` unless its heartbeats name another).
+    pub pool: String,
 }
 
 impl From<&AgentRecord> for AgentView {
@@ -165,11 +169,21 @@ impl From<&AgentRecord> for AgentView {
             context_tokens: a.context_tokens,
             queue_depth: r.queue_depth,
             last_heartbeat: r.last_heartbeat.map(clock::to_api),
+            pool: r.pool.clone(),
         }
     }
 }
 
-/// Every agent, with counts per state.
+/// Which agents to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AgentQuery {
+    /// Only the agents of this pool (default: every pool's).
+    pub pool: Option<String>,
+}
+
+/// The agents (every pool's, or one pool's), with counts per state.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AgentList {
     /// The agents, ordered by id.
@@ -235,6 +249,10 @@ pub struct RegisterAgent {
     /// given, not blank.
     #[serde(default)]
     pub reason: Option<String>,
+    /// The pool it belongs to (default `default`): 1 to 64 of `a-z 0-9 _ -`, starting with
+    /// a letter or digit.
+    #[serde(default)]
+    pub pool: Option<String>,
 }
 
 /// One agent's report about itself.
@@ -265,6 +283,11 @@ pub struct HeartbeatBody {
     /// p99 latency of those tasks in milliseconds (optional; 0 to 86 400 000).
     #[serde(default)]
     pub task_latency_ms_p99: Option<f64>,
+    /// The pool the agent belongs to (default `default`; 1 to 64 of `a-z 0-9 _ -`, starting
+    /// with a letter or digit). An agent that reports another pool moves to it; a pool named
+    /// for the first time is created, and every replica plans it within seconds.
+    #[serde(default)]
+    pub pool: Option<String>,
 }
 
 /// A heartbeat in a batch: the body of a single heartbeat plus the agent id.
@@ -297,6 +320,9 @@ pub struct BatchHeartbeat {
     /// p99 latency of those tasks in milliseconds (optional; 0 to 86 400 000).
     #[serde(default)]
     pub task_latency_ms_p99: Option<f64>,
+    /// The pool the agent belongs to (default `default`), as in a single heartbeat.
+    #[serde(default)]
+    pub pool: Option<String>,
 }
 
 /// A batch of heartbeats.
@@ -370,7 +396,9 @@ pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
     ));
     for component in ["RegisterAgent", "HeartbeatBody", "BatchHeartbeat"] {
         declare_context_tokens(doc, component);
+        declare_pool(object(property(doc, component, "pool")));
     }
+    declare_pool(parameter(doc, Method::GET, "/api/v1/agents", "pool"));
     for component in ["HeartbeatBody", "BatchHeartbeat"] {
         for counter in ["tasks_completed", "tasks_failed"] {
             object(property(doc, component, counter)).maximum = Some(MAX_CONTEXT_TOKENS.into());
@@ -447,16 +475,25 @@ fn heartbeat_time(field: &str, at: Option<DateTime<Utc>>, now: Time) -> Result<T
     at.map_or(Ok(now), |at| clock::reported_time(field, at, now))
 }
 
-/// List every agent.
-#[utoipa::path(get, path = "/agents", tag = "agents",
+/// List every agent, or one pool's.
+#[utoipa::path(get, path = "/agents", tag = "agents", params(AgentQuery),
     security(("bearer" = ["viewer"])),
-    responses((status = 200, description = "Every agent, by id, with counts by state.",
-        body = AgentList)))]
+    responses((status = 200, description = "Every agent (of every pool, or of `pool`), by id, \
+            with counts by state.", body = AgentList),
+        (status = 422, description = "`invalid_value`: `pool` breaks its rule.",
+            body = ErrorBody)))]
 async fn list_agents(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<AgentQuery>,
 ) -> Result<Json<AgentList>, ApiError> {
-    let records = state.store.list_agents().await?;
+    let records = match &q.pool {
+        Some(pool) => {
+            check_pool("pool", pool)?;
+            state.store.in_pool(pool).list_pool_agents().await?
+        }
+        None => state.store.list_agents().await?,
+    };
     let agents: Vec<AgentView> = records.iter().map(AgentView::from).collect();
     let count = |s| agents.iter().filter(|a| a.state == s).count();
     Ok(Json(AgentList {
@@ -471,7 +508,8 @@ async fn list_agents(
 #[utoipa::path(post, path = "/agents", tag = "agents", request_body = RegisterAgent,
     security(("bearer" = ["operator"])),
     responses((status = 201, description = "Registered.", body = AgentView),
-        (status = 409, description = "`conflict`: an agent with this id is registered.",
+        (status = 409, description = "`conflict`: an agent with this id is registered, or \
+            `pool` would be one pool more than the most agents may create (100).",
             body = ErrorBody),
         (status = 422, description = "`invalid_value`: `id`, `context_tokens` or `reason` \
             breaks its rule; `field` names it.", body = ErrorBody)))]
@@ -481,6 +519,7 @@ async fn register_agent(
     ApiJson(body): ApiJson<RegisterAgent>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
     check_agent_id("id", &body.id)?;
+    let pool = pool_or_default("pool", body.pool.as_deref())?;
     let context_tokens = check_context_tokens("context_tokens", body.context_tokens)?;
     if let Some(reason) = &body.reason {
         check_non_blank("reason", reason)?;
@@ -510,8 +549,15 @@ async fn register_agent(
         pin_until: None,
         queue_depth: 0,
         last_heartbeat: None,
+        pool: pool.clone(),
     };
+    state
+        .store
+        .in_pool(&pool)
+        .ensure_pool_within(hivesched_store::MAX_POOLS)
+        .await?;
     state.store.upsert_agent(&record).await?;
+    start_pool(&state, &pool);
     let view = AgentView::from(&record);
     state
         .store
@@ -563,6 +609,8 @@ async fn get_agent(
     security(("bearer" = ["operator"])),
     responses((status = 202, description = "Recorded (durably: answered after its commit).",
             body = Accepted),
+        (status = 409, description = "`conflict`: `pool` is new and would be one pool more \
+            than the most agents may create (100).", body = ErrorBody),
         (status = 422, description = "`invalid_value`: the path's agent id, `context_tokens` \
             or `at` breaks its rule; `field` names it.", body = ErrorBody)))]
 async fn heartbeat(
@@ -572,6 +620,7 @@ async fn heartbeat(
     ApiJson(body): ApiJson<HeartbeatBody>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     check_agent_id("id", &id)?;
+    let pool = pool_or_default("pool", body.pool.as_deref())?;
     let beat = Heartbeat {
         agent: AgentId(id),
         at: heartbeat_time("at", body.at, state.now())?,
@@ -586,16 +635,22 @@ async fn heartbeat(
             body.task_latency_ms_p99,
         )?,
     };
-    state.heartbeats.record(beat).await?;
+    state.heartbeats.record_in(&pool, beat).await?;
+    start_pool(&state, &pool);
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: 1 })))
 }
 
 /// Many agents' heartbeats in one request (the efficient path for large fleets).
 #[utoipa::path(post, path = "/heartbeats", tag = "agents", request_body = HeartbeatBatch,
     security(("bearer" = ["operator"])),
-    responses((status = 202, description = "Recorded, all in one transaction.", body = Accepted),
+    responses((status = 202, description = "Recorded, all of one pool in one transaction.",
+            body = Accepted),
+        (status = 409, description = "`conflict`: an entry's `pool` is new and would be one \
+            pool more than the most agents may create (100); no heartbeat of the batch is stored.",
+            body = ErrorBody),
         (status = 422, description = "`invalid_value`: `heartbeats` is empty or too long, or \
-            an entry's `agent`, `context_tokens` or `at` breaks its rule; `field` names it.",
+            an entry's `agent`, `context_tokens`, `at` or `pool` breaks its rule; `field` names \
+            it.",
             body = ErrorBody)))]
 async fn heartbeat_batch(
     _auth: Auth<Operator>,
@@ -616,7 +671,8 @@ async fn heartbeat_batch(
         .enumerate()
         .map(|(i, hb)| {
             check_agent_id(&format!("heartbeats[{i}].agent"), &hb.agent)?;
-            Ok(Heartbeat {
+            let pool = pool_or_default(&format!("heartbeats[{i}].pool"), hb.pool.as_deref())?;
+            let beat = Heartbeat {
                 agent: AgentId(hb.agent),
                 at: heartbeat_time(&format!("heartbeats[{i}].at"), hb.at, now)?,
                 state: hb.state.into(),
@@ -632,11 +688,38 @@ async fn heartbeat_batch(
                     hb.tasks_failed,
                     hb.task_latency_ms_p99,
                 )?,
-            })
+            };
+            Ok((pool, beat))
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    state.store.record_heartbeats(&beats).await?;
+    let mut by_pool: std::collections::BTreeMap<String, Vec<Heartbeat>> = Default::default();
+    for (pool, beat) in beats {
+        by_pool.entry(pool).or_default().push(beat);
+    }
+    // Every new pool is recorded (or refused) before any heartbeat is stored.
+    for pool in by_pool.keys() {
+        state.heartbeats.ensure_pool(pool).await?;
+    }
+    for (pool, beats) in &by_pool {
+        state.heartbeats.write(pool, beats).await?;
+        start_pool(&state, pool);
+    }
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: n })))
+}
+
+/// Starts the engine of a pool this replica does not plan yet, in the background (every
+/// replica's discovery would within seconds; this one need not wait).
+fn start_pool(state: &AppState, pool: &str) {
+    if state.pools.get(pool).is_some() {
+        return;
+    }
+    let pools = state.pools.clone();
+    let pool = pool.to_owned();
+    tokio::spawn(async move {
+        if let Err(e) = pools.ensure(&pool).await {
+            tracing::warn!(pool = %pool, error = %e, "cannot start the pool's engine");
+        }
+    });
 }
 
 #[cfg(test)]

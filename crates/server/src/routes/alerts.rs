@@ -101,6 +101,12 @@ async fn acknowledge_alert(
         .engine
         .acknowledge_alert(&id, &auth.claims.sub)
         .await?;
+    // Another pool's alert (labelled `pool`): that pool's book learns it too.
+    for engine in state.pools.all() {
+        if engine.pool() != hivesched_store::DEFAULT_POOL {
+            engine.note_acknowledged(&id, &auth.claims.sub);
+        }
+    }
     let view = views::alert(&alert);
     audit::record(
         &state.store,

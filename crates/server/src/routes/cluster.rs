@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use hivesched_coord::DEFAULT_POOL;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -20,7 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// One pool and its leader.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PoolLeader {
-    /// The pool's name (`default` while there is one pool).
+    /// The pool's name (`default`: the agents that name none).
     pub pool: String,
     /// The node holding the pool's lease; `null` while nobody does (no one acts then).
     pub leader: Option<String>,
@@ -40,7 +39,9 @@ pub struct ClusterView {
     /// The replicas registered as alive, sorted (each refreshes its registration every third
     /// of the lease TTL; a dead one drops out within one TTL).
     pub members: Vec<String>,
-    /// Every pool with its leader.
+    /// Every pool this replica knows (configured, or heartbeated into), sorted by name, with
+    /// its leader. With several pools their leases are spread over the live members by
+    /// rendezvous hashing (`docs/cluster.md`).
     pub pools: Vec<PoolLeader>,
 }
 
@@ -55,18 +56,22 @@ async fn get_cluster(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
 ) -> Result<Json<ClusterView>, ApiError> {
-    let elector = &state.cluster;
+    let cluster = &state.cluster;
     let unavailable = |e: hivesched_coord::CoordError| ApiError::Unavailable(format!("redis: {e}"));
-    let members = elector.members().await.map_err(unavailable)?;
-    let holder = elector.holder().await.map_err(unavailable)?;
-    Ok(Json(ClusterView {
-        node_id: elector.node_id().to_owned(),
-        alone: elector.alone(),
-        members,
-        pools: vec![PoolLeader {
-            pool: DEFAULT_POOL.to_owned(),
+    let members = cluster.members().await.map_err(unavailable)?;
+    let mut pools = Vec::new();
+    for pool in state.pools.names() {
+        let holder = cluster.holder(&pool).await.map_err(unavailable)?;
+        pools.push(PoolLeader {
+            pool,
             leader: holder.as_ref().map(|h| h.node.clone()),
             epoch: holder.map(|h| h.token),
-        }],
+        });
+    }
+    Ok(Json(ClusterView {
+        node_id: cluster.node_id().to_owned(),
+        alone: cluster.alone(),
+        members,
+        pools,
     }))
 }

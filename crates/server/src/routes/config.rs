@@ -114,6 +114,8 @@ async fn update_config(
         }
         other => other,
     })?;
+    // Every pool's settings over the new ones must hold too (an error names the pool's key).
+    state.pools.check(&body.settings)?;
     check_non_blank("reason", &body.reason)?;
     if !BASE_VERSIONS.contains(&body.base_version) {
         return Err(ApiError::invalid_value(
@@ -138,9 +140,7 @@ async fn update_config(
         .await?;
     // Stored first (the compare-and-set decides between concurrent edits), then applied; the
     // settings passed the same validation the engine runs.
-    state
-        .engine
-        .update_config(body.settings.scheduler.clone(), body.settings.tick())?;
+    state.pools.update_settings(&body.settings)?;
     let record = audit::new_record(
         &auth.claims.sub,
         Change {

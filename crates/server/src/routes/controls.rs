@@ -259,6 +259,10 @@ async fn set_pause(
         },
     );
     state.engine.set_pause(Some(pause), &record).await?;
+    state
+        .pools
+        .controls_changed(Some(hivesched_store::DEFAULT_POOL))
+        .await?;
     Ok(Json(controls(&state.engine)))
 }
 
@@ -286,6 +290,10 @@ async fn clear_pause(
         },
     );
     state.engine.set_pause(None, &record).await?;
+    state
+        .pools
+        .controls_changed(Some(hivesched_store::DEFAULT_POOL))
+        .await?;
     Ok(Json(controls(&state.engine)))
 }
 
@@ -323,6 +331,10 @@ async fn emergency_stop(
     );
     tracing::warn!(actor = %auth.claims.sub, mode = stop.mode.as_str(), "emergency stop");
     state.engine.set_emergency(Some(stop), &record).await?;
+    state
+        .pools
+        .controls_changed(Some(hivesched_store::DEFAULT_POOL))
+        .await?;
     Ok(Json(controls(&state.engine)))
 }
 
@@ -354,5 +366,9 @@ async fn emergency_resume(
     );
     tracing::warn!(actor = %auth.claims.sub, "emergency resumed");
     state.engine.set_emergency(None, &record).await?;
+    state
+        .pools
+        .controls_changed(Some(hivesched_store::DEFAULT_POOL))
+        .await?;
     Ok(Json(controls(&state.engine)))
 }

@@ -13,6 +13,7 @@ use crate::auth::{Auth, Viewer};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, PageLimit};
 use crate::openapi::parameter;
+use crate::pools::{declare_pool, pool_or_default};
 use crate::state::AppState;
 use crate::views::{self, DecisionView};
 
@@ -38,6 +39,8 @@ pub struct DecisionQuery {
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// The agent pool (default `default`).
+    pub pool: Option<String>,
 }
 
 /// A page of decisions.
@@ -82,15 +85,16 @@ pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
     use axum::http::Method;
     PAGE.declare(parameter(doc, Method::GET, "/api/v1/decisions", "limit"));
     parameter(doc, Method::GET, "/api/v1/decisions", "cursor").pattern = Some(cursor_pattern());
+    declare_pool(parameter(doc, Method::GET, "/api/v1/decisions", "pool"));
 }
 
-/// Decisions, newest first.
+/// Decisions of one agent pool (`default` unless `pool` names another), newest first.
 #[utoipa::path(get, path = "/decisions", tag = "decisions", params(DecisionQuery),
     security(("bearer" = ["viewer"])),
     responses((status = 200, description = "A page of decisions, newest first.",
             body = DecisionPage),
-        (status = 422, description = "`invalid_value`: `limit` is out of range or `cursor` is \
-            not one this API wrote.", body = ErrorBody)))]
+        (status = 422, description = "`invalid_value`: `limit` or `pool` is out of range or \
+            `cursor` is not one this API wrote.", body = ErrorBody)))]
 async fn list_decisions(
     _auth: Auth<Viewer>,
     State(state): State<AppState>,
@@ -98,7 +102,12 @@ async fn list_decisions(
 ) -> Result<Json<DecisionPage>, ApiError> {
     let limit = PAGE.resolve(q.limit)?;
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
-    let records = state.store.list_decisions(after, limit).await?;
+    let pool = pool_or_default("pool", q.pool.as_deref())?;
+    let records = state
+        .store
+        .in_pool(&pool)
+        .list_decisions(after, limit)
+        .await?;
     let next_cursor = (records.len() == limit as usize)
         .then(|| records.last().map(|r| encode_cursor(r.cursor())))
         .flatten();

@@ -16,6 +16,7 @@ use crate::clock;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::openapi::{array, item_count, object, parameter, property, range};
+use crate::pools::{declare_pool, pool_or_default};
 use crate::routes::agents::Accepted;
 use crate::state::AppState;
 
@@ -34,6 +35,13 @@ pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
     let steps = parameter(doc, axum::http::Method::GET, "/api/v1/demand", "steps");
     range(steps, 1, MAX_HISTORY_STEPS);
     steps.default = Some(DEFAULT_HISTORY_STEPS.into());
+    declare_pool(parameter(
+        doc,
+        axum::http::Method::GET,
+        "/api/v1/demand",
+        "pool",
+    ));
+    declare_pool(object(property(doc, "DemandBatch", "pool")));
 }
 
 /// Longest history served, in demand steps (two weeks of 10-minute steps, as the forecast's
@@ -69,14 +77,19 @@ pub struct DemandPoint {
 pub struct DemandBatch {
     /// The samples (how many: `minItems`, `maxItems`), in any order.
     pub samples: Vec<DemandPoint>,
+    /// The agent pool whose demand this is (default `default`): each pool is planned on its
+    /// own series.
+    #[serde(default)]
+    pub pool: Option<String>,
 }
 
 /// Record demand samples.
 #[utoipa::path(post, path = "/demand", tag = "demand", request_body = DemandBatch,
     security(("bearer" = ["operator"])),
     responses((status = 202, description = "Stored.", body = Accepted),
-        (status = 422, description = "`invalid_value`: `samples` is empty or too long, or a \
-            sample's `at` or `value` breaks its rule; `field` names it.", body = ErrorBody)))]
+        (status = 422, description = "`invalid_value`: `samples` is empty or too long, a \
+            sample's `at` or `value` breaks its rule, or `pool` does; `field` names it.",
+            body = ErrorBody)))]
 async fn ingest_demand(
     _auth: Auth<Operator>,
     State(state): State<AppState>,
@@ -89,6 +102,7 @@ async fn ingest_demand(
             format!("must hold 1 to {MAX_DEMAND_BATCH} entries, got {n}"),
         ));
     }
+    let pool = pool_or_default("pool", body.pool.as_deref())?;
     let now = state.now();
     let samples = body
         .samples
@@ -108,7 +122,7 @@ async fn ingest_demand(
             }
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    state.store.insert_demand(&samples).await?;
+    state.store.in_pool(&pool).insert_demand(&samples).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: n })))
 }
 
@@ -119,6 +133,8 @@ async fn ingest_demand(
 pub struct DemandQuery {
     /// Steps of `demand_step` before the newest sample.
     pub steps: Option<u32>,
+    /// The agent pool (default `default`).
+    pub pool: Option<String>,
 }
 
 /// One stored observation of demand.
@@ -144,7 +160,7 @@ pub struct DemandHistory {
 #[utoipa::path(get, path = "/demand", tag = "demand", params(DemandQuery),
     security(("bearer" = ["viewer"])),
     responses((status = 200, description = "Observed demand, oldest first.", body = DemandHistory),
-        (status = 422, description = "`invalid_value`: `steps` is out of range.",
+        (status = 422, description = "`invalid_value`: `steps` or `pool` is out of range.",
             body = ErrorBody)))]
 async fn demand_history(
     _auth: Auth<Viewer>,
@@ -158,12 +174,13 @@ async fn demand_history(
             format!("must be between 1 and {MAX_HISTORY_STEPS}"),
         ));
     }
+    let pool = pool_or_default("pool", q.pool.as_deref())?;
+    let store = state.store.in_pool(&pool);
     let step = state.engine.config().demand_step;
-    let mut samples = match state.store.latest_demand().await? {
+    let mut samples = match store.latest_demand().await? {
         Some(newest) => {
             let to = newest.at.plus(std::time::Duration::from_millis(1));
-            state
-                .store
+            store
                 .demand_range(newest.at.minus(step.saturating_mul(steps)), to)
                 .await?
         }

@@ -14,6 +14,7 @@ use crate::clock;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, PageLimit};
 use crate::openapi::{parameter, range};
+use crate::pools::{declare_pool, pool_or_default};
 use crate::state::AppState;
 
 /// Longest horizon served, in demand steps.
@@ -37,6 +38,9 @@ pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
         "/api/v1/forecast/models",
         "limit",
     ));
+    for path in ["/api/v1/forecast", "/api/v1/forecast/models"] {
+        declare_pool(parameter(doc, Method::GET, path, "pool"));
+    }
 }
 
 /// The forecast routes.
@@ -53,6 +57,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct ForecastQuery {
     /// Steps of `demand_step` after the newest sample.
     pub horizon: Option<usize>,
+    /// The agent pool (default `default`).
+    pub pool: Option<String>,
 }
 
 /// One forecast step.
@@ -83,7 +89,8 @@ pub struct ForecastView {
 #[utoipa::path(get, path = "/forecast", tag = "forecast", params(ForecastQuery),
     security(("bearer" = ["viewer"])),
     responses((status = 200, description = "The forecast.", body = ForecastView),
-        (status = 422, description = "`invalid_value`: `horizon` is out of range.",
+        (status = 404, description = "`not_found`: no such pool.", body = ErrorBody),
+        (status = 422, description = "`invalid_value`: `horizon` or `pool` is out of range.",
             body = ErrorBody),
         (status = 503, description = "`unavailable`: the forecaster cannot answer now (e.g. \
             not enough demand history yet).", body = ErrorBody)))]
@@ -99,12 +106,14 @@ async fn get_forecast(
             format!("must be between 1 and {MAX_HORIZON}"),
         ));
     }
-    let step = state.engine.config().demand_step;
-    let origin = match state.store.latest_demand().await? {
+    let pool = pool_or_default("pool", q.pool.as_deref())?;
+    let engine = state.pools.engine(&pool)?;
+    let step = engine.config().demand_step;
+    let origin = match engine.store().latest_demand().await? {
         Some(s) => s.at,
         None => state.now(),
     };
-    let f = state.engine.forecast(horizon).await?;
+    let f = engine.forecast(horizon).await?;
     let points = f
         .mean
         .iter()
@@ -134,6 +143,8 @@ pub struct ModelsQuery {
     pub limit: Option<u32>,
     /// Only records of this model, e.g. `Ensemble`.
     pub model: Option<String>,
+    /// The agent pool (default `default`).
+    pub pool: Option<String>,
 }
 
 /// One fitted model from the registry.
@@ -167,7 +178,7 @@ pub struct ModelRecordsView {
     security(("bearer" = ["viewer"])),
     responses((status = 200, description = "Registry records, newest first.",
             body = ModelRecordsView),
-        (status = 422, description = "`invalid_value`: `limit` is out of range.",
+        (status = 422, description = "`invalid_value`: `limit` or `pool` is out of range.",
             body = ErrorBody)))]
 async fn list_models(
     _auth: Auth<Viewer>,
@@ -175,8 +186,10 @@ async fn list_models(
     ApiQuery(q): ApiQuery<ModelsQuery>,
 ) -> Result<Json<ModelRecordsView>, ApiError> {
     let limit = MODELS_PAGE.resolve(q.limit)?;
+    let pool = pool_or_default("pool", q.pool.as_deref())?;
     let records = state
         .store
+        .in_pool(&pool)
         .list_model_records(q.model.as_deref(), limit)
         .await?;
     Ok(Json(ModelRecordsView {

@@ -52,7 +52,7 @@ async fn healthz() -> axum::Json<Status> {
             body = ErrorBody)))]
 async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Status>, ApiError> {
     state.store.ping().await?;
-    if let TickHealth::Stalled(since) = state.engine.tick_health() {
+    if let TickHealth::Stalled(since) = state.pools.tick_health() {
         return Err(ApiError::TicksStalled(since.as_secs()));
     }
     Ok(axum::Json(Status {
@@ -64,8 +64,9 @@ async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Status>, Api
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
 async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &state.registry)
+    let text = state
+        .pools
+        .encode_metrics(&state.registry)
         .map_err(|e| ApiError::Internal(format!("encoding metrics: {e}")))?;
     Ok((
         StatusCode::OK,

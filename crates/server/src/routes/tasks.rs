@@ -20,6 +20,7 @@ use crate::clock;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, PageLimit, check_non_blank, non_blank_pattern};
 use crate::openapi::{array, item_count, items, object, parameter, property, range};
+use crate::pools::{declare_pool, pool_or_default};
 use crate::routes::agents::{check_agent_id, declare_agent_id};
 use crate::state::AppState;
 
@@ -44,6 +45,7 @@ pub(super) fn declare(doc: &mut utoipa::openapi::OpenApi) {
         MAX_BULK_AGENTS,
     );
     object(property(doc, "BulkBody", "reason")).pattern = Some(non_blank_pattern());
+    declare_pool(object(property(doc, "BulkBody", "pool")));
 }
 
 /// The task and bulk-operation routes.
@@ -92,6 +94,10 @@ pub struct BulkBody {
     pub stage_size: Option<u32>,
     /// Why (journal and audit log).
     pub reason: String,
+    /// The agent pool whose leader runs it (default `default`); its agents must be that
+    /// pool's (the admission gate refuses others).
+    #[serde(default)]
+    pub pool: Option<String>,
 }
 
 /// A submitted bulk operation.
@@ -284,7 +290,8 @@ async fn list_tasks(
             body = BulkSubmitted),
         (status = 422, description = "`invalid_value`: `agents` is empty, too long, lists an \
             agent twice or an invalid id, `stage_size` is out of range or `reason` is blank; \
-            `field` names it.", body = ErrorBody)))]
+            `field` names it.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such pool.", body = ErrorBody)))]
 async fn submit_bulk(
     auth: Auth<Operator>,
     State(state): State<AppState>,
@@ -300,6 +307,8 @@ async fn submit_bulk(
         check_agent_id(&format!("agents[{i}]"), a)?;
     }
     check_non_blank("reason", &body.reason)?;
+    let pool = pool_or_default("pool", body.pool.as_deref())?;
+    let engine = state.pools.engine(&pool)?;
     let stage_size = match body.stage_size {
         Some(size) if !(1..=MAX_BULK_AGENTS).contains(&(size as usize)) => {
             return Err(ApiError::invalid_value(
@@ -335,8 +344,7 @@ async fn submit_bulk(
             reason: &body.reason,
         },
     );
-    let id = state
-        .engine
+    let id = engine
         .submit_bulk(&auth.claims.sub, request, &record)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(BulkSubmitted { id })))

@@ -76,16 +76,22 @@ pub fn message(event: &EngineEvent) -> (StreamKind, Value) {
 
 /// Publishes every engine event to `hub` until `shutdown` fires. The engine's channel holds
 /// 4096 events and this loop only serializes, so it does not fall behind; if it ever did, the
-/// lost events are published as a `gap` so clients know.
+/// lost events are published as a `gap` so clients know. The events of an engine planning
+/// another pool than `default` carry `"pool": NAME` in their data (the default pool's are as
+/// they were before pools).
 pub fn spawn(engine: &Engine, hub: StreamHub, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
     let mut rx = engine.subscribe();
+    let pool = (engine.pool() != hivesched_store::DEFAULT_POOL).then(|| engine.pool().to_owned());
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 () = shutdown.signalled() => return,
                 event = rx.recv() => match event {
                     Ok(event) => {
-                        let (kind, data) = message(&event);
+                        let (kind, mut data) = message(&event);
+                        if let (Some(pool), Value::Object(fields)) = (&pool, &mut data) {
+                            fields.insert("pool".into(), Value::String(pool.clone()));
+                        }
                         hub.publish(kind, data);
                     }
                     Err(RecvError::Lagged(n)) => {

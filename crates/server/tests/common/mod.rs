@@ -81,6 +81,8 @@ pub struct TestServer {
     pub store: hivesched_store::Store,
     pub database_url: String,
     pub stream: hivesched_server::stream::StreamHub,
+    /// Every pool's engine (tests tick them by hand).
+    pub pools: hivesched_server::pools::Pools,
     /// The tick interval the engine runs with now (the settings in force, not the stored ones).
     tick_interval: Box<dyn Fn() -> Duration + Send + Sync>,
     stop: Option<oneshot::Sender<()>>,
@@ -139,6 +141,7 @@ impl TestServer {
         let store = server.store().clone();
         let stream = server.stream().clone();
         let engine = server.engine().clone();
+        let pools = server.pools().clone();
         let tick_interval = Box::new(move || engine.config().tick_interval);
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(async move {
@@ -155,6 +158,7 @@ impl TestServer {
             store,
             database_url: cfg.database_url.clone(),
             stream,
+            pools,
             tick_interval,
             stop: Some(tx),
             task: Some(task),
