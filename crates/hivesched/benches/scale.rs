@@ -277,6 +277,8 @@ fn leaders(texts: &[Option<String>], pools: &[String]) -> Vec<Option<(usize, f64
         .collect()
 }
 
+// A bench's one measuring run: its settings and the connections it was handed.
+#[allow(clippy::too_many_arguments)]
 async fn measure(
     agents: u32,
     seconds: u64,
