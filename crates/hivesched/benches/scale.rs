@@ -230,8 +230,9 @@ async fn run(agents: u32, seconds: u64, pools: u32, pg: &str, redis: &str) -> se
     result
 }
 
-/// Puts agent `agent-i` in pool `i % pools`, as its heartbeats would (one batch per pool
-/// and 5 000 agents), before any replica starts.
+/// Registers agent `agent-i` in pool `i % pools` (as an operator would, without a heartbeat:
+/// the fleet's listing is then the agents' only report, as with one pool), in batches of
+/// 5 000, before any replica starts.
 async fn place_agents(db_url: &str, agents: u32, names: &[String]) {
     let store = hivesched_store::Store::connect(db_url)
         .await
@@ -244,20 +245,18 @@ async fn place_agents(db_url: &str, agents: u32, names: &[String]) {
     for (k, pool) in names.iter().enumerate() {
         let scoped = store.in_pool(pool);
         scoped.ensure_pool().await.unwrap();
-        let beats: Vec<hivesched_store::Heartbeat> = (0..agents)
+        let records: Vec<hivesched_store::AgentRecord> = (0..agents)
             .filter(|i| *i as usize % names.len() == k)
-            .map(|i| hivesched_store::Heartbeat {
-                agent: hivesched_policy::AgentId(format!("agent-{i}")),
-                at: now,
-                state: hivesched_policy::AgentState::Awake,
-                busy: false,
+            .map(|i| hivesched_store::AgentRecord {
+                agent: hivesched_policy::Agent::awake(format!("agent-{i}"), now),
+                pin_until: None,
                 queue_depth: 0,
-                context_tokens: 0,
-                tasks: None,
+                last_heartbeat: None,
+                pool: pool.clone(),
             })
             .collect();
-        for chunk in beats.chunks(5_000) {
-            scoped.record_heartbeats(chunk).await.unwrap();
+        for chunk in records.chunks(5_000) {
+            scoped.upsert_agents(chunk).await.unwrap();
         }
     }
     store.close().await;

@@ -32,7 +32,7 @@ use crate::stream::{StreamHub, forward};
 
 /// How often the pools recorded in the store are read, so a pool an agent heartbeated into
 /// through any replica gets its engine here too.
-pub const DISCOVERY: Duration = Duration::from_secs(2);
+pub const DISCOVERY: Duration = Duration::from_secs(5);
 
 /// Checks a pool name given in a request; the error names `field`.
 pub fn check_pool(field: &str, name: &str) -> Result<(), ApiError> {
