@@ -19,6 +19,7 @@
 //! the highest it has seen, and the store refuses a write whose token is lower than the highest
 //! recorded (see `docs/cluster.md`).
 
+mod election;
 mod error;
 mod local;
 mod redis_cluster;
@@ -140,6 +141,13 @@ pub trait Coordinator: Send + Sync {
     /// Gives every lease up (compare-and-delete), stops competing and leaves the registry;
     /// each elector publishes [`Leadership::Follower`] first.
     fn release(&self) -> BoxFuture<'_, Result<(), CoordError>>;
+
+    /// Whether this replica may lead. `false` while it cannot reach its database: a leader
+    /// that cannot journal cannot act, and another replica that can should. With other
+    /// replicas, every lease held is handed over (compare-and-delete and a release notice, so
+    /// another replica takes it at once), no pool is competed for or advertised in the member
+    /// registry until `true` again; alone, nothing changes (nobody else could act).
+    fn set_eligible(&self, eligible: bool);
 }
 
 /// Settings of a [`RedisElector`].

@@ -65,6 +65,11 @@ impl Coordinator for InProcessCoordinator {
         })
     }
 
+    fn set_eligible(&self, _eligible: bool) {
+        // Alone: there is nobody to hand a pool to; the engine's ticks fail and retry until
+        // the database is back.
+    }
+
     fn release(&self) -> BoxFuture<'_, Result<(), CoordError>> {
         Box::pin(async move {
             let all: Vec<Arc<InProcessElector>> = self

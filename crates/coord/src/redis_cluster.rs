@@ -10,12 +10,12 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio::time::{sleep, timeout};
 
+use crate::election::{Placement, elect};
 use crate::redis_lease::released_channel;
 use crate::{
     BoxFuture, CoordError, Coordinator, LeaderElector, Leadership, LeaseHolder, RedisLease,
-    rendezvous,
 };
 
 /// Settings of a [`RedisCoordinator`] (those of [`crate::RedisElectorConfig`] but the pool).
@@ -47,9 +47,9 @@ impl RedisClusterConfig {
 
 /// A live member as its registration says: its name and the pools it competes for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Member {
-    node: String,
-    pools: BTreeSet<String>,
+pub(crate) struct Member {
+    pub(crate) node: String,
+    pub(crate) pools: BTreeSet<String>,
 }
 
 /// The value of a member key: `pools:` and the pools it competes for, comma-separated. A
@@ -81,6 +81,8 @@ struct Shared {
     view: watch::Sender<Vec<Member>>,
     /// Wakes a pool's loop when its lease is announced free.
     freed: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Whether this replica may lead ([`Coordinator::set_eligible`]).
+    eligible: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -104,7 +106,7 @@ impl Shared {
 ///
 /// With one pool a replica competes for its lease whenever it is free and keeps it while it
 /// can renew it (the behaviour of one-pool versions). With several, each pool's lease is
-/// wanted by one member — the highest by [`rendezvous::weight`] among the live members that
+/// wanted by one member — the highest by [`crate::rendezvous::weight`] among the live members that
 /// compete for the pool — so leases spread over the replicas and move when they come and go:
 /// only the preferred member acquires a free lease (the others wait one TTL for it to do so,
 /// so a pool never stays leaderless because its preferred member is alive but not taking it),
@@ -157,6 +159,7 @@ impl RedisCoordinator {
             pools,
             view,
             freed: Mutex::default(),
+            eligible: watch::channel(true).0,
         });
         let (stop, stop_rx) = watch::channel(false);
         let tasks = vec![
@@ -286,6 +289,19 @@ impl Coordinator for RedisCoordinator {
     fn release(&self) -> BoxFuture<'_, Result<(), CoordError>> {
         Box::pin(self.release_all())
     }
+
+    fn set_eligible(&self, eligible: bool) {
+        let changed = self.shared.eligible.send_if_modified(|now| {
+            let changed = *now != eligible;
+            *now = eligible;
+            changed
+        });
+        if changed && eligible {
+            tracing::info!("eligible again: competing for the pools");
+        } else if changed {
+            tracing::warn!("not eligible: handing every lease over, competing for none");
+        }
+    }
 }
 
 /// One pool's lease for this replica: the election loop and its watch.
@@ -336,6 +352,7 @@ impl PoolElector {
             stop_rx,
             shared.freed(pool),
             placement,
+            shared.eligible.subscribe(),
         ));
         PoolElector {
             pool: pool.to_owned(),
@@ -501,213 +518,6 @@ async fn scan_members(shared: &Shared) -> Result<Vec<Member>, CoordError> {
         .collect())
 }
 
-fn publish(tx: &watch::Sender<Leadership>, to: Leadership) {
-    tx.send_if_modified(|now| {
-        let changed = *now != to;
-        *now = to;
-        changed
-    });
-}
-
-/// Where a pool's lease should be, as one election loop sees it.
-struct Placement {
-    node: String,
-    pool: String,
-    pools: watch::Receiver<BTreeSet<String>>,
-    view: watch::Receiver<Vec<Member>>,
-}
-
-impl Placement {
-    /// The member this pool should be led by, when it is not this replica; `None` when this
-    /// replica should compete — always with one pool (nothing to spread), and when it knows of
-    /// no better-placed live member.
-    fn defer_to(&self) -> Option<String> {
-        if self.pools.borrow().len() < 2 {
-            return None;
-        }
-        let view = self.view.borrow();
-        let candidates = view
-            .iter()
-            .filter(|m| m.pools.contains(&self.pool))
-            .map(|m| m.node.as_str())
-            .chain(std::iter::once(self.node.as_str()));
-        match rendezvous::preferred(candidates, &self.pool) {
-            Some(best) if best != self.node => Some(best.to_owned()),
-            _ => None,
-        }
-    }
-}
-
-/// The election loop of one pool. Not leading: try to acquire every third of the TTL, or at
-/// once when a release is announced — when this replica is the pool's preferred member (or
-/// the lease has been free for a whole TTL). Leading: renew a third of the TTL after the last
-/// successful renewal (counted from when that request was *sent*, so the server's expiry is
-/// never earlier than we think), retrying quickly on errors; at two thirds of the TTL without
-/// success, step down — a third of the TTL before the key can expire and another replica take
-/// over, which leaves room for the engine to notice and for clock-rate differences between
-/// hosts. A leader that sees a better-placed member twice in a row hands the lease over.
-async fn elect(
-    lease: RedisLease,
-    tx: watch::Sender<Leadership>,
-    ttl: Duration,
-    mut stop: watch::Receiver<bool>,
-    freed: Arc<Notify>,
-    placement: Placement,
-) {
-    let third = ttl / 3;
-    let step_down_after = ttl * 2 / 3;
-    let retry_pause = (ttl / 12).max(Duration::from_millis(10));
-    // The token held and when the request that last confirmed it was sent.
-    let mut held: Option<(u64, Instant)> = None;
-    // Not preferred: since when the lease has been seen free.
-    let mut free_since: Option<Instant> = None;
-    // Leading but not preferred: who was preferred at the previous look.
-    let mut better: Option<String> = None;
-    // The preferred member that left the lease free for a whole TTL when this replica took it:
-    // not handed back to while it stays the preferred one (it is alive but does not take it).
-    let mut passed_over: Option<String> = None;
-    if placement.pools.borrow().len() >= 2 && placement.view.borrow().is_empty() {
-        // Several pools and the members not read yet: wait for them (a third of the TTL at
-        // most) rather than take a lease only to hand it over.
-        let mut view = placement.view.clone();
-        let _ = timeout(third, view.changed()).await;
-    }
-    while !*stop.borrow() {
-        match held {
-            None => {
-                let defer_to = placement.defer_to();
-                let try_now = match &defer_to {
-                    None => true,
-                    Some(_) => match timeout(third, lease.holder()).await {
-                        Ok(Ok(None)) => {
-                            let since = *free_since.get_or_insert_with(Instant::now);
-                            since.elapsed() >= ttl
-                        }
-                        Ok(Ok(Some(_))) => {
-                            free_since = None;
-                            false
-                        }
-                        _ => false,
-                    },
-                };
-                if try_now {
-                    let sent = Instant::now();
-                    match timeout(third, lease.acquire()).await {
-                        Ok(Ok(Some(token))) => {
-                            held = Some((token, sent));
-                            free_since = None;
-                            better = None;
-                            passed_over = defer_to;
-                            publish(&tx, Leadership::Leader { token });
-                            tracing::info!(token, pool = %placement.pool, "acquired the lease: leading");
-                            continue;
-                        }
-                        Ok(Ok(None)) => publish(&tx, Leadership::Follower),
-                        Ok(Err(e)) => {
-                            tracing::warn!(error = %e, pool = %placement.pool, "cannot reach Redis to acquire")
-                        }
-                        Err(_) => {
-                            tracing::warn!(pool = %placement.pool, "Redis did not answer an acquire in time")
-                        }
-                    }
-                } else {
-                    publish(&tx, Leadership::Follower);
-                }
-                tokio::select! {
-                    () = sleep(third) => {}
-                    () = freed.notified() => {}
-                    _ = stop.changed() => {}
-                }
-            }
-            Some((token, since)) => {
-                tokio::select! {
-                    () = sleep_until(since + third) => {}
-                    _ = stop.changed() => continue,
-                }
-                held = renew_or_step_down(&lease, &tx, token, since + step_down_after, retry_pause)
-                    .await
-                    .map(|confirmed| (token, confirmed));
-                if held.is_none() || *stop.borrow() {
-                    continue;
-                }
-                let defer_to = placement
-                    .defer_to()
-                    .filter(|m| Some(m) != passed_over.as_ref());
-                if defer_to.is_some() && defer_to == better {
-                    // Seen twice, a third of the TTL apart: not a registration blip. Stop
-                    // acting first, then free the lease and announce it.
-                    publish(&tx, Leadership::Follower);
-                    let to = defer_to.unwrap_or_default();
-                    match timeout(third, lease.release(token)).await {
-                        Ok(Ok(_)) => {
-                            tracing::info!(token, pool = %placement.pool, to = %to, "handed the lease over to the preferred member")
-                        }
-                        _ => {
-                            tracing::warn!(pool = %placement.pool, "could not hand the lease over; it will expire")
-                        }
-                    }
-                    held = None;
-                    better = None;
-                    free_since = None;
-                    continue;
-                }
-                better = defer_to;
-                // Still ours: say so again. After `fenced_below` published `Follower` but
-                // could not reach Redis to give the lease up, this lets the engine try (and
-                // hand it back) again instead of holding a lease nobody uses.
-                publish(&tx, Leadership::Leader { token });
-            }
-        }
-    }
-    if let Some((token, _)) = held {
-        publish(&tx, Leadership::Follower);
-        match timeout(third, lease.release(token)).await {
-            Ok(Ok(_)) => tracing::info!(token, pool = %placement.pool, "released the lease"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "could not release the lease; it will expire"),
-            Err(_) => tracing::warn!("Redis did not answer the release; the lease will expire"),
-        }
-    }
-    publish(&tx, Leadership::Follower);
-}
-
-/// Renews `token` until it works (returns when the confirming request was sent), the lease
-/// turns out lost, or `deadline` passes (both publish [`Leadership::Follower`], return `None`).
-async fn renew_or_step_down(
-    lease: &RedisLease,
-    tx: &watch::Sender<Leadership>,
-    token: u64,
-    deadline: Instant,
-    retry_pause: Duration,
-) -> Option<Instant> {
-    loop {
-        let sent = Instant::now();
-        if sent >= deadline {
-            publish(tx, Leadership::Follower);
-            tracing::warn!(
-                token,
-                "no renewal for two thirds of the lease: stepped down"
-            );
-            // Best effort: if Redis answers again, free the lease for the others at once.
-            let _ = timeout(retry_pause, lease.release(token)).await;
-            return None;
-        }
-        match timeout(deadline - sent, lease.renew(token)).await {
-            Ok(Ok(true)) => return Some(sent),
-            Ok(Ok(false)) => {
-                publish(tx, Leadership::Follower);
-                tracing::warn!(token, "the lease is no longer ours: stepped down");
-                return None;
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "renewal failed; retrying");
-                sleep(retry_pause.min(deadline.saturating_duration_since(Instant::now()))).await;
-            }
-            Err(_) => {} // the deadline passed while waiting: the loop steps down
-        }
-    }
-}
-
-/// Forwards release notices (one pattern subscription for every pool) to the pools' election
 /// loops, so a free lease is taken at once instead of at the next poll. Reconnects after a
 /// failure; polling covers the gaps.
 async fn listen_for_releases(
@@ -776,8 +586,15 @@ async fn register(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
     let key = shared.member_key();
     let mut pools = shared.pools.subscribe();
+    let mut eligible = shared.eligible.subscribe();
     while !*stop.borrow() {
-        let value = member_value(&pools.borrow_and_update());
+        // Not eligible: registered (alive, listed) but competing for nothing, so the others'
+        // placement does not wait for it.
+        let value = if *eligible.borrow_and_update() {
+            member_value(&pools.borrow_and_update())
+        } else {
+            member_value(&BTreeSet::new())
+        };
         let mut c = shared.conn.clone();
         let mut set = redis::cmd("SET");
         set.arg(&key).arg(value).arg("PX").arg(ttl_ms);
@@ -787,6 +604,7 @@ async fn register(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             () = sleep(third) => {}
             _ = pools.changed() => {}
+            Ok(()) = eligible.changed() => {}
             _ = stop.changed() => {}
         }
     }
@@ -844,48 +662,5 @@ mod tests {
             parse_member_value("1"),
             BTreeSet::from(["default".to_string()])
         );
-    }
-
-    fn placement(node: &str, pool: &str, pools: &[&str], view: &[(&str, &[&str])]) -> Placement {
-        let set = |p: &[&str]| p.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>();
-        let (_ptx, prx) = watch::channel(set(pools));
-        let members = view
-            .iter()
-            .map(|(n, p)| Member {
-                node: (*n).to_owned(),
-                pools: set(p),
-            })
-            .collect();
-        let (_vtx, vrx) = watch::channel(members);
-        Placement {
-            node: node.into(),
-            pool: pool.into(),
-            pools: prx,
-            view: vrx,
-        }
-    }
-
-    #[test]
-    fn placement_defers_to_the_preferred_member_that_competes_for_the_pool() {
-        // Find a pool node "b" is preferred for over "a".
-        let pool = (0..100)
-            .map(|i| format!("p{i}"))
-            .find(|p| rendezvous::preferred(["a", "b"], p) == Some("b"))
-            .unwrap();
-        let two: &[&str] = &["default", &pool];
-        // One pool: no placement, always compete.
-        let alone = placement("a", &pool, &[pool.as_str()], &[("a", two), ("b", two)]);
-        assert_eq!(alone.defer_to(), None);
-        let p = placement("a", &pool, two, &[("a", two), ("b", two)]);
-        assert_eq!(p.defer_to().as_deref(), Some("b"));
-        // b does not compete for the pool: a leads it.
-        let p = placement("a", &pool, two, &[("a", two), ("b", &["default"])]);
-        assert_eq!(p.defer_to(), None);
-        // b is not alive (not in the view): a leads it.
-        let p = placement("a", &pool, two, &[("a", two)]);
-        assert_eq!(p.defer_to(), None);
-        // Seen from b: b competes.
-        let p = placement("b", &pool, two, &[("a", two), ("b", two)]);
-        assert_eq!(p.defer_to(), None);
     }
 }

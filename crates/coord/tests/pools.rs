@@ -169,6 +169,55 @@ async fn pools_spread_over_replicas_and_move_when_one_leaves_or_joins() {
     d.coordinator.release().await.unwrap();
 }
 
+/// A replica that cannot reach its database is not eligible: every pool it led moves to the
+/// other replica at once (a release notice, not an expiry), it takes nothing while it stays
+/// so, and once eligible again the pools it is preferred for are handed back to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_is_not_eligible_hands_its_pools_over_and_takes_them_back_later() {
+    let Some(url) = redis_url() else { return };
+    let p = prefix();
+    let ttl = Duration::from_millis(900);
+    let pools: Vec<String> = (0..6).map(|i| format!("pool-{i}")).collect();
+    let a = replica(&url, &p, "node-a", ttl, &pools).await;
+    let b = replica(&url, &p, "node-b", ttl, &pools).await;
+    settled(&[&a, &b], &pools, ttl * 6).await;
+    let led_by_a = leaders(&[&a, &b], &pools)
+        .values()
+        .filter(|l| l.as_deref() == Some("node-a"))
+        .count();
+    assert!(led_by_a > 0, "a leads none of six pools");
+
+    let start = Instant::now();
+    a.coordinator.set_eligible(false);
+    loop {
+        let now = leaders(&[&a, &b], &pools);
+        if now.values().all(|l| l.as_deref() == Some("node-b")) {
+            break;
+        }
+        assert!(start.elapsed() < ttl * 2, "not handed over: {now:?}");
+        sleep(Duration::from_millis(10)).await;
+    }
+    let moved = start.elapsed();
+    eprintln!("{led_by_a} pools handed over after {moved:?}");
+    // Well inside a lease: the leases were released, not left to expire.
+    assert!(moved < ttl, "{moved:?}");
+    // Not eligible, a takes nothing back for three leases, though it is preferred for some.
+    let quiet = Instant::now();
+    while quiet.elapsed() < ttl * 3 {
+        let now = leaders(&[&a, &b], &pools);
+        assert!(
+            now.values().all(|l| l.as_deref() == Some("node-b")),
+            "a led while not eligible: {now:?}"
+        );
+        sleep(Duration::from_millis(20)).await;
+    }
+    a.coordinator.set_eligible(true);
+    let back = settled(&[&a, &b], &pools, ttl * 6).await;
+    eprintln!("placed again after {back:?}");
+    a.coordinator.release().await.unwrap();
+    b.coordinator.release().await.unwrap();
+}
+
 #[tokio::test]
 async fn alone_a_replica_leads_every_pool() {
     let c = InProcessCoordinator::new("solo");

@@ -56,8 +56,9 @@ pub enum Strike {
     /// Cut every replica off from Redis for two leases: nobody may lead or act meanwhile, then
     /// leadership must return.
     RedisOutage,
-    /// Cut the leader off from PostgreSQL for two leases: it must not act meanwhile (it keeps
-    /// its lease: nobody acts), and the work left must be done once it is back.
+    /// Cut the leader off from PostgreSQL: after a lease without its database it hands its
+    /// lease over; another replica must lead and do the work while the cut lasts, and the old
+    /// leader, reconnected, must stay a follower.
     PgCut,
     /// The fleet fails 30 % of sleeps and wakes with 503 for two leases: retries with the same
     /// idempotency keys get the work done, once, and nothing is stuck afterwards.
@@ -114,8 +115,7 @@ pub struct ChaosReport {
     /// Polls that found two replicas leading at once (not in `--json`: the fixed object).
     #[serde(skip)]
     pub two_leaders_seen: u64,
-    /// Agents that started waking while no replica could hold the lease (Redis outages) or
-    /// while the leader could not reach PostgreSQL.
+    /// Agents that started waking while no replica could hold the lease (Redis outages).
     #[serde(skip)]
     pub acted_without_lease: u64,
     /// Wakes refused at once by an open per-agent breaker (`fleet-errors`: the broken agent's).
@@ -629,30 +629,21 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
             ));
             continue;
         }
-        if matches!(strike, Strike::PgCut | Strike::FleetErrors) {
-            // Calls already past their journal write may still land; give them a moment.
+        if strike == Strike::FleetErrors {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            let before = waking(&fleet);
             let refused_before = cluster.circuit_open_refusals(leader).await;
             let stranded = fall_asleep(&fleet, cfg.batch, &mut slept);
-            if strike == Strike::FleetErrors {
-                break_fleet_calls(&fleet, &stranded);
-            }
+            break_fleet_calls(&fleet, &stranded);
             tokio::time::sleep((struck + 2 * ttl).saturating_duration_since(Instant::now())).await;
-            if strike == Strike::PgCut {
-                cluster.acted_without_lease += waking(&fleet).saturating_sub(before);
-                cluster.replicas[leader].db.set_cut(false);
-            } else {
-                fleet.set_failure_rate(0.0)?;
-                // The broken agent's faults stay queued until its breaker has opened.
-                let limit = Duration::from_secs(15);
-                let refused = cluster.circuit_opened(leader, refused_before, limit).await;
-                cluster.circuit_open_refusals += refused;
-                fleet.clear_faults();
-            }
+            fleet.set_failure_rate(0.0)?;
+            // The broken agent's faults stay queued until its breaker has opened.
+            let limit = Duration::from_secs(15);
+            let refused = cluster.circuit_opened(leader, refused_before, limit).await;
+            cluster.circuit_open_refusals += refused;
+            fleet.clear_faults();
             let restored = Instant::now();
-            // Failed ticks back off (1, 2, 4 s …) and an agent's breaker, once open, waits 30 s:
-            // the work is done within a few seconds, or after one breaker cooldown.
+            // An agent's breaker, once open, waits 30 s: the work is done within a few seconds,
+            // or after one breaker cooldown.
             let deadline = restored + 4 * ttl + Duration::from_secs(40);
             while stranded.iter().any(|a| {
                 fleet
@@ -666,17 +657,10 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
             }
             let took = restored.elapsed();
             failover_ms.push(took.as_secs_f64() * 1000.0);
-            let what = if strike == Strike::PgCut {
-                format!("PostgreSQL cut off from {name}")
-            } else {
-                format!(
-                    "fleet failing 30 % of calls ({} failures so far)",
-                    fleet.counters().injected_failures
-                )
-            };
             cluster.say(format!(
-                "round {round}: {what} for {:.0} ms; the agents that fell asleep meanwhile \
-                 were woken {:.0} ms after it was back",
+                "round {round}: fleet failing 30 % of calls ({} failures so far) for {:.0} ms; \
+                 the agents that fell asleep meanwhile were woken {:.0} ms after it was back",
+                fleet.counters().injected_failures,
                 restored.duration_since(struck).as_secs_f64() * 1000.0,
                 took.as_secs_f64() * 1000.0
             ));
@@ -723,11 +707,40 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
                 }
                 cluster.wait_for_one_leader(long, None).await?;
             }
+            Strike::PgCut => {
+                // The new leader acts while the old one is still cut off: agents that fall
+                // asleep now are woken by it.
+                let stranded = fall_asleep(&fleet, cfg.batch, &mut slept);
+                let deadline = Instant::now() + 2 * ttl + Duration::from_secs(5);
+                while stranded.iter().any(|a| {
+                    fleet
+                        .agent(a)
+                        .is_some_and(|s| s.state == AgentState::Asleep)
+                }) {
+                    if Instant::now() > deadline {
+                        bail!(
+                            "round {round}: {} leads but did not wake {stranded:?}",
+                            cluster.replicas[next].name
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                // Back on its database it is eligible again at its next probe, and finds the
+                // lease taken.
+                cluster.replicas[leader].db.set_cut(false);
+                tokio::time::sleep(ttl).await;
+                if cluster.leads(leader).await == Some(true) {
+                    bail!(
+                        "round {round}: {name} leads again beside {}",
+                        cluster.replicas[next].name
+                    );
+                }
+                cluster.wait_for_one_leader(long, None).await?;
+            }
             Strike::Kill
             | Strike::Mixed
             | Strike::BulkKill
             | Strike::RedisOutage
-            | Strike::PgCut
             | Strike::FleetErrors => {
                 let gone = cluster.replicas.remove(leader);
                 // Its last scraped count stays in the total.

@@ -23,6 +23,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{Role, TokenKeys};
 use crate::config::{RuntimeSettings, ServiceConfig};
+use crate::db_health::{self, DatabaseMetrics};
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
 use crate::heartbeats::HeartbeatWriter;
@@ -52,6 +53,8 @@ pub struct Server {
     state: AppState,
     addr: SocketAddr,
     flag_check_interval: Duration,
+    lease_ttl: Duration,
+    database_metrics: DatabaseMetrics,
 }
 
 impl Server {
@@ -128,6 +131,8 @@ impl Server {
         let flag_metrics = FlagMetrics::default();
         flag_metrics.register(&mut registry);
         stream_metrics.register(&mut registry);
+        let database_metrics = DatabaseMetrics::default();
+        database_metrics.register(&mut registry);
         let (api, doc) = routes::api().split_for_parts();
         let openapi = doc
             .to_pretty_json()
@@ -166,6 +171,8 @@ impl Server {
             state,
             addr,
             flag_check_interval: config.flag_check_interval,
+            lease_ttl: config.cluster.lease_ttl,
+            database_metrics,
         })
     }
 
@@ -222,6 +229,12 @@ impl Server {
         let ticking = tokio::spawn(async move { pools.run().await });
         rollouts::spawn(self.state.clone(), self.flag_check_interval);
         changes::spawn(self.state.clone(), signal.clone());
+        db_health::spawn(
+            self.state.clone(),
+            signal.clone(),
+            self.lease_ttl,
+            self.database_metrics,
+        );
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown({
                 let signal = signal.clone();

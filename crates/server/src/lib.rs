@@ -22,6 +22,7 @@ pub mod auth;
 pub mod changes;
 pub mod clock;
 pub mod config;
+pub mod db_health;
 pub mod error;
 pub mod extract;
 pub mod heartbeats;

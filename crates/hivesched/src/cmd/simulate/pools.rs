@@ -29,9 +29,6 @@ const KEYS: [&str; 12] = [
     "rails",
 ];
 
-/// Longest pool name: it ends up in file names (`plot.<pool>.svg`).
-const MAX_NAME: usize = 64;
-
 /// One pool as the file describes it, its settings resolved against the flags.
 #[derive(Debug, Clone)]
 pub(super) struct PoolSpec {
@@ -70,11 +67,10 @@ pub(super) fn parse(text: &str, base: &Path, defaults: &Settings) -> anyhow::Res
 
 fn pool(name: &str, value: &Value, base: &Path, defaults: &Settings) -> anyhow::Result<PoolSpec> {
     let prefix = format!("pools.{name}");
-    let good_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    if name.is_empty() || name.len() > MAX_NAME || !name.chars().all(good_char) {
-        anyhow::bail!(
-            "{prefix}: a pool's name is 1 to {MAX_NAME} letters, digits, '-' or '_' (it names output files)"
-        );
+    // The service's rule, so a pools file names the pools a deployment can run (it also keeps
+    // names safe in output files such as `plot.<pool>.svg`).
+    if let Err(why) = hivesched_store::check_pool_name(name) {
+        anyhow::bail!("{prefix}: {why}");
     }
     let Some(table) = value.as_table() else {
         anyhow::bail!("{prefix}: expected a table of the pool's settings");
@@ -294,6 +290,9 @@ mod tests {
                 "pools.gpu.rails.max_in_transition:",
             ),
             ("[pools.\"a b\"]\ntrace = \"a\"\n", "pools.a b:"),
+            // The service's rule: lower case, as a heartbeat's pool would be.
+            ("[pools.GPU]\ntrace = \"a\"\n", "pools.GPU:"),
+            ("[pools._gpu]\ntrace = \"a\"\n", "pools._gpu:"),
             ("pools = 3\n", "pools:"),
             ("agents = 3\n", "agents:"),
             ("", "pools:"),
