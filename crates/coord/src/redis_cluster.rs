@@ -217,19 +217,6 @@ impl RedisCoordinator {
         }
         Ok(())
     }
-
-    fn members_now(&self) -> BoxFuture<'_, Result<Vec<String>, CoordError>> {
-        Box::pin(async move {
-            let mut members: Vec<String> = scan_members(&self.shared)
-                .await?
-                .into_iter()
-                .map(|m| m.node)
-                .collect();
-            members.sort();
-            members.dedup();
-            Ok(members)
-        })
-    }
 }
 
 impl Drop for RedisCoordinator {
@@ -267,7 +254,7 @@ impl Coordinator for RedisCoordinator {
     }
 
     fn members(&self) -> BoxFuture<'_, Result<Vec<String>, CoordError>> {
-        self.members_now()
+        Box::pin(member_names(&self.shared))
     }
 
     fn holder<'a>(
@@ -426,14 +413,7 @@ impl LeaderElector for PoolElector {
             let Some(shared) = self.shared.upgrade() else {
                 return Ok(Vec::new());
             };
-            let mut members: Vec<String> = scan_members(&shared)
-                .await?
-                .into_iter()
-                .map(|m| m.node)
-                .collect();
-            members.sort();
-            members.dedup();
-            Ok(members)
+            member_names(&shared).await
         })
     }
 
@@ -474,6 +454,18 @@ pub(crate) fn glob_escape(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// The registered members' names, sorted.
+async fn member_names(shared: &Shared) -> Result<Vec<String>, CoordError> {
+    let mut members: Vec<String> = scan_members(shared)
+        .await?
+        .into_iter()
+        .map(|m| m.node)
+        .collect();
+    members.sort();
+    members.dedup();
+    Ok(members)
 }
 
 /// The registered members and their pools: `SCAN` for the keys, then one `MGET`.

@@ -2,10 +2,12 @@
 //! Without it the tests skip with a message, unless `HIVE_TEST_REQUIRE_SERVICES=1` makes the
 //! missing service a failure. Each test uses its own key prefix and short leases.
 
+mod common;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use common::redis_url;
 use hivesched_coord::{
     DEFAULT_POOL, LeaderElector, Leadership, RedisElector, RedisElectorConfig, RedisLease,
 };
@@ -14,26 +16,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, watch};
 use tokio::time::{Instant, sleep, timeout};
 
-fn redis_url() -> Option<String> {
-    match std::env::var("HIVE_TEST_REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("HIVE_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("HIVE_TEST_REQUIRE_SERVICES=1 but HIVE_TEST_REDIS_URL is not set")
-        }
-        _ => {
-            eprintln!("skipping: HIVE_TEST_REDIS_URL is not set");
-            None
-        }
-    }
-}
-
 fn prefix() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "hs-test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
+    common::prefix("hs-test")
 }
 
 fn config(url: &str, prefix: &str, node: &str, ttl: Duration) -> RedisElectorConfig {

@@ -3,11 +3,13 @@
 //! (`HIVE_TEST_REDIS_URL`; skipped without it unless `HIVE_TEST_REQUIRE_SERVICES=1`) — and
 //! the placement function's properties on arbitrary members and pools.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use common::redis_url;
 use hivesched_coord::{
     Coordinator, InProcessCoordinator, LeaderElector, Leadership, RedisClusterConfig,
     RedisCoordinator, rendezvous,
@@ -15,26 +17,8 @@ use hivesched_coord::{
 use proptest::prelude::*;
 use tokio::time::{Instant, sleep};
 
-fn redis_url() -> Option<String> {
-    match std::env::var("HIVE_TEST_REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("HIVE_TEST_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("HIVE_TEST_REQUIRE_SERVICES=1 but HIVE_TEST_REDIS_URL is not set")
-        }
-        _ => {
-            eprintln!("skipping: HIVE_TEST_REDIS_URL is not set");
-            None
-        }
-    }
-}
-
 fn prefix() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "hs-pools-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
+    common::prefix("hs-pools")
 }
 
 struct Replica {
