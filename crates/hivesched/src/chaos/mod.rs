@@ -27,6 +27,8 @@
 //! two replicas leading and wakes while nobody could act are counted too. A bulk operation
 //! must end `succeeded` with every task succeeded: each task it did not finish is a lost task.
 
+mod proxy;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Child;
@@ -826,5 +828,3 @@ async fn campaign(cfg: &ChaosConfig, db_url: &str, id: &str) -> anyhow::Result<C
         circuit_open_refusals: cluster.circuit_open_refusals,
     })
 }
-
-mod proxy;
