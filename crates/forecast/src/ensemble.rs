@@ -222,6 +222,7 @@ impl Ensemble {
             .filter_map(|k| n.checked_sub(h + k * h))
             .filter(|&cut| cut >= min_train)
             .collect();
+        let mut error_cuts = origins.as_slice();
         if let Some(errors) = member_errors(
             &scored,
             &plan,
@@ -235,7 +236,10 @@ impl Ensemble {
             &fit_seasons,
         ) {
             plan.errors = errors;
+            error_cuts = calibration_cuts.as_slice();
         }
+        let levels = calibration::Levels::new(&actual);
+        let lower_scores = levels.lower_scores(&plan.errors, error_cuts, &actual);
         let mut members = Vec::new();
         for (idx, w) in &plan.weights {
             let s = &scored[*idx];
@@ -291,6 +295,8 @@ impl Ensemble {
             members,
             scale,
             errors: plan.errors,
+            levels,
+            lower_scores,
             horizon: h,
             widen,
             cold_start,
@@ -597,6 +603,10 @@ pub struct FittedEnsemble {
     members: Vec<Member>,
     scale: f64,
     errors: Vec<Vec<f64>>,
+    /// The observed history's levels (mean-scaled) and the backtests' rank-space lower scores,
+    /// for the rank-space lower bound ([`calibration::rank_lower`]).
+    levels: calibration::Levels,
+    lower_scores: Vec<Vec<f64>>,
     horizon: usize,
     widen: f64,
     cold_start: Option<String>,
@@ -681,16 +691,25 @@ impl Fitted for FittedEnsemble {
                 }
             }
         }
-        let mean: Vec<f64> = mean.iter().map(|v| v.max(0.0) * self.scale).collect();
+        let scaled: Vec<f64> = mean.iter().map(|v| v.max(0.0)).collect();
+        let mean: Vec<f64> = scaled.iter().map(|v| v * self.scale).collect();
         let intervals = own
             .into_iter()
             .zip(calibrated)
             .map(|(iv, calibrated)| {
                 let (lo_off, hi_off) = calibrated.unwrap_or((iv.lo, iv.hi));
+                // The lower of the additive bound and the rank-space one: the rank-space bound
+                // catches a forecast sitting on a burst above a floor (see `rank_lower`).
+                let rank_lo =
+                    calibration::rank_lower(&self.levels, &self.lower_scores, &scaled, iv.level);
                 Interval {
                     level: iv.level,
                     lo: (0..h)
-                        .map(|j| (mean[j] + self.widen * lo_off[j].min(0.0) * self.scale).max(0.0))
+                        .map(|j| {
+                            let additive = mean[j] + self.widen * lo_off[j].min(0.0) * self.scale;
+                            let ranked = rank_lo.as_ref().map_or(additive, |r| r[j] * self.scale);
+                            additive.min(ranked).max(0.0)
+                        })
                         .collect(),
                     hi: (0..h)
                         .map(|j| mean[j] + self.widen * hi_off[j].max(0.0) * self.scale)
