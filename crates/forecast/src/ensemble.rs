@@ -238,8 +238,7 @@ impl Ensemble {
             plan.errors = errors;
             error_cuts = calibration_cuts.as_slice();
         }
-        let levels = calibration::Levels::new(&actual);
-        let lower_scores = levels.lower_scores(&plan.errors, error_cuts, &actual);
+        let rank_floor = calibration::RankFloor::new(&actual, &plan.errors, error_cuts);
         let mut members = Vec::new();
         for (idx, w) in &plan.weights {
             let s = &scored[*idx];
@@ -295,8 +294,7 @@ impl Ensemble {
             members,
             scale,
             errors: plan.errors,
-            levels,
-            lower_scores,
+            rank_floor,
             horizon: h,
             widen,
             cold_start,
@@ -603,10 +601,8 @@ pub struct FittedEnsemble {
     members: Vec<Member>,
     scale: f64,
     errors: Vec<Vec<f64>>,
-    /// The observed history's levels (mean-scaled) and the backtests' rank-space lower scores,
-    /// for the rank-space lower bound ([`calibration::rank_lower`]).
-    levels: calibration::Levels,
-    lower_scores: Vec<Vec<f64>>,
+    /// The rank-space lower bound for forecasts above every calibration forecast.
+    rank_floor: calibration::RankFloor,
     horizon: usize,
     widen: f64,
     cold_start: Option<String>,
@@ -698,10 +694,10 @@ impl Fitted for FittedEnsemble {
             .zip(calibrated)
             .map(|(iv, calibrated)| {
                 let (lo_off, hi_off) = calibrated.unwrap_or((iv.lo, iv.hi));
-                // The lower of the additive bound and the rank-space one: the rank-space bound
-                // catches a forecast sitting on a burst above a floor (see `rank_lower`).
-                let rank_lo =
-                    calibration::rank_lower(&self.levels, &self.lower_scores, &scaled, iv.level);
+                // The lower of the additive bound and the rank-space one, which differs from the
+                // forecast only where the forecast ranks above every calibration forecast, e.g.
+                // naive on a burst above a floor (see `calibration::RankFloor`).
+                let rank_lo = self.rank_floor.lower(&scaled, iv.level);
                 Interval {
                     level: iv.level,
                     lo: (0..h)
