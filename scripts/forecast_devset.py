@@ -9,6 +9,7 @@ script extracts it from a NAB checkout into data/devset/ (gitignored).
   extract:  python3 scripts/forecast_devset.py extract --nab /path/to/NAB   (a checkout or a bare git dir)
   run:      .sfvenv/bin/python scripts/forecast_devset.py run [--only NAME,...] [--skip-statsforecast]
   table:    python3 scripts/forecast_devset.py table
+  coverage: python3 scripts/forecast_devset.py coverage [--bin B] [--only NAME,...] [--test]   (ours only, no statsforecast)
 
 Protocol (the same for every series, fixed before looking at results): ../shared/bench/statsforecast_compare.py
 with its defaults — 8 rolling origins one horizon apart at the end, a one-day horizon (daily period from the
@@ -16,7 +17,10 @@ sampling interval), at most four weeks of training history, MASE scaled by the i
 the daily lag, statsforecast's SeasonalNaive, AutoETS, MSTL+AutoETS (and AutoARIMA, MSTL+AutoARIMA where the
 script runs them). The Azure trace is an hour of requests, so it is counted per second and run with
 --season 60 --no-weekly (a one-minute horizon): the only series where the protocol's calendar does not apply.
-Coverage: `hivesched backtest --trace FILE --origins 8 --models auto` (95 % interval, same splits).
+Coverage: `hivesched backtest --trace FILE --origins 8 --models auto` (95 % interval, same splits). `coverage`
+prints it for every series (`--test`: the eight test traces) without running statsforecast; where `backtest`
+refuses a series (the Azure counts: no daily MASE scale; machine_temperature_system_failure: rows out of order
+outside the windows), it scores the 95 % bands of `hivesched forecast` on the compare script's splits instead.
 
 statsforecast results do not depend on our code: `run` keeps each series' full run in out/devset/NAME.sf.json
 and, with --skip-statsforecast, reruns only hivesched and reads statsforecast's numbers (and seconds per fit)
@@ -207,6 +211,73 @@ def coverage_of(text):
     return None
 
 
+def forecast_coverage(binary, trace, season):
+    """95 % coverage of `hivesched forecast`'s bands on statsforecast_compare.py's splits (8 origins, one day)."""
+    import tempfile
+
+    with open(trace) as f:
+        rows = list(csv.reader(f))[1:]
+    ts, y = [r[0] for r in rows], [float(r[1]) for r in rows]
+    if season:
+        m = int(season)
+    else:
+        d = [(datetime.strptime(b[:19], FMT) - datetime.strptime(a[:19], FMT)).total_seconds() for a, b in zip(ts[:200], ts[1:201])]
+        m = max(1, round(86400 / int(statistics.median(d))))
+    h, origins = m, 8
+    hist = min(len(y) - h * origins, 28 * m)
+    covs = []
+    for k in range(origins):
+        end = len(y) - h * (origins - k)
+        start = max(0, end - hist)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "train.csv")
+            with open(path, "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(["timestamp", "value"])
+                w.writerows(zip(ts[start:end], (repr(v) for v in y[start:end])))
+            cmd = [binary, "forecast", "--input", path, "--horizon", str(h), "--level", "95"]
+            r = subprocess.run(cmd + (["--season", season] if season else []), capture_output=True, text=True)
+        if r.returncode != 0:
+            return None
+        iv = json.loads(r.stdout)["intervals"]["95"]
+        test = y[end : end + h]
+        covs.append(sum(1 for j, v in enumerate(test) if iv["lo"][j] <= v <= iv["hi"][j]) / len(test))
+    return sum(covs) / len(covs)
+
+
+def coverage(a):
+    """95 % coverage of ours on every series (no statsforecast), `backtest` first, forecast bands as the fallback."""
+    binary = os.path.abspath(a.bin)
+    if a.test:
+        traces = sorted(glob.glob(os.path.join(ROOT, "..", "shared", "data", "traces", "nab", "*.csv")))
+    else:
+        traces = [os.path.join(DATA, n + ".csv") for n in series()]
+    only = set(a.only.split(",")) if a.only else None
+    covs = []
+    for trace in traces:
+        name = os.path.splitext(os.path.basename(trace))[0]
+        if only and name not in only:
+            continue
+        b = subprocess.run(
+            [binary, "backtest", "--trace", trace, "--origins", "8", "--models", "auto", "--level", "95", "--json"]
+            + (coverage_flags(FLAGS[name][1]) if name in FLAGS else []),
+            capture_output=True,
+            text=True,
+        )
+        cov, how = (coverage_of(b.stdout), "backtest") if b.returncode == 0 else (None, b.stderr.strip()[-100:])
+        if cov is None:
+            refused = how
+            cov, how = forecast_coverage(binary, trace, FLAGS[name][1] if name in FLAGS else None), "forecast bands"
+            if cov is None:
+                how = f"refused: {refused}"
+        if cov is not None:
+            covs.append(cov)
+        print(f"| {name} | {'–' if cov is None else f'{cov:.3f}'} | {how} |", flush=True)
+    if covs:
+        inside = sum(1 for c in covs if 0.90 <= c <= 0.98)
+        print(f"95 % coverage {min(covs):.3f}–{max(covs):.3f}, in [0.90, 0.98] on {inside} of {len(covs)}")
+
+
 def load(name, tag=""):
     ours = os.path.join(OUT, name + tag + ".json")
     sf = os.path.join(OUT, name + ".sf.json")
@@ -289,8 +360,12 @@ def main():
     t = sub.add_parser("table")
     t.add_argument("--only")
     t.add_argument("--tag", default="")
+    c = sub.add_parser("coverage")
+    c.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "hivesched"))
+    c.add_argument("--only", help="comma-separated series names")
+    c.add_argument("--test", action="store_true", help="the eight test traces instead of the development set")
     a = ap.parse_args()
-    {"extract": extract, "run": run, "table": table}[a.cmd](a)
+    {"extract": extract, "run": run, "table": table, "coverage": coverage}[a.cmd](a)
 
 
 if __name__ == "__main__":

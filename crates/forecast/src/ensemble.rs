@@ -18,7 +18,8 @@
 //! 5. Intervals from the combination's errors on origins a whole horizon apart (see
 //!    [`calibration`]), so they span twice as many days as the ranking origins, measured
 //!    against the observed series when one is given ([`Ensemble::fit_ensemble_observed`]).
-//!    Forecasts and bounds are clamped at 0 (demand).
+//!    Where the forecast is above every calibration forecast, the lower bound is also bounded
+//!    by [`calibration::RankFloor`]. Forecasts and bounds are clamped at 0 (demand).
 //!
 //! Cold start (less than two cycles of the shortest season): only simple models, intervals
 //! widened by [`COLD_START_WIDENING`], and the reason is reported.
@@ -222,6 +223,7 @@ impl Ensemble {
             .filter_map(|k| n.checked_sub(h + k * h))
             .filter(|&cut| cut >= min_train)
             .collect();
+        let mut error_cuts = origins.as_slice();
         if let Some(errors) = member_errors(
             &scored,
             &plan,
@@ -235,7 +237,9 @@ impl Ensemble {
             &fit_seasons,
         ) {
             plan.errors = errors;
+            error_cuts = calibration_cuts.as_slice();
         }
+        let rank_floor = calibration::RankFloor::new(&actual, &plan.errors, error_cuts);
         let mut members = Vec::new();
         for (idx, w) in &plan.weights {
             let s = &scored[*idx];
@@ -291,6 +295,7 @@ impl Ensemble {
             members,
             scale,
             errors: plan.errors,
+            rank_floor,
             horizon: h,
             widen,
             cold_start,
@@ -597,6 +602,8 @@ pub struct FittedEnsemble {
     members: Vec<Member>,
     scale: f64,
     errors: Vec<Vec<f64>>,
+    /// The rank-space lower bound for forecasts above every calibration forecast.
+    rank_floor: calibration::RankFloor,
     horizon: usize,
     widen: f64,
     cold_start: Option<String>,
@@ -681,16 +688,25 @@ impl Fitted for FittedEnsemble {
                 }
             }
         }
-        let mean: Vec<f64> = mean.iter().map(|v| v.max(0.0) * self.scale).collect();
+        let scaled: Vec<f64> = mean.iter().map(|v| v.max(0.0)).collect();
+        let mean: Vec<f64> = scaled.iter().map(|v| v * self.scale).collect();
         let intervals = own
             .into_iter()
             .zip(calibrated)
             .map(|(iv, calibrated)| {
                 let (lo_off, hi_off) = calibrated.unwrap_or((iv.lo, iv.hi));
+                // The lower of the additive bound and the rank-space one, which differs from the
+                // forecast only where the forecast is above every calibration forecast, e.g.
+                // naive on a burst above a floor (see `calibration::RankFloor`).
+                let rank_lo = self.rank_floor.lower(&scaled, iv.level);
                 Interval {
                     level: iv.level,
                     lo: (0..h)
-                        .map(|j| (mean[j] + self.widen * lo_off[j].min(0.0) * self.scale).max(0.0))
+                        .map(|j| {
+                            let additive = mean[j] + self.widen * lo_off[j].min(0.0) * self.scale;
+                            let ranked = rank_lo.as_ref().map_or(additive, |r| r[j] * self.scale);
+                            additive.min(ranked).max(0.0)
+                        })
                         .collect(),
                     hi: (0..h)
                         .map(|j| mean[j] + self.widen * hi_off[j].max(0.0) * self.scale)
@@ -779,6 +795,33 @@ mod tests {
                 .fit_ensemble_observed(&cleaned, &observed[1..], &[24])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_forecast_on_a_burst_has_its_lower_band_at_the_floor() {
+        // On a floor of 1 with three-step bursts to 50 every 37 steps, ending two steps into a
+        // burst: the calibration forecasts sat near the floor, the final one sits on the burst.
+        let n = 24 * 14;
+        let y: Vec<f64> = (0..n)
+            .map(|t| {
+                if (t + 37 - n % 37 + 2) % 37 < 3 {
+                    50.0
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        assert_eq!(&y[n - 3..], &[1.0, 50.0, 50.0]);
+        let f = Ensemble::new(24)
+            .fit_ensemble(&y, &[])
+            .unwrap()
+            .forecast(24, &[95.0])
+            .unwrap();
+        // Naive-like members stay on the burst; the additive lower band alone was 49.94–49.996
+        // (every calibration error ≥ 0); with the rank-space bound it is the floor.
+        assert!(f.mean.iter().all(|v| *v > 10.0), "{:?}", f.mean);
+        let lo = &f.intervals[0].lo;
+        assert!(lo.iter().all(|v| *v <= 1.0 + 1e-9), "{lo:?}");
     }
 
     #[test]
