@@ -101,6 +101,10 @@ impl<M: Model> Model for Named<M> {
     ) -> Result<Box<dyn crate::Fitted>, crate::ForecastError> {
         self.inner.fit(y, seasons)
     }
+
+    fn searches(&self) -> bool {
+        self.inner.searches()
+    }
 }
 
 /// Seasonal candidates pinned to calendar `seasons` (named with an `@cal` suffix), for a series
@@ -147,6 +151,10 @@ impl Model for Pinned {
             .filter(|&p| 2 * p <= y.len())
             .collect();
         self.inner.fit(y, &usable)
+    }
+
+    fn searches(&self) -> bool {
+        self.inner.searches()
     }
 }
 

@@ -45,6 +45,12 @@ pub trait Model: Send + Sync {
         let _ = observed;
         self.fit(y, seasons)
     }
+    /// Whether a fit searches a structure (AutoARIMA's orders, AutoETS's classes), i.e. runs many
+    /// fits inside one. The ensemble hands these to its worker threads first, so the longest job
+    /// does not start last and leave one thread idle while the other finishes it.
+    fn searches(&self) -> bool {
+        false
+    }
 }
 
 /// A fitted model, ready to forecast.

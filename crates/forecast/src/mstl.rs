@@ -152,6 +152,10 @@ impl Model for Mstl {
         format!("MSTL+{}", self.adjusted.name())
     }
 
+    fn searches(&self) -> bool {
+        self.adjusted.searches()
+    }
+
     fn fit(&self, y: &[f64], seasons: &[usize]) -> Result<Box<dyn Fitted>, ForecastError> {
         check_history(&self.name(), y, 4)?;
         let d = self.decomposition(y, seasons);

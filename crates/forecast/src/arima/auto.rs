@@ -304,4 +304,8 @@ impl Model for AutoArima {
     fn fit(&self, y: &[f64], seasons: &[usize]) -> Result<Box<dyn Fitted>, ForecastError> {
         Ok(Box::new(self.fit_best(y, seasons)?))
     }
+
+    fn searches(&self) -> bool {
+        true
+    }
 }
