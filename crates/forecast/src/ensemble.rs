@@ -391,7 +391,6 @@ fn backtest_one(
     seasons: &[usize],
 ) -> Result<Backtested, ForecastError> {
     let mut current = model.clone();
-    let mut searched = false;
     let mut forecasts = Vec::with_capacity(cuts.len());
     for &cut in cuts {
         let steps = h.min(z.len() - cut);
@@ -403,11 +402,10 @@ fn backtest_one(
             .collect();
         let fitted = current.fit(train, &usable)?;
         forecasts.push(fitted.forecast(steps, &[])?.mean);
-        if !searched {
-            searched = true;
-            if let Some(s) = fitted.structure() {
-                current = s;
-            }
+        // Every cut hands its structure on, so each refit starts from the previous cut's
+        // optimum (a warm start).
+        if let Some(s) = fitted.structure() {
+            current = s;
         }
     }
     Ok(Backtested {

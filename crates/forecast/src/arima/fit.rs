@@ -29,6 +29,9 @@ pub enum Method {
 pub struct Arima {
     order: ArimaOrder,
     method: Method,
+    /// Coefficients to start the conditional-sum-of-squares search from (a fit of this order on
+    /// a shorter history).
+    start: Option<Vec<f64>>,
 }
 
 impl Arima {
@@ -37,7 +40,15 @@ impl Arima {
         Arima {
             order,
             method: Method::CssMl,
+            start: None,
         }
+    }
+
+    /// Start the conditional-sum-of-squares search at `x` (coefficients in the order of
+    /// [`FittedArima::coefficient_vector`]) instead of zeros, when it is feasible on the new history.
+    pub(crate) fn starting_at(mut self, x: Vec<f64>) -> Self {
+        self.start = Some(x);
+        self
     }
 
     /// Choose the estimation method.
@@ -48,7 +59,7 @@ impl Arima {
 
     /// Fit to `y` and keep the concrete type (the ensemble can read coefficients and AICc).
     pub fn fit_order(&self, y: &[f64]) -> Result<FittedArima, ForecastError> {
-        fit(y, self.order, self.method)
+        fit_from(y, self.order, self.method, self.start.as_deref())
     }
 }
 
@@ -139,6 +150,18 @@ impl FittedArima {
         self.loglik
     }
 
+    /// The coefficients as one vector (AR, MA, seasonal AR, seasonal MA, constant), the layout
+    /// of [`Arima::starting_at`].
+    pub(crate) fn coefficient_vector(&self) -> Vec<f64> {
+        let c = &self.coef;
+        let mut x = c.ar.clone();
+        x.extend_from_slice(&c.ma);
+        x.extend_from_slice(&c.seasonal_ar);
+        x.extend_from_slice(&c.seasonal_ma);
+        x.extend(c.constant);
+        x
+    }
+
     /// Estimation method actually used.
     pub fn method(&self) -> Method {
         self.method
@@ -225,14 +248,24 @@ impl Problem<'_> {
         self.w.len() - self.n_cond
     }
 
-    /// CSS estimates from zeros (and the sample mean).
-    fn css(&self) -> Option<(Vec<f64>, f64)> {
+    /// CSS estimates from `warm` when it is given and feasible, else from zeros (and the sample
+    /// mean).
+    fn css(&self, warm: Option<&[f64]>) -> Option<(Vec<f64>, f64)> {
         let k = self.order.n_coefficients();
-        let mut x0 = vec![0.0; k];
-        if self.order.constant {
-            x0[k - 1] = self.w.iter().sum::<f64>() / self.w.len() as f64;
-        }
         let mut scratch = vec![0.0; self.w.len()];
+        let mut probe = vec![0.0; self.n_eff()];
+        let x0 = match warm {
+            Some(x) if x.len() == k && self.css_residuals(x, &mut probe, &mut scratch) => {
+                x.to_vec()
+            }
+            _ => {
+                let mut x0 = vec![0.0; k];
+                if self.order.constant {
+                    x0[k - 1] = self.w.iter().sum::<f64>() / self.w.len() as f64;
+                }
+                x0
+            }
+        };
         let (x, sse) = levenberg_marquardt(
             |x, out| self.css_residuals(x, out, &mut scratch),
             &x0,
@@ -311,6 +344,16 @@ pub(crate) fn fit(
     order: ArimaOrder,
     method: Method,
 ) -> Result<FittedArima, ForecastError> {
+    fit_from(y, order, method, None)
+}
+
+/// [`fit`], the conditional-sum-of-squares search starting from `warm` when it is feasible.
+fn fit_from(
+    y: &[f64],
+    order: ArimaOrder,
+    method: Method,
+    warm: Option<&[f64]>,
+) -> Result<FittedArima, ForecastError> {
     let name = order.to_string();
     if let Some(bad) = y.iter().find(|v| !v.is_finite()) {
         return Err(ForecastError::InvalidInput(format!(
@@ -344,7 +387,7 @@ pub(crate) fn fit(
     let css = if method == Method::Ml {
         None
     } else {
-        problem.css()
+        problem.css(warm)
     };
     let (x, sigma2, loglik, state) = match method {
         Method::Css => {

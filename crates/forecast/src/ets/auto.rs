@@ -135,6 +135,7 @@ impl AutoEts {
                 period.unwrap_or(1),
                 self.max_optimised_period,
                 self.simulation_paths,
+                None,
             ) {
                 Ok(f) if f.aicc().is_finite() => {
                     if best.as_ref().is_none_or(|b| f.aicc() < b.aicc()) {

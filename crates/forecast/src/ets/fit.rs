@@ -27,6 +27,8 @@ pub struct Ets {
     spec: EtsSpec,
     max_optimised_period: usize,
     simulation_paths: usize,
+    /// Search vector to start from (a fit of the same structure on a shorter history).
+    start: Option<Vec<f64>>,
 }
 
 impl Ets {
@@ -36,7 +38,15 @@ impl Ets {
             spec,
             max_optimised_period: DEFAULT_MAX_OPTIMISED_PERIOD,
             simulation_paths: DEFAULT_SIMULATION_PATHS,
+            start: None,
         }
+    }
+
+    /// Start the search at `x` (the search vector of a fit of this structure, [`FittedEts`]'s
+    /// `search_vector`) instead of the heuristic states, when it is admissible on the new history.
+    pub(crate) fn starting_at(mut self, x: Vec<f64>) -> Self {
+        self.start = Some(x);
+        self
     }
 
     /// Periods above `period` keep their heuristic initial seasonal states instead of optimising
@@ -60,6 +70,7 @@ impl Ets {
             m,
             self.max_optimised_period,
             self.simulation_paths,
+            self.start.as_deref(),
         )
     }
 }
@@ -157,6 +168,19 @@ impl FittedEts {
         self.aic() + 2.0 * k * (k + 1.0) / (n - k - 1.0)
     }
 
+    /// The search vector of this fit (smoothing parameters and free initial states), for a warm
+    /// start of the same structure on a longer history; `None` for seasonal classes.
+    pub(crate) fn search_vector(&self) -> Option<Vec<f64>> {
+        (!self.spec.has_season()).then(|| {
+            Layout {
+                spec: self.spec,
+                m: 1,
+                optimise_season: false,
+            }
+            .pack(&self.smoothing, &self.initial)
+        })
+    }
+
     /// Fitted parameters and initial states.
     pub fn parameters(&self) -> EtsParams {
         let s = self.spec;
@@ -184,6 +208,14 @@ impl Layout {
         1 + self.spec.has_trend() as usize
             + self.spec.has_season() as usize
             + (self.spec.trend == super::TrendType::Damped) as usize
+    }
+
+    /// Length of the search vector.
+    fn dim(&self) -> usize {
+        self.n_smoothing()
+            + 1
+            + self.spec.has_trend() as usize
+            + if self.optimise_season { self.m - 1 } else { 0 }
     }
 
     fn pack(&self, p: &Smoothing, st: &States) -> Vec<f64> {
@@ -306,6 +338,7 @@ pub(crate) fn fit(
     m: usize,
     max_optimised_period: usize,
     simulation_paths: usize,
+    warm: Option<&[f64]>,
 ) -> Result<FittedEts, ForecastError> {
     let name = spec.to_string();
     if let Some(bad) = y.iter().find(|v| !v.is_finite()) {
@@ -353,23 +386,30 @@ pub(crate) fn fit(
         filter(spec, &p, y, &mut st, floor).map_or(f64::INFINITY, |pass| -pass.loglik)
     };
 
-    // Start from the alpha (of a small grid) that scores best at the heuristic states.
-    let start = [0.1, 0.3, 0.5, 0.8]
-        .iter()
-        .map(|&alpha| Smoothing {
-            alpha,
-            beta: 0.1 * alpha,
-            gamma: 0.1 * (1.0 - alpha),
-            phi: 0.97,
-        })
-        .map(|p| {
-            let x = layout.pack(&p, &init);
-            let v = objective(&x);
-            (x, v)
-        })
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(x, _)| x)
-        .unwrap_or_default();
+    // A warm start (the optimum of the same structure on this history minus its last few
+    // steps) when it is admissible here; otherwise the alpha (of a small grid) that scores best
+    // at the heuristic states.
+    let warm = warm.filter(|x| x.len() == layout.dim() && objective(x).is_finite());
+    let start = if let Some(x) = warm {
+        x.to_vec()
+    } else {
+        [0.1, 0.3, 0.5, 0.8]
+            .iter()
+            .map(|&alpha| Smoothing {
+                alpha,
+                beta: 0.1 * alpha,
+                gamma: 0.1 * (1.0 - alpha),
+                phi: 0.97,
+            })
+            .map(|p| {
+                let x = layout.pack(&p, &init);
+                let v = objective(&x);
+                (x, v)
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(x, _)| x)
+            .unwrap_or_default()
+    };
     let spread = y.iter().map(|v| (v - y[0]).abs()).fold(0.0_f64, f64::max);
     let step = layout.steps(&start, spread.max(scale * 0.01).max(1e-8));
     let dim = start.len();

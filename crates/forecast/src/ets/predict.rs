@@ -109,11 +109,13 @@ impl FittedEts {
 
 impl Fitted for FittedEts {
     /// Non-seasonal classes only: a seasonal refit would also need the search's
-    /// optimised-period limit, which the fit does not keep.
+    /// optimised-period limit, which the fit does not keep. The refit starts its simplex at this
+    /// fit's optimum (a warm start: a backtest's next cut adds a few steps to the same history).
     fn structure(&self) -> Option<std::sync::Arc<dyn crate::Model>> {
-        (!self.spec.has_season()).then(|| {
-            std::sync::Arc::new(super::Ets::new(self.spec)) as std::sync::Arc<dyn crate::Model>
-        })
+        let x = self.search_vector()?;
+        Some(std::sync::Arc::new(
+            super::Ets::new(self.spec).starting_at(x),
+        ))
     }
 
     fn describe(&self) -> String {
