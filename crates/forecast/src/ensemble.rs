@@ -798,6 +798,14 @@ mod tests {
     use crate::autoreg::Autoregressive;
     use crate::mstl::Mstl;
 
+    #[test]
+    fn jobs_come_back_by_index_whatever_order_they_ran_in() {
+        let order = searching_first([false, true, false, true].into_iter());
+        assert_eq!(order, vec![1, 3, 0, 2]);
+        let out = run_jobs(&order, |i| i * 10);
+        assert_eq!(out, vec![Some(0), Some(10), Some(20), Some(30)]);
+    }
+
     fn scored(model: Arc<dyn Model>) -> Scored {
         Scored {
             refit: model.clone(),

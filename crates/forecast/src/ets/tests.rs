@@ -248,3 +248,27 @@ fn hostile_inputs_never_break_ets() {
         );
     }
 }
+
+/// A backtest's next cut refits the structure from the previous cut's optimum
+/// ([`Fitted::structure`]); the warm start must reach the same maximum as a cold fit.
+#[test]
+fn warm_started_refit_reaches_the_cold_maximum() {
+    let y: Vec<f64> = AIR_PASSENGERS.iter().map(|v| v.ln()).collect();
+    for trend in [TrendType::None, TrendType::Additive, TrendType::Damped] {
+        let model = Ets::new(EtsSpec::new(ErrorType::Additive, trend, SeasonType::None));
+        let earlier = model.fit_period(&y[..y.len() - 12], 1).unwrap();
+        let warm = earlier.structure().unwrap().fit(&y, &[]).unwrap();
+        let cold = model.fit_period(&y, 1).unwrap();
+        let warm_loglik = warm.params()["loglik"].as_f64().unwrap();
+        assert!(
+            (warm_loglik - cold.loglik()).abs() < 1e-2,
+            "{trend:?}: {warm_loglik} vs {}",
+            cold.loglik()
+        );
+        let warm_mean = warm.forecast(12, &[]).unwrap().mean;
+        let cold_mean = cold.forecast(12, &[]).unwrap().mean;
+        for (w, c) in warm_mean.iter().zip(&cold_mean) {
+            assert!((w - c).abs() < 1e-2 * c.abs(), "{trend:?}: {w} vs {c}");
+        }
+    }
+}
