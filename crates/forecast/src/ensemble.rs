@@ -9,12 +9,14 @@
 //! 2. For each of the last `origins` cut points (half a horizon apart), fit every candidate on the
 //!    data before the cut and forecast `horizon` steps (automatic models search their structure
 //!    at the first cut and re-estimate it at the others). A candidate failing anywhere drops out.
-//!    Candidates are backtested on up to two threads; the result does not depend on it.
+//!    Candidates are backtested on up to two threads, searching ones first; the result does not
+//!    depend on it.
 //! 3. Rank candidates by backtest MAE, drop any whose backtest forecasts duplicate a better-ranked
 //!    one's, and average the best `MEMBERS` (three) with equal weights (at most two MSTL models, never
 //!    the worst-ranked candidate: with a pool of three, the best two).
 //! 4. Refit the chosen members on the whole history (dropping any that fail; if all fail, walk the
-//!    ranking, then seasonal naive, which fits any non-empty finite history).
+//!    ranking, then seasonal naive, which fits any non-empty finite history). These fits and the
+//!    members' fits at the calibration cuts run as one batch on the same threads.
 //! 5. Intervals from the combination's errors on origins a whole horizon apart (see
 //!    [`calibration`]), so they span twice as many days as the ranking origins, measured
 //!    against the observed series when one is given ([`Ensemble::fit_ensemble_observed`]).
@@ -499,7 +501,9 @@ fn threads() -> usize {
 
 /// Most worker threads one fit uses. The backtests are most of a forecast's time and each
 /// candidate's is independent; two workers keep a fit from taking a whole larger machine (the
-/// service refits in the background of its ticks).
+/// service refits in the background of its ticks). An AutoARIMA search inside a job may add one
+/// short-lived helper thread while it refits rejected orders two at a time
+/// (`arima::auto`'s `first_admissible`).
 const MAX_THREADS: usize = 2;
 
 /// One candidate's forecasts at each cut, and what refits its structure at further cuts.
