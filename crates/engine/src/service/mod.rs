@@ -8,15 +8,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use hivesched_coord::{LeaderElector, Leadership};
+use hivesched_coord::LeaderElector;
 use hivesched_policy::accuracy::AccuracyConfig;
-use hivesched_policy::alerts::{Alert, AlertChange, AlertConfig, AlertFacts};
+use hivesched_policy::alerts::AlertConfig;
 use hivesched_policy::savings::{self, Savings};
 use hivesched_policy::{
     ActingScope, AgentId, AgentState, Controls, Decision, DemandForecast, EmergencyStop, Gate,
     Pause, Predictive, Scheduler, SchedulerConfig, SleepLog, Source, TickInput, Time,
 };
-use hivesched_policy::{BreakerState, Mode};
 use hivesched_store::{
     BulkOperation, ControlName, NewAuditRecord, NewModelRecord, Store, TaskStatus,
 };
@@ -25,7 +24,7 @@ use tokio::sync::{broadcast, watch};
 use crate::actuator::DynActuator;
 use crate::alert_delivery::{AlertDelivery, DeliveryConfig};
 use crate::alerting::Alerting;
-use crate::bulk::{BulkReport, BulkRequest, prepare, run_bulk};
+use crate::bulk::BulkRequest;
 use crate::clock::Clock;
 use crate::events::{ControlChange, EngineEvent, ForecastUpdate};
 use crate::executor::{Executor, ExecutorLimits, TaskSpec};
@@ -33,7 +32,7 @@ use crate::fleet_view::read_fleet;
 use crate::forecast_score::ForecastScore;
 use crate::gate::SharedGate;
 use crate::history_cache::HistoryCache;
-use crate::leadership::{Authority, Grant, store_token};
+use crate::leadership::{Authority, Grant};
 use crate::live_accuracy::LiveAccuracy;
 use crate::lock::lock;
 use crate::metrics::ReceiverLabels;
@@ -42,6 +41,10 @@ use crate::recovery::{RecoveryReport, recover};
 use crate::release::{ReleaseReport, release};
 use crate::tracker::Tracker;
 use crate::{EngineError, EngineMetrics};
+
+mod alerts;
+mod bulks;
+mod follow;
 
 pub use hivesched_policy::ForecasterFactory;
 
@@ -312,96 +315,6 @@ impl Engine {
             engine.resume_bulks().await?;
         }
         Ok((engine, report))
-    }
-
-    /// Applies every change of `rx` in the background for as long as the engine exists; a
-    /// claim the store could not record (the database is down) is retried every second.
-    fn follow(&self, mut rx: watch::Receiver<Leadership>) {
-        let weak = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            loop {
-                let now = *rx.borrow_and_update();
-                let Some(inner) = weak.upgrade() else { return };
-                let settled = Engine { inner }.apply_leadership(now, &rx).await;
-                let next = if settled {
-                    rx.changed().await
-                } else {
-                    tokio::select! {
-                        changed = rx.changed() => changed,
-                        () = tokio::time::sleep(CLAIM_RETRY) => Ok(()),
-                    }
-                };
-                if next.is_err() {
-                    return;
-                }
-            }
-        });
-    }
-
-    /// Turns a leadership value into the engine's grant; `false` when a claim must be retried.
-    async fn apply_leadership(&self, now: Leadership, rx: &watch::Receiver<Leadership>) -> bool {
-        let inner = &self.inner;
-        let before = *inner.grant.borrow();
-        let next = match now {
-            Leadership::Leader { token } => {
-                let token = store_token(token);
-                if before == (Grant::Acting { token: Some(token) }) {
-                    return true;
-                }
-                match inner.store.claim_fencing(token).await {
-                    Ok(()) => Grant::Acting { token: Some(token) },
-                    Err(e @ hivesched_store::StoreError::Fenced { .. }) => {
-                        // A higher token has written: either a newer leader exists (the
-                        // elector will say so) or the elector's counter is behind the store
-                        // (Redis lost its data): hand the lease back above the mark.
-                        inner.metrics.fenced_writes.inc();
-                        tracing::warn!(error = %e, "lease refused by the fencing mark; not acting");
-                        self.hand_back_below_mark().await;
-                        Grant::Standing
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot record the new lease; not acting yet");
-                        return false;
-                    }
-                }
-            }
-            Leadership::Follower | Leadership::Unknown => Grant::Standing,
-        };
-        if next != Grant::Standing && *rx.borrow() != now {
-            // Leadership changed while claiming: the follow loop applies the newer value.
-            return true;
-        }
-        if next == before {
-            return true;
-        }
-        inner.grant.send_replace(next);
-        let leading = next != Grant::Standing;
-        inner.metrics.leader.set(i64::from(leading));
-        inner.metrics.leader_changes.inc();
-        if leading {
-            // A takeover: the previous leader's unfinished tasks and bulks are ours now.
-            inner.recovery_pending.store(true, Ordering::Release);
-            tracing::info!(?now, "leading: acting from the next tick");
-        } else {
-            tracing::warn!(?now, "not leading: not acting");
-        }
-        true
-    }
-
-    /// Tells the elector the store's mark, so its next lease gets a token above it.
-    async fn hand_back_below_mark(&self) {
-        let Some(elector) = &self.inner.elector else {
-            return;
-        };
-        match self.inner.store.fencing_mark().await {
-            Ok(mark) => {
-                let floor = u64::try_from(mark).unwrap_or(0);
-                if let Err(e) = elector.fenced_below(floor).await {
-                    tracing::warn!(error = %e, "could not hand the refused lease back");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot read the fencing mark"),
-        }
     }
 
     /// The fencing token this engine acts with now, or `None` when it must not act.
@@ -890,127 +803,6 @@ impl Engine {
         })
     }
 
-    /// Evaluates the alert rules on what the engine knows now; stores, publishes and sends what
-    /// changed. Never fails: a fact that cannot be read counts as no data.
-    pub async fn evaluate_alerts(&self) {
-        let _one_at_a_time = self.inner.alert_eval.lock().await;
-        let facts = self.alert_facts().await;
-        let now = self.inner.clock.now();
-        let changes = self.inner.alerting.evaluate(&facts, now);
-        for change in changes {
-            let (alert, stored) = match change {
-                AlertChange::Fired(a) => {
-                    let stored = self.inner.store.fire_alert(&a).await;
-                    (a, stored)
-                }
-                AlertChange::Resolved(a) => {
-                    let stored = self
-                        .inner
-                        .store
-                        .resolve_alert(&a, a.resolved_at.unwrap_or(now))
-                        .await;
-                    (a, stored)
-                }
-            };
-            if let Err(e) = stored {
-                tracing::warn!(alert = %alert.id, error = %e, "an alert change was not stored");
-            }
-            tracing::info!(alert = %alert.id, state = alert.state.as_str(), "{}", alert.summary);
-            if self.inner.alerting.delivers() && !self.inner.alerting.deliver(alert.clone()) {
-                self.inner.metrics.alert_delivery_dropped.inc();
-            }
-            let _ = self.inner.events.send(EngineEvent::Alert(alert));
-        }
-        let dropped = self.inner.alerting.repeat_open(now);
-        self.inner
-            .metrics
-            .alert_delivery_dropped
-            .inc_by(dropped as u64);
-        self.inner
-            .metrics
-            .set_alerts_open(self.inner.alerting.open().iter().map(|a| a.rule));
-    }
-
-    async fn alert_facts(&self) -> AlertFacts {
-        let inner = &self.inner;
-        let now = inner.clock.now();
-        let cfg = self.config();
-        let acfg = inner.alerting.config();
-        let savings = self.savings(acfg.savings_window).await.ok();
-        // A window the decisions cover less than half of (a fresh start) is no evidence yet;
-        // in shadow mode the fleet never moves, so what the decisions would have saved counts.
-        let savings_pct = savings
-            .filter(|s| s.covered_s >= 0.5 * acfg.savings_window.as_secs_f64())
-            .and_then(|s| {
-                if cfg.scheduler.shadow {
-                    s.planned_savings_pct
-                } else {
-                    s.savings_pct
-                }
-            });
-        let last = self.last_decision();
-        let gate = inner.gate.snapshot();
-        let mut rails_blocking: Vec<hivesched_policy::Reason> = last
-            .iter()
-            .flat_map(|d| d.blocked.iter().map(|b| b.reason))
-            .filter(|r| RAILS.contains(r))
-            .collect();
-        rails_blocking.sort();
-        rails_blocking.dedup();
-        let stuck_agents = gate
-            .fleet()
-            .agents
-            .iter()
-            .filter(|a| {
-                matches!(
-                    a.state,
-                    AgentState::PreparingSleep | AgentState::Consolidating | AgentState::Waking
-                ) && now.since(a.last_transition) > acfg.stuck_after
-            })
-            .map(|a| a.id.0.clone())
-            .collect();
-        AlertFacts {
-            savings_pct,
-            forecast_error: inner.score.rolling_relative_error(),
-            breaker_open: lock(&inner.scheduler).breaker_state(now) == BreakerState::Open,
-            fail_safe: last
-                .as_ref()
-                .filter(|d| d.mode == Mode::FailSafe)
-                .and_then(|d| d.sleep_hold),
-            rails_blocking,
-            actuator_error_rate: inner.executor.recent_error_rate(),
-            ticks_failing: !inner.last_tick_ok.load(Ordering::Acquire)
-                || matches!(self.tick_health(), TickHealth::Stalled(_)),
-            demand_stale: inner
-                .history
-                .newest()
-                .is_some_and(|t| now.since(t) > cfg.scheduler.demand_staleness),
-            // The emergency stop is one for every pool: the default pool's leader alerts on it.
-            emergency: (inner.store.pool_name() == hivesched_store::DEFAULT_POOL)
-                .then(|| gate.controls().emergency(now).map(|e| e.mode))
-                .flatten(),
-            stuck_agents,
-        }
-    }
-
-    /// An operator acknowledges the firing alert `id`: stored (compare-and-set), applied to the
-    /// rules' book and published. 404 for an unknown id, 409 for one not firing.
-    pub async fn acknowledge_alert(&self, id: &str, by: &str) -> Result<Alert, EngineError> {
-        let now = self.inner.clock.now();
-        let alert = self.inner.store.acknowledge_alert(id, by, now).await?;
-        self.inner.alerting.acknowledge(id, by, now);
-        let _ = self.inner.events.send(EngineEvent::Alert(alert.clone()));
-        Ok(alert)
-    }
-
-    /// Another pool's engine stored an operator's acknowledgement of `id` (the alerts of every
-    /// pool share one table): this engine's rules' book takes it too if the alert is its own.
-    pub fn note_acknowledged(&self, id: &str, by: &str) {
-        self.inner
-            .alerting
-            .acknowledge(id, by, self.inner.clock.now());
-    }
-
     /// Agent-hours billed against always-on over the last `window` (and what the decisions
     /// planned, which is what shadow mode would have saved).
     pub async fn savings(&self, window: Duration) -> Result<Savings, EngineError> {
@@ -1119,99 +911,7 @@ impl Engine {
         })
         .await;
     }
-
-    /// Validates `req`, then stores the operation, every one of its tasks and `audit` in one
-    /// transaction, and only then starts it in the background: the id it returns names an
-    /// operation that survives a crash.
-    pub async fn submit_bulk(
-        &self,
-        actor: &str,
-        req: BulkRequest,
-        audit: &NewAuditRecord,
-    ) -> Result<String, EngineError> {
-        let now = self.inner.clock.now();
-        let id = format!("{}-{:08x}", now.as_millis(), fastrand::u32(..));
-        let (op, tasks) = prepare(&id, actor, &req, now)?;
-        let mut audit = audit.clone();
-        audit.target = id.clone();
-        self.inner
-            .store
-            .insert_bulk_with_tasks(&op, &tasks, &audit)
-            .await?;
-        self.spawn_bulk(id.clone(), req);
-        Ok(id)
-    }
-
-    fn spawn_bulk(&self, id: String, req: BulkRequest) {
-        if self.acting().is_none() {
-            tracing::info!(bulk = %id, "stored; the leader runs it from its next tick");
-            return;
-        }
-        if !lock(&self.inner.running_bulks).insert(id.clone()) {
-            return;
-        }
-        let engine = self.clone();
-        self.inner.work.spawn(async move {
-            let result = engine.run_bulk(&id, &req).await;
-            lock(&engine.inner.running_bulks).remove(&id);
-            match result {
-                Ok(report) => {
-                    let _ = engine.inner.events.send(EngineEvent::Bulk {
-                        id,
-                        report,
-                        finished: true,
-                    });
-                }
-                Err(e) => tracing::warn!(bulk = %id, error = %e, "bulk operation stopped"),
-            }
-        });
-    }
-
-    /// Runs a stored bulk operation to the end in the caller's task (tests, CLI), publishing
-    /// its progress after each stage.
-    pub async fn run_bulk(&self, id: &str, req: &BulkRequest) -> Result<BulkReport, EngineError> {
-        let inner = &self.inner;
-        let events = inner.events.clone();
-        let bulk_id = id.to_owned();
-        let progress = move |report: &BulkReport| {
-            let _ = events.send(EngineEvent::Bulk {
-                id: bulk_id.clone(),
-                report: report.clone(),
-                finished: false,
-            });
-        };
-        run_bulk(
-            &inner.store,
-            &inner.executor,
-            inner.clock.as_ref(),
-            id,
-            req,
-            &progress,
-        )
-        .await
-    }
-
-    /// A bulk operation's record, its tasks' progress and its refusals by reason.
-    pub async fn bulk_status(&self, id: &str) -> Result<BulkStatus, EngineError> {
-        let operation = self.inner.store.bulk(id).await?;
-        let tasks = self.inner.store.bulk_status_counts(id, None).await?;
-        let refusals = self.inner.store.bulk_refusals(id).await?;
-        Ok(BulkStatus {
-            operation,
-            tasks,
-            refusals,
-        })
-    }
 }
-
-/// The rails whose holding-back the `rail_blocking` alert watches.
-const RAILS: [hivesched_policy::Reason; 5] = [
-    hivesched_policy::Reason::MinAwake,
-    hivesched_policy::Reason::BudgetExhausted,
-    hivesched_policy::Reason::ScaleDownLimited,
-    hivesched_policy::Reason::SleepRateLimited,
-    hivesched_policy::Reason::CooldownActive,
-];
 
 /// How the decisions are judged: break-even time and useful window from the fleet's latencies.
 fn accuracy_config(cfg: &SchedulerConfig) -> AccuracyConfig {
