@@ -255,12 +255,7 @@ pub fn pools_table(report: &PoolsReport) -> String {
         "vs oracle"
     );
     for p in &t.policies {
-        // As in each pool's table: the oracle is held to min_awake only.
-        let rails = if p.name == PolicyKind::Oracle.name() {
-            "-".to_string()
-        } else {
-            p.rail_violations.to_string()
-        };
+        let rails = crate::report::rails_cell(&p.name, p.rail_violations);
         out += &format!(
             "{:<16} {:>11.1} {:>7.1}% {:>9.3}% {:>7} {:>7} {:>6} {:>6} {:>9}\n",
             p.name,

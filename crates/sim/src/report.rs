@@ -282,6 +282,16 @@ pub fn write_schedule(out: impl Write, runs: &[PolicyRun]) -> Result<(), SimErro
     write_rows(out, &[(None, runs)])
 }
 
+/// The table's `rails` cell: the rail violations, or `-` for the oracle, which is held to
+/// min_awake only (a 0 there would read as "kept every rail").
+pub(crate) fn rails_cell(policy: &str, violations: u64) -> String {
+    if policy == PolicyKind::Oracle.name() {
+        "-".to_string()
+    } else {
+        violations.to_string()
+    }
+}
+
 /// Writes the rows of `runs`, each set under its pool's name when it has one (then the CSV
 /// starts with a `pool` column).
 pub(crate) fn write_rows(
@@ -352,12 +362,7 @@ pub fn summary_table(report: &Report) -> String {
         "p99 µs"
     );
     for p in &report.policies {
-        // The oracle is held to min_awake only: a 0 here would read as "kept every rail".
-        let rails = if p.name == PolicyKind::Oracle.name() {
-            "-".to_string()
-        } else {
-            p.rail_violations.to_string()
-        };
+        let rails = rails_cell(&p.name, p.rail_violations);
         out += &format!(
             "{:<16} {:>11.1} {:>7.1}% {:>9.3}% {:>7} {:>7} {:>6} {:>7} {:>7} {:>6} {:>9} {:>9} {:>9}\n",
             p.name,

@@ -459,21 +459,8 @@ impl Engine {
         stop: Option<EmergencyStop>,
         audit: &NewAuditRecord,
     ) -> Result<(), EngineError> {
-        let value = stop.as_ref().map(json);
-        self.inner
-            .store
-            .set_control(
-                ControlName::Emergency,
-                value.as_ref(),
-                self.inner.clock.now(),
-                audit,
-            )
-            .await?;
-        self.reload_controls().await?;
-        self.publish_control(audit);
-        // The emergency-stop alert fires at once, not at the next tick.
-        self.evaluate_alerts().await;
-        Ok(())
+        self.set_control(ControlName::Emergency, stop.as_ref().map(json), audit)
+            .await
     }
 
     /// Sets (or lifts) the operator pause, like [`Engine::set_emergency`].
@@ -482,19 +469,24 @@ impl Engine {
         pause: Option<Pause>,
         audit: &NewAuditRecord,
     ) -> Result<(), EngineError> {
-        let value = pause.as_ref().map(json);
+        self.set_control(ControlName::Pause, pause.as_ref().map(json), audit)
+            .await
+    }
+
+    /// Stores a control with its audit record, applies it and tells the subscribers; its alert
+    /// (emergency stop, pause) fires at once, not at the next tick.
+    async fn set_control(
+        &self,
+        name: ControlName,
+        value: Option<serde_json::Value>,
+        audit: &NewAuditRecord,
+    ) -> Result<(), EngineError> {
         self.inner
             .store
-            .set_control(
-                ControlName::Pause,
-                value.as_ref(),
-                self.inner.clock.now(),
-                audit,
-            )
+            .set_control(name, value.as_ref(), self.inner.clock.now(), audit)
             .await?;
         self.reload_controls().await?;
         self.publish_control(audit);
-        // The emergency-stop alert fires at once, not at the next tick.
         self.evaluate_alerts().await;
         Ok(())
     }
