@@ -33,4 +33,6 @@ pub use pools::{
 };
 pub use report::{Report, build_report, summary_table, write_schedule};
 pub use run::{ForecasterFactory, PolicyRun, SimConfig, run_policy};
-pub use trace::{Gap, IntervalSource, Trace, TraceKind, TraceOptions, load_trace, parse_trace};
+pub use trace::{
+    Gap, IntervalSource, Reordered, Trace, TraceKind, TraceOptions, load_trace, parse_trace,
+};

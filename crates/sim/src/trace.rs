@@ -32,6 +32,13 @@ pub struct TraceOptions {
     /// Aggregation interval for event logs. For a regular series it may only repeat the native
     /// interval (anything else is an error, since regular series are never resampled).
     pub interval: Option<Duration>,
+    /// Accept rows out of time order and repeated timestamps instead of refusing them: rows are
+    /// put in time order and, of rows that share a timestamp in a regular series, the last one in
+    /// the file is kept; each is listed in [`Trace::reordered`]. The forecaster's loader sets it,
+    /// since it places rows on a time grid anyway (three development-set series repeat an hour at
+    /// a daylight-saving change, one has a day out of order); the simulator does not, because it
+    /// walks one step per row in file order and its outside check (`simcheck.py`) does the same.
+    pub sort_rows: bool,
 }
 
 /// Which of the two accepted layouts the file had, detected from its header.
@@ -70,6 +77,40 @@ pub struct Gap {
     pub missing_steps: u64,
 }
 
+/// A row that [`TraceOptions::sort_rows`] moved or dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reordered {
+    /// The row's timestamp is earlier than a row above it; it was moved into time order.
+    Moved {
+        /// 1-based line of the row.
+        line: u64,
+        /// Its timestamp as written.
+        timestamp: String,
+    },
+    /// A later row of the file has the same timestamp (to the millisecond) and replaced this one.
+    Replaced {
+        /// 1-based line of the row that was dropped.
+        line: u64,
+        /// 1-based line of the row kept in its place.
+        by_line: u64,
+    },
+}
+
+impl std::fmt::Display for Reordered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Moved { line, timestamp } => write!(
+                f,
+                "line {line}: timestamp {timestamp} is earlier than a row above it; moved into time order"
+            ),
+            Self::Replaced { line, by_line } => write!(
+                f,
+                "line {line}: its timestamp repeats on line {by_line}, which was kept in its place"
+            ),
+        }
+    }
+}
+
 /// A demand trace ready for simulation: one entry per step in `timestamps` and `values`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
@@ -85,8 +126,13 @@ pub struct Trace {
     pub timestamps: Vec<i64>,
     /// Demand of each step: the series value, or the arrival count of an event log.
     pub values: Vec<f64>,
+    /// 1-based line of each step's row in a regular series, for messages (empty for an event log,
+    /// whose steps are counts of many rows).
+    pub lines: Vec<u64>,
     /// Holes in a regular series (always empty for an event log, whose empty intervals count 0).
     pub gaps: Vec<Gap>,
+    /// Rows moved or dropped under [`TraceOptions::sort_rows`] (always empty without it).
+    pub reordered: Vec<Reordered>,
 }
 
 /// Reads and validates the trace at `path`. Errors name the path as given, so they point at the
@@ -175,6 +221,8 @@ fn parse<R: Read>(
         lines: Vec::new(),
     };
     let mut previous_raw = String::new();
+    let mut latest: Option<i64> = None;
+    let mut reordered = Vec::new();
     for next in lines {
         let (fields, line) = next?;
         if fields.len() != columns.count {
@@ -189,7 +237,7 @@ fn parse<R: Read>(
         let raw_ts = fields[columns.timestamp].trim();
         let ts = parse_timestamp(raw_ts)
             .ok_or_else(|| line_err(line, TraceProblem::BadTimestamp(raw_ts.to_string())))?;
-        if let Some(&prev) = rows.timestamps.last() {
+        if let Some(&prev) = rows.timestamps.last().filter(|_| !opts.sort_rows) {
             if ts < prev {
                 return Err(line_err(
                     line,
@@ -203,24 +251,69 @@ fn parse<R: Read>(
                 return Err(line_err(line, TraceProblem::Duplicate(raw_ts.to_string())));
             }
         }
+        if opts.sort_rows && latest.is_some_and(|t| ts < t) {
+            reordered.push(Reordered::Moved {
+                line,
+                timestamp: raw_ts.to_string(),
+            });
+        }
+        latest = latest.max(Some(ts));
         if let Some(col) = columns.value {
             rows.values
                 .push(parse_value(&fields[col]).map_err(|p| line_err(line, p))?);
-            rows.lines.push(line);
         }
+        rows.lines.push(line);
         rows.timestamps.push(ts);
         previous_raw.clear();
         previous_raw.push_str(raw_ts);
     }
 
+    if opts.sort_rows {
+        rows = into_time_order(rows, columns.value.is_some(), &mut reordered);
+    }
     if rows.timestamps.len() < 2 {
         return Err(file_err(TraceProblem::TooFewRows(rows.timestamps.len())));
     }
-    if columns.value.is_some() {
-        regular_series(name, rows, opts).map_err(file_err)
+    let mut trace = if columns.value.is_some() {
+        regular_series(name, rows, opts).map_err(file_err)?
     } else {
-        event_log(name, &rows.timestamps, opts).map_err(file_err)
+        event_log(name, &rows.timestamps, opts).map_err(file_err)?
+    };
+    reordered.sort_by_key(|r| match r {
+        Reordered::Moved { line, .. } | Reordered::Replaced { line, .. } => *line,
+    });
+    trace.reordered = reordered;
+    Ok(trace)
+}
+
+/// Puts rows in time order (a stable sort: rows with one timestamp keep their file order) and, in a
+/// regular series (`dedup`), keeps only the last row of each timestamp, recording the others.
+fn into_time_order(rows: Rows, dedup: bool, reordered: &mut Vec<Reordered>) -> Rows {
+    let mut order: Vec<usize> = (0..rows.timestamps.len()).collect();
+    order.sort_by_key(|&i| rows.timestamps[i]);
+    let mut sorted = Rows {
+        timestamps: Vec::with_capacity(order.len()),
+        values: Vec::with_capacity(rows.values.len()),
+        lines: Vec::with_capacity(order.len()),
+    };
+    for (k, &i) in order.iter().enumerate() {
+        let next_same = order
+            .get(k + 1)
+            .filter(|&&j| rows.timestamps[j] == rows.timestamps[i]);
+        if let Some(&j) = next_same.filter(|_| dedup) {
+            reordered.push(Reordered::Replaced {
+                line: rows.lines[i],
+                by_line: rows.lines[j],
+            });
+            continue;
+        }
+        sorted.timestamps.push(rows.timestamps[i]);
+        sorted.lines.push(rows.lines[i]);
+        if let Some(&v) = rows.values.get(i) {
+            sorted.values.push(v);
+        }
     }
+    sorted
 }
 
 /// Splits one CSV line into fields, honouring RFC 4180 double quotes (`""` is a literal quote).
@@ -342,7 +435,9 @@ fn regular_series(name: String, rows: Rows, opts: &TraceOptions) -> Result<Trace
         },
         timestamps: rows.timestamps,
         values: rows.values,
+        lines: rows.lines,
         gaps,
+        reordered: Vec::new(),
     })
 }
 
@@ -390,6 +485,8 @@ fn event_log(name: String, arrivals: &[i64], opts: &TraceOptions) -> Result<Trac
         },
         timestamps: (0..steps as i64).map(|i| start + i * interval_ms).collect(),
         values,
+        lines: Vec::new(),
         gaps: Vec::new(),
+        reordered: Vec::new(),
     })
 }

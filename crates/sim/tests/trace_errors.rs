@@ -1,9 +1,10 @@
-//! Every kind of bad trace input gives an error naming the file, the line and the reason.
+//! Every kind of bad trace input gives an error naming the file, the line and the reason (or,
+//! for rows out of order under `sort_rows`, a report naming the line).
 
 use std::path::Path;
 use std::time::Duration;
 
-use hivesched_sim::{SimError, TraceOptions, TraceProblem, load_trace, parse_trace};
+use hivesched_sim::{Reordered, SimError, TraceOptions, TraceProblem, load_trace, parse_trace};
 
 fn parse(text: &str) -> Result<hivesched_sim::Trace, SimError> {
     parse_trace("t.csv", text.as_bytes(), &TraceOptions::default())
@@ -218,6 +219,7 @@ fn regular_series_refuses_a_different_interval() {
     let text = "timestamp,value\n2014-07-01 00:00:00,1\n2014-07-01 00:05:00,2\n";
     let opts = TraceOptions {
         interval: Some(Duration::from_secs(60)),
+        ..TraceOptions::default()
     };
     match parse_trace("t.csv", text.as_bytes(), &opts) {
         Err(SimError::TraceFile {
@@ -242,6 +244,7 @@ fn unusable_event_intervals() {
     ] {
         let opts = TraceOptions {
             interval: Some(interval),
+            ..TraceOptions::default()
         };
         match parse_trace("t.csv", text.as_bytes(), &opts) {
             Err(SimError::TraceFile {
@@ -258,6 +261,7 @@ fn event_log_too_long_for_its_interval() {
     let text = "TIMESTAMP\n1990-01-01 00:00:00\n2030-01-01 00:00:00\n";
     let opts = TraceOptions {
         interval: Some(Duration::from_millis(1)),
+        ..TraceOptions::default()
     };
     let err = parse_trace("t.csv", text.as_bytes(), &opts).unwrap_err();
     assert!(
@@ -293,4 +297,94 @@ fn invalid_utf8_is_an_error_on_its_line() {
 fn line_numbers_count_blank_lines_and_crlf() {
     let text = "timestamp,value\r\n2014-07-01 00:00:00,1\r\n\r\n2014-07-01 00:05:00,x\r\n";
     fails_on_line(text, 4, TraceProblem::NotANumber("x".into()));
+}
+
+/// The forecaster's loader: rows out of order and repeated timestamps are put right and reported
+/// instead of refused.
+fn sorted(text: &str) -> hivesched_sim::Trace {
+    let opts = TraceOptions {
+        sort_rows: true,
+        ..TraceOptions::default()
+    };
+    parse_trace("t.csv", text.as_bytes(), &opts).unwrap()
+}
+
+#[test]
+fn sort_rows_keeps_the_last_of_a_repeated_timestamp() {
+    let trace = sorted(
+        "timestamp,value\n2014-07-01 00:00:00,1\n2014-07-01 00:05:00,2\n2014-07-01 00:05:00,3\n2014-07-01 00:10:00,4\n",
+    );
+    assert_eq!(trace.values, [1.0, 3.0, 4.0]);
+    assert_eq!(trace.lines, [2, 4, 5]);
+    assert_eq!(
+        trace.reordered,
+        [Reordered::Replaced {
+            line: 3,
+            by_line: 4
+        }]
+    );
+    assert_eq!(trace.interval_s, 300.0);
+    assert_eq!(
+        trace.reordered[0].to_string(),
+        "line 3: its timestamp repeats on line 4, which was kept in its place"
+    );
+}
+
+#[test]
+fn sort_rows_moves_rows_into_time_order() {
+    let trace = sorted(
+        "timestamp,value\n2014-07-01 00:00:00,1\n2014-07-01 00:15:00,4\n2014-07-01 00:05:00,2\n2014-07-01 00:10:00,3\n",
+    );
+    assert_eq!(trace.values, [1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(trace.lines, [2, 4, 5, 3]);
+    assert!(trace.gaps.is_empty());
+    assert_eq!(
+        trace.reordered,
+        [
+            Reordered::Moved {
+                line: 4,
+                timestamp: "2014-07-01 00:05:00".into()
+            },
+            Reordered::Moved {
+                line: 5,
+                timestamp: "2014-07-01 00:10:00".into()
+            }
+        ]
+    );
+}
+
+#[test]
+fn sort_rows_counts_an_unsorted_event_log() {
+    let trace = sorted(
+        "TIMESTAMP,ContextTokens\n2023-11-16 18:18:30,1\n2023-11-16 18:17:00,1\n2023-11-16 18:17:00,1\n",
+    );
+    assert_eq!(trace.values, [2.0, 1.0]);
+    assert_eq!(
+        trace.reordered,
+        [
+            Reordered::Moved {
+                line: 3,
+                timestamp: "2023-11-16 18:17:00".into()
+            },
+            Reordered::Moved {
+                line: 4,
+                timestamp: "2023-11-16 18:17:00".into()
+            }
+        ]
+    );
+}
+
+#[test]
+fn sort_rows_still_refuses_bad_rows() {
+    let opts = TraceOptions {
+        sort_rows: true,
+        ..TraceOptions::default()
+    };
+    let text = "timestamp,value\n2014-07-01 00:05:00,1\n2014-07-01 00:00:00,x\n";
+    match parse_trace("t.csv", text.as_bytes(), &opts) {
+        Err(SimError::TraceLine { line, problem, .. }) => {
+            assert_eq!((line, problem), (3, TraceProblem::NotANumber("x".into())));
+        }
+        other => panic!("expected a line error, got {other:?}"),
+    }
 }

@@ -88,6 +88,7 @@ fn event_log_counts_per_interval_from_the_floor_of_the_first_arrival() {
                 2023-11-16 18:17:50.0000000,1,1\n";
     let opts = TraceOptions {
         interval: Some(Duration::from_secs(10)),
+        ..TraceOptions::default()
     };
     let trace = parse_trace("azure.csv", text.as_bytes(), &opts).unwrap();
     assert_eq!(trace.kind, TraceKind::EventLog { arrivals: 4 });
@@ -152,18 +153,18 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
-    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400), interval in any_interval()) {
-        let _ = parse_trace("fuzz.csv", &bytes[..], &TraceOptions { interval });
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400), interval in any_interval(), sort_rows in any::<bool>()) {
+        let _ = parse_trace("fuzz.csv", &bytes[..], &TraceOptions { interval, sort_rows });
     }
 
     #[test]
-    fn arbitrary_strings_never_panic(text in ".{0,300}", interval in any_interval()) {
-        let _ = parse_trace("fuzz.csv", text.as_bytes(), &TraceOptions { interval });
+    fn arbitrary_strings_never_panic(text in ".{0,300}", interval in any_interval(), sort_rows in any::<bool>()) {
+        let _ = parse_trace("fuzz.csv", text.as_bytes(), &TraceOptions { interval, sort_rows });
     }
 
     #[test]
-    fn trace_like_text_never_panics_and_ok_means_consistent(text in tracey_text(), interval in any_interval()) {
-        if let Ok(trace) = parse_trace("fuzz.csv", text.as_bytes(), &TraceOptions { interval }) {
+    fn trace_like_text_never_panics_and_ok_means_consistent(text in tracey_text(), interval in any_interval(), sort_rows in any::<bool>()) {
+        if let Ok(trace) = parse_trace("fuzz.csv", text.as_bytes(), &TraceOptions { interval, sort_rows }) {
             prop_assert!(trace.values.len() >= 2);
             prop_assert_eq!(trace.values.len(), trace.timestamps.len());
             prop_assert!(trace.timestamps.windows(2).all(|w| w[0] < w[1]));

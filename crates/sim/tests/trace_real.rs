@@ -99,11 +99,13 @@ fn nab_trace_at_its_native_interval_is_accepted_and_another_is_refused() {
     let path = traces_dir().join("nab/nyc_taxi.csv");
     let native = TraceOptions {
         interval: Some(Duration::from_secs(1800)),
+        ..TraceOptions::default()
     };
     let trace = load_trace(&path, &native).unwrap();
     assert_eq!(trace.interval_source, IntervalSource::Requested);
     let other = TraceOptions {
         interval: Some(Duration::from_secs(300)),
+        ..TraceOptions::default()
     };
     let err = load_trace(&path, &other).unwrap_err().to_string();
     assert!(
@@ -125,6 +127,7 @@ fn azure_event_logs_aggregate_into_counts_per_interval() {
     for &(file, arrivals) in AZURE {
         let opts = TraceOptions {
             interval: Some(Duration::from_secs(10)),
+            ..TraceOptions::default()
         };
         let trace = load_trace(&dir.join(file), &opts).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(trace.kind, TraceKind::EventLog { arrivals }, "{file}");

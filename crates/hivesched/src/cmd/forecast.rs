@@ -40,12 +40,18 @@ pub struct Series {
     pub step_s: f64,
     /// Steps that were missing in the file.
     pub missing: usize,
+    /// What was done to rows that did not fit the grid one to one, as warnings: rows moved into
+    /// time order, rows replaced by a later row with the same timestamp or on the same step.
+    pub notes: Vec<String>,
 }
 
 /// Loads a trace with the simulator's loader and puts it on a regular grid (gaps become NaN).
 pub fn load_series(path: &Path) -> anyhow::Result<Series> {
-    let trace = load_trace(path, &TraceOptions::default())
-        .with_context(|| format!("reading {}", path.display()))?;
+    let opts = TraceOptions {
+        sort_rows: true,
+        ..TraceOptions::default()
+    };
+    let trace = load_trace(path, &opts).with_context(|| format!("reading {}", path.display()))?;
     if trace.values.is_empty() {
         bail!("{}: no data rows", path.display());
     }
@@ -68,15 +74,50 @@ pub fn load_series(path: &Path) -> anyhow::Result<Series> {
         );
     }
     let mut values = vec![f64::NAN; len];
-    for (t, v) in trace.timestamps.iter().zip(&trace.values) {
-        values[slots(*t).min(len - 1)] = *v;
+    // Rows closer than half a step to the next (exchange-2's rows one second apart) share a
+    // slot; the later one is kept, as for a repeated timestamp.
+    let mut shared = Vec::new();
+    for ((t, v), line) in trace.timestamps.iter().zip(&trace.values).zip(&trace.lines) {
+        let slot = &mut values[slots(*t).min(len - 1)];
+        if !slot.is_nan() {
+            shared.push(*line);
+        }
+        *slot = *v;
     }
     let missing = values.iter().filter(|v| v.is_nan()).count();
+    let mut notes = Vec::new();
+    if !trace.reordered.is_empty() {
+        notes.push(summarise(
+            path,
+            "row(s) out of time order or with a repeated timestamp",
+            trace.reordered.iter().map(ToString::to_string),
+        ));
+    }
+    if !shared.is_empty() {
+        notes.push(summarise(
+            path,
+            "row(s) on the same step as the row before; the later row was kept",
+            shared.iter().map(|l| format!("line {l}")),
+        ));
+    }
     Ok(Series {
         values,
         step_s: trace.interval_s,
         missing,
+        notes,
     })
+}
+
+/// One warning for `what`, with the count and the first three `items`.
+fn summarise(path: &Path, what: &str, items: impl ExactSizeIterator<Item = String>) -> String {
+    let count = items.len();
+    let first: Vec<String> = items.take(3).collect();
+    let more = if count > first.len() { "; …" } else { "" };
+    format!(
+        "{}: {count} {what} ({}{more})",
+        path.display(),
+        first.join("; ")
+    )
 }
 
 /// Parses `--season`: `auto` or comma-separated periods (each ≥ 2).
@@ -191,6 +232,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             0,
             format!("{} steps were missing from the file (gaps)", series.missing),
         );
+    }
+    for note in series.notes.iter().rev() {
+        warnings.insert(0, note.clone());
     }
     let mut out = Map::new();
     out.insert("model".into(), json!(describe));

@@ -162,6 +162,8 @@ impl Settings {
             path,
             &TraceOptions {
                 interval: self.interval,
+                // One step per row in file order, as simcheck.py reads it.
+                sort_rows: false,
             },
         )?;
         for gap in &trace.gaps {
