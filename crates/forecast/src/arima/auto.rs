@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 
-use super::fit::{FittedArima, Method, fit};
+use super::fit::{FittedArima, Method, fit_invertible};
 use super::order::ArimaOrder;
 use super::poly::difference;
 use super::unitroot::{ndiffs, nsdiffs};
@@ -182,7 +182,7 @@ impl Search<'_> {
         if let Some(f) = self.tried.get(&order) {
             return score(f);
         }
-        let fitted = fit(self.y, order, self.method)
+        let fitted = fit_invertible(self.y, order, self.method, ROOT_RADIUS)
             .ok()
             .filter(|f| f.aicc().is_finite() && f.roots_outside(ROOT_RADIUS));
         let s = score(&fitted);
@@ -293,7 +293,7 @@ impl Search<'_> {
 
     /// `order` refitted by CSS-ML, if the refit is admissible and forecasts.
     fn refit_admissible(&self, order: ArimaOrder) -> Option<FittedArima> {
-        fit(self.y, order, Method::CssMl)
+        fit_invertible(self.y, order, Method::CssMl, ROOT_RADIUS)
             .ok()
             .filter(|f| f.roots_outside(ROOT_RADIUS) && f.forecast(1, &[]).is_ok())
     }

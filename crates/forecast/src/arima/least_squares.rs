@@ -10,19 +10,52 @@
 /// the mean forecast moving by 2e-6 relative.
 const MIN_GAIN: f64 = 1e-6;
 
-/// Minimise `½ Σ rᵢ(x)²`. `residuals(x, out)` fills `out` and returns `false` when `x` is infeasible.
+/// The residual function of a least-squares problem.
+pub(crate) trait Residuals {
+    /// Fills `out` with the residuals at `x`; `false` when `x` is infeasible.
+    fn at(&mut self, x: &[f64], out: &mut [f64]) -> bool;
+
+    /// The residuals at each of `xs` into `outs`, `ok` as [`Residuals::at`] would return: the
+    /// Jacobian's points, which a problem whose passes are latency-bound can run side by side.
+    fn at_many(&mut self, xs: &[Vec<f64>], outs: &mut [Vec<f64>], ok: &mut [bool]) {
+        for ((x, out), ok) in xs.iter().zip(outs).zip(ok) {
+            *ok = self.at(x, out);
+        }
+    }
+}
+
+impl<F: FnMut(&[f64], &mut [f64]) -> bool> Residuals for F {
+    fn at(&mut self, x: &[f64], out: &mut [f64]) -> bool {
+        self(x, out)
+    }
+}
+
+/// Minimise `½ Σ rᵢ(x)²`. `residuals.at(x, out)` fills `out` and returns `false` when `x` is
+/// infeasible.
 ///
 /// Returns the best point found and its sum of squares (`None` if the start is infeasible).
 pub(crate) fn levenberg_marquardt(
-    mut residuals: impl FnMut(&[f64], &mut [f64]) -> bool,
+    residuals: impl Residuals,
     x0: &[f64],
     n_res: usize,
     max_iter: usize,
 ) -> Option<(Vec<f64>, f64)> {
+    levenberg_marquardt_unless(residuals, x0, n_res, max_iter, |_| false)
+}
+
+/// [`levenberg_marquardt`], abandoned (`None`) as soon as an accepted step lands on a point where
+/// `give_up` holds: for a caller that would reject such an end point anyway.
+pub(crate) fn levenberg_marquardt_unless(
+    mut residuals: impl Residuals,
+    x0: &[f64],
+    n_res: usize,
+    max_iter: usize,
+    give_up: impl Fn(&[f64]) -> bool,
+) -> Option<(Vec<f64>, f64)> {
     let k = x0.len();
     let mut x = x0.to_vec();
     let mut r = vec![0.0; n_res];
-    if !residuals(&x, &mut r) {
+    if !residuals.at(&x, &mut r) {
         return None;
     }
     let mut sse = sum_sq(&r);
@@ -32,14 +65,24 @@ pub(crate) fn levenberg_marquardt(
     let mut jac = vec![vec![0.0; n_res]; k];
     let mut trial_r = vec![0.0; n_res];
     let mut lambda = 1e-3;
+    let mut forward_ok = vec![false; k];
     for _ in 0..max_iter {
+        // Forward differences, all points at once; a point that is infeasible is taken backward.
+        let steps: Vec<f64> = x.iter().map(|v| 1e-6 * v.abs().max(1e-3)).collect();
+        let points: Vec<Vec<f64>> = (0..k)
+            .map(|i| {
+                let mut xp = x.clone();
+                xp[i] += steps[i];
+                xp
+            })
+            .collect();
+        residuals.at_many(&points, &mut jac, &mut forward_ok);
         for (i, col) in jac.iter_mut().enumerate() {
-            let h = 1e-6 * x[i].abs().max(1e-3);
-            let mut xp = x.clone();
-            xp[i] += h;
-            if !residuals(&xp, col) {
+            let h = steps[i];
+            if !forward_ok[i] {
+                let mut xp = x.clone();
                 xp[i] = x[i] - h;
-                if !residuals(&xp, col) {
+                if !residuals.at(&xp, col) {
                     return Some((x, sse));
                 }
                 col.iter_mut()
@@ -73,7 +116,7 @@ pub(crate) fn levenberg_marquardt(
                 continue;
             };
             let trial: Vec<f64> = x.iter().zip(&delta).map(|(a, d)| a + d).collect();
-            if residuals(&trial, &mut trial_r) {
+            if residuals.at(&trial, &mut trial_r) {
                 let trial_sse = sum_sq(&trial_r);
                 if trial_sse < sse {
                     let gain = (sse - trial_sse) / sse.max(1e-300);
@@ -82,6 +125,9 @@ pub(crate) fn levenberg_marquardt(
                     sse = trial_sse;
                     lambda = (lambda / 10.0).max(1e-12);
                     improved = gain > MIN_GAIN;
+                    if give_up(&x) {
+                        return None;
+                    }
                     break;
                 }
             }
@@ -141,7 +187,7 @@ mod tests {
         let t: Vec<f64> = (0..20).map(|i| i as f64 * 0.25).collect();
         let y: Vec<f64> = t.iter().map(|t| 3.0 * (-0.7 * t).exp()).collect();
         let (x, sse) = levenberg_marquardt(
-            |p, out| {
+            |p: &[f64], out: &mut [f64]| {
                 for ((o, t), y) in out.iter_mut().zip(&t).zip(&y) {
                     *o = p[0] * (-p[1] * t).exp() - y;
                 }

@@ -15,6 +15,7 @@
 //! ```
 
 mod auto;
+mod css;
 mod fit;
 mod kalman;
 mod least_squares;
