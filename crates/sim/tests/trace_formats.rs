@@ -12,7 +12,7 @@ fn ok(text: &str) -> hivesched_sim::Trace {
 
 #[test]
 fn timestamp_forms_agree() {
-    // The same two instants written six ways.
+    // The same two instants written eight ways.
     let forms = [
         ("2014-07-01 00:00:00", "2014-07-01 00:30:00"),
         ("2014-07-01T00:00:00", "2014-07-01T00:30:00"),
@@ -20,6 +20,8 @@ fn timestamp_forms_agree() {
         ("2014-07-01T00:00:00.000Z", "2014-07-01T00:30:00.0000000Z"),
         ("2014-07-01T02:00:00+02:00", "2014-07-01T02:30:00+02:00"),
         ("2014-07-01 00:00:00.0000000", "2014-07-01 00:30:00.0000000"),
+        ("2014-06-30 19:00:00-05:00", "2014-06-30 19:30:00.000-05:00"),
+        ("2014-07-01 00:00:00z", "2014-07-01 00:30:00.000Z"),
     ];
     for (a, b) in forms {
         let trace = ok(&format!("timestamp,value\n{a},1\n{b},2\n"));
