@@ -4,7 +4,10 @@
 //! step, so a regular series keeps exactly one step per data row: gaps in the timestamps are
 //! *reported* in [`Trace::gaps`] and never filled with invented rows. An event log has no rows to
 //! keep, so it is aggregated into arrival counts per interval. Bad input is rejected with the file,
-//! the 1-based line and the reason; no input makes the loader panic.
+//! the 1-based line and the reason; no input makes the loader panic. Rows out of time order or
+//! repeating a timestamp are bad input too, unless the caller places rows by time itself (the
+//! forecaster's loader): then [`TraceOptions::sort_rows`] sorts them, keeps the later of a repeated
+//! timestamp and reports each row it moved or dropped in [`Trace::reordered`].
 
 use std::fs::File;
 use std::io::Read;
