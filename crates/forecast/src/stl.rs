@@ -4,7 +4,7 @@
 //! cycle-subseries (extended one cycle at each end), remove the low-frequency leakage with a
 //! low-pass filter of moving averages plus loess, then smooth the deseasonalised series into a trend.
 
-use crate::loess::Loess;
+use crate::loess::{Loess, SmoothPlan, Weights};
 
 /// Seasonal and trend components of one STL run (remainder = y − seasonal − trend).
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +46,26 @@ fn moving_average(x: &[f64], w: usize) -> Vec<f64> {
     out
 }
 
+/// The seasonal smoother's work for every cycle-subseries of one length: its smoothing and its
+/// extension by one point at each end.
+struct SubseriesPlan {
+    len: usize,
+    smooth: SmoothPlan,
+    before: Option<Weights>,
+    after: Option<Weights>,
+}
+
+impl SubseriesPlan {
+    fn new(smoother: &Loess, len: usize) -> Self {
+        SubseriesPlan {
+            len,
+            smooth: smoother.plan(len),
+            before: smoother.weights_at(len, -1.0),
+            after: smoother.weights_at(len, len as f64),
+        }
+    }
+}
+
 /// Decomposes `y` with seasonal `period` (≥ 2, `y.len()` ≥ 2 × period) and seasonal smoother
 /// window `seasonal_window`, using `inner` passes of the inner loop. Trend and low-pass windows
 /// follow the paper's defaults.
@@ -63,15 +83,27 @@ pub fn stl(y: &[f64], period: usize, seasonal_window: usize, inner: usize) -> De
     let mut seasonal = vec![0.0; n];
     let mut cycle = vec![0.0; n + 2 * np];
     let mut sub = Vec::with_capacity(n / np + 1);
+    // The cycle-subseries have one or two lengths: plan each length's smoothing once.
+    let mut plans: Vec<SubseriesPlan> = Vec::with_capacity(2);
+    // Likewise the low-pass and trend smoothers', the same on every pass.
+    let mut low_plan = None;
+    let trend_plan = trend_smoother.plan(n);
     for _ in 0..inner.max(1) {
         // Step 1–2: detrend and smooth each cycle-subseries, extended by one point at each end.
         for k in 0..np.min(n) {
             sub.clear();
             sub.extend((k..n).step_by(np).map(|t| y[t] - trend[t]));
             let m = sub.len();
-            let smoothed = seasonal_smoother.smooth(&sub);
-            let before = seasonal_smoother.at(&sub, -1.0).unwrap_or(sub[0]);
-            let after = seasonal_smoother.at(&sub, m as f64).unwrap_or(sub[m - 1]);
+            let plan = match plans.iter().position(|p| p.len == m) {
+                Some(i) => &plans[i],
+                None => {
+                    plans.push(SubseriesPlan::new(&seasonal_smoother, m));
+                    &plans[plans.len() - 1]
+                }
+            };
+            let smoothed = seasonal_smoother.smooth_planned(&plan.smooth, &sub);
+            let before = plan.before.as_ref().map_or(sub[0], |w| w.apply(&sub));
+            let after = plan.after.as_ref().map_or(sub[m - 1], |w| w.apply(&sub));
             cycle[k] = before;
             for (j, v) in smoothed.iter().enumerate() {
                 cycle[k + (j + 1) * np] = *v;
@@ -83,13 +115,14 @@ pub fn stl(y: &[f64], period: usize, seasonal_window: usize, inner: usize) -> De
         }
         // Step 3: low-pass filter of the cycle-subseries.
         let lp = moving_average(&moving_average(&moving_average(&cycle, np), np), 3);
-        let low = lowpass_smoother.smooth(&lp);
+        let low_plan = low_plan.get_or_insert_with(|| lowpass_smoother.plan(lp.len()));
+        let low = lowpass_smoother.smooth_planned(low_plan, &lp);
         // Step 4–6: seasonal = cycle − low-pass; trend from the deseasonalised series.
         for t in 0..n {
             seasonal[t] = cycle[t + np] - low.get(t).copied().unwrap_or(0.0);
         }
         let deseasonal: Vec<f64> = y.iter().zip(&seasonal).map(|(a, b)| a - b).collect();
-        trend = trend_smoother.smooth(&deseasonal);
+        trend = trend_smoother.smooth_planned(&trend_plan, &deseasonal);
     }
     Decomposition { seasonal, trend }
 }

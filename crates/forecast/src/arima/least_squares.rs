@@ -175,7 +175,11 @@ fn normal_equations(jac: &[Vec<f64>], r: &[f64]) -> (Vec<Vec<f64>>, Vec<f64>) {
 
 /// Four [`dot`] products in one loop, each summed in its own order.
 fn dot4(pairs: [(&[f64], &[f64]); 4]) -> [f64; 4] {
-    let n = pairs.iter().map(|(a, b)| a.len().min(b.len())).min().unwrap_or(0);
+    let n = pairs
+        .iter()
+        .map(|(a, b)| a.len().min(b.len()))
+        .min()
+        .unwrap_or(0);
     let [(a0, b0), (a1, b1), (a2, b2), (a3, b3)] = pairs.map(|(a, b)| (&a[..n], &b[..n]));
     // `Sum for f64` starts from −0.0; so do these, for the same sign on an all-zero product.
     let mut acc = [-0.0; 4];
