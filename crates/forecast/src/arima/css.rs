@@ -82,8 +82,10 @@ impl<'a> CssResiduals<'a> {
             mu[lane] = p.mean;
         }
         let w = self.w;
-        self.lanes.clear();
+        // Rows from `n_cond` on are written before the MA terms read them; only the conditioning
+        // rows need zeros (clearing the whole buffer was a 100 KB write per Jacobian).
         self.lanes.resize(w.len(), [0.0; LANES]);
+        self.lanes[..self.n_cond].fill([0.0; LANES]);
         let mut bad = [false; LANES];
         for t in self.n_cond..w.len() {
             let mut v = [0.0; LANES];
