@@ -173,7 +173,8 @@ pub struct Range {
 }
 
 impl Range {
-    const fn new(key: &'static str, min: f64, max: f64, unit: &'static str) -> Range {
+    /// The inclusive range `min..=max` of the setting `key`, in `unit`.
+    pub const fn new(key: &'static str, min: f64, max: f64, unit: &'static str) -> Range {
         Range {
             key,
             min,

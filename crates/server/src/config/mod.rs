@@ -88,38 +88,28 @@ const REMOVED_KEYS: [(&str, &str); 1] = [(
 pub mod ranges {
     use hivesched_policy::config::Range;
 
-    const fn range(key: &'static str, min: f64, max: f64, unit: &'static str) -> Range {
-        Range {
-            key,
-            min,
-            exclusive_min: false,
-            max,
-            unit,
-        }
-    }
-
     /// `tick_interval`.
-    pub const TICK_INTERVAL: Range = range("tick_interval", 1.0, 3600.0, "s");
+    pub const TICK_INTERVAL: Range = Range::new("tick_interval", 1.0, 3600.0, "s");
     /// `demand_step`.
-    pub const DEMAND_STEP: Range = range("demand_step", 1.0, 86_400.0, "s");
+    pub const DEMAND_STEP: Range = Range::new("demand_step", 1.0, 86_400.0, "s");
     /// `max_concurrent_tasks`.
-    pub const MAX_CONCURRENT_TASKS: Range = range("max_concurrent_tasks", 1.0, 1000.0, "");
+    pub const MAX_CONCURRENT_TASKS: Range = Range::new("max_concurrent_tasks", 1.0, 1000.0, "");
     /// `bulk_rail_wait`.
-    pub const BULK_RAIL_WAIT: Range = range("bulk_rail_wait", 0.0, 86_400.0, "s");
+    pub const BULK_RAIL_WAIT: Range = Range::new("bulk_rail_wait", 0.0, 86_400.0, "s");
     /// `request_timeout`.
-    pub const REQUEST_TIMEOUT: Range = range("request_timeout", 1.0, 3600.0, "s");
+    pub const REQUEST_TIMEOUT: Range = Range::new("request_timeout", 1.0, 3600.0, "s");
     /// `flag_check_interval`: how often every active rollout is checked.
-    pub const FLAG_CHECK_INTERVAL: Range = range("flag_check_interval", 1.0, 86_400.0, "s");
+    pub const FLAG_CHECK_INTERVAL: Range = Range::new("flag_check_interval", 1.0, 86_400.0, "s");
     /// `max_body_bytes`: at least a small request, at most 64 MiB.
-    pub const MAX_BODY_BYTES: Range = range("max_body_bytes", 1024.0, 67_108_864.0, "bytes");
+    pub const MAX_BODY_BYTES: Range = Range::new("max_body_bytes", 1024.0, 67_108_864.0, "bytes");
     /// `alert_delivery.timeout`: one request to an alert receiver.
-    pub const ALERT_TIMEOUT: Range = range("alert_delivery.timeout", 1.0, 300.0, "s");
+    pub const ALERT_TIMEOUT: Range = Range::new("alert_delivery.timeout", 1.0, 300.0, "s");
     /// `cluster.lease_ttl`: how long a leader's lease lives without renewal. At least 1 s: the
     /// leader renews every third of it and steps down after two thirds without success, so
     /// below a second a Redis round trip plus a scheduling pause on a busy host would make it
     /// step down for nothing. At most 300 s: a dead leader is replaced only when its lease
     /// runs out, and five minutes without anyone acting is already long for a fleet.
-    pub const LEASE_TTL: Range = range("cluster.lease_ttl", 1.0, 300.0, "s");
+    pub const LEASE_TTL: Range = Range::new("cluster.lease_ttl", 1.0, 300.0, "s");
 }
 
 /// Settings that may change while the service runs (through `PUT /api/v1/config`); each change
